@@ -1,0 +1,1 @@
+"""remediate: find and fix edge endpoints that speak old protocols."""

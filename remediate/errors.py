@@ -1,0 +1,27 @@
+"""Errors that reach the user as one clear line (the CLI prints them and exits 1)."""
+
+from __future__ import annotations
+
+
+class RemediateError(Exception):
+    """A failure the user can act on; its message is the whole story, no traceback needed."""
+
+
+class PolicyError(RemediateError):
+    """The policy file is missing, malformed or invalid."""
+
+
+class DiscoveryError(RemediateError):
+    """A provider could not read the world (credentials, region, endpoint...)."""
+
+
+class StalePlanError(RemediateError):
+    """A saved plan no longer matches the world: some of its resources moved since."""
+
+    def __init__(self, resources: list[str]) -> None:
+        self.resources = resources
+        names = ", ".join(resources)
+        super().__init__(
+            f"plan is stale: {len(resources)} resource(s) changed since it was planned "
+            f"({names}); nothing was applied, run `remediate plan` again"
+        )

@@ -1,0 +1,108 @@
+"""The boto3 executor: modify_listener and modify_load_balancer_attributes, then read back."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from typing import Any
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from remediate.executors import Outcome, Status
+from remediate.model import Change, fingerprint
+from remediate.progress import Progress
+from remediate.providers.aws import Session, read_settings
+from remediate.rules.aws import HTTP2_ATTRIBUTE
+
+
+class Boto3Executor:
+    name = "boto3"
+
+    def __init__(self, progress: Progress) -> None:
+        self._progress = progress
+        self._session: Session | None = None
+
+    def _open(self, changes: Sequence[Change]) -> Session:
+        if self._session is None:
+            self._session = Session.open(sorted({change.location for change in changes}))
+        return self._session
+
+    def _read(self, changes: Sequence[Change]) -> dict[str, dict[str, Any] | None]:
+        targets = {(c.resource, c.context.get("kind", ""), c.location) for c in changes}
+        return read_settings(self._open(changes), sorted(targets))
+
+    def fingerprints(self, changes: Sequence[Change]) -> dict[str, str | None]:
+        return {
+            resource: None if settings is None else fingerprint(settings)
+            for resource, settings in self._read(changes).items()
+        }
+
+    def apply(self, changes: Sequence[Change], dry_run: bool = False) -> list[Outcome]:
+        if dry_run:
+            return [Outcome(change, Status.DRY_RUN) for change in changes]
+        session = self._open(changes)
+        by_resource: dict[str, list[Change]] = defaultdict(list)
+        for change in changes:
+            by_resource[change.resource].append(change)
+        failures: dict[str, str] = {}
+        for resource, group in by_resource.items():
+            first = group[0]
+            self._progress.update(f"aws {first.location}", f"updating {first.name}")
+            try:
+                _write(session, group)
+            except ClientError as exc:
+                error = exc.response.get("Error", {})
+                failures[resource] = f"{error.get('Code', 'error')}: {error.get('Message', exc)}"
+            except BotoCoreError as exc:
+                failures[resource] = str(exc)
+        written = [change for change in changes if change.resource not in failures]
+        observed = self._read(written) if written else {}
+        outcomes: list[Outcome] = []
+        for change in changes:
+            if change.resource in failures:
+                outcomes.append(Outcome(change, Status.FAILED, failures[change.resource]))
+                continue
+            settings = observed.get(change.resource)
+            value = None if settings is None else settings.get(change.attribute)
+            if value == change.after:
+                outcomes.append(Outcome(change, Status.APPLIED, observed=value))
+            else:
+                outcomes.append(
+                    Outcome(
+                        change,
+                        Status.FAILED,
+                        f"written, but {change.attribute} reads back as {value!r}",
+                        observed=value,
+                    )
+                )
+        return outcomes
+
+
+def _write(session: Session, group: Sequence[Change]) -> None:
+    """One API call per resource: modify_listener changes only the fields it is given."""
+    first = group[0]
+    client = session.clients[first.location]
+    kind = first.context.get("kind")
+    if kind == "listener":
+        fields: dict[str, Any] = {}
+        for change in group:
+            if change.attribute == "ssl_policy":
+                fields["SslPolicy"] = change.after
+            elif change.attribute == "alpn_policy":
+                fields["AlpnPolicy"] = [change.after] if change.after else []
+        client.modify_listener(ListenerArn=first.resource, **fields)
+    elif kind == "load-balancer":
+        client.modify_load_balancer_attributes(
+            LoadBalancerArn=first.resource,
+            Attributes=[
+                {"Key": change.attribute, "Value": _attribute_value(change.after)}
+                for change in group
+                if change.attribute == HTTP2_ATTRIBUTE
+            ],
+        )
+
+
+def _attribute_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)

@@ -1,0 +1,195 @@
+"""The run journal: every plan and apply, with each change's before, after and outcome (SQLite)."""
+
+from __future__ import annotations
+
+import getpass
+import json
+import os
+import secrets
+import socket
+import sqlite3
+from collections.abc import Iterator, Sequence
+from contextlib import closing, contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import platformdirs
+
+from remediate.errors import RemediateError
+from remediate.model import Change
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS runs (
+    id TEXT PRIMARY KEY,
+    kind TEXT NOT NULL,
+    started_at TEXT NOT NULL,
+    finished_at TEXT,
+    user TEXT NOT NULL,
+    host TEXT NOT NULL,
+    policy_digest TEXT NOT NULL,
+    status TEXT NOT NULL,
+    summary TEXT NOT NULL DEFAULT '{}'
+);
+CREATE TABLE IF NOT EXISTS changes (
+    run_id TEXT NOT NULL REFERENCES runs(id),
+    seq INTEGER NOT NULL,
+    provider TEXT NOT NULL,
+    resource TEXT NOT NULL,
+    attribute TEXT NOT NULL,
+    before TEXT NOT NULL,
+    after TEXT NOT NULL,
+    outcome TEXT NOT NULL,
+    message TEXT NOT NULL DEFAULT '',
+    change TEXT NOT NULL,
+    PRIMARY KEY (run_id, seq)
+);
+CREATE INDEX IF NOT EXISTS changes_by_resource ON changes(resource, attribute);
+"""
+
+
+def default_state_dir() -> Path:
+    """`REMEDIATE_STATE_DIR`, or the platform's per-user state directory."""
+    configured = os.environ.get("REMEDIATE_STATE_DIR")
+    if configured:
+        return Path(configured)
+    return Path(platformdirs.user_state_dir("remediate", appauthor=False))
+
+
+@dataclass(frozen=True)
+class RecordedChange:
+    change: Change
+    outcome: str
+    message: str
+
+
+@dataclass(frozen=True)
+class Run:
+    id: str
+    kind: str
+    started_at: str
+    finished_at: str | None
+    user: str
+    host: str
+    policy_digest: str
+    status: str
+    summary: dict[str, Any]
+    changes: list[RecordedChange] = field(default_factory=list)
+
+
+class Journal:
+    """Append-only history in `<state dir>/journal.sqlite3`."""
+
+    def __init__(self, state_dir: Path | None = None) -> None:
+        self.state_dir = state_dir or default_state_dir()
+        try:
+            self.state_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise RemediateError(
+                f"{self.state_dir}: cannot create state directory: {exc}"
+            ) from None
+        self.path = self.state_dir / "journal.sqlite3"
+        with self._connect() as db:
+            db.executescript(SCHEMA)
+
+    @contextmanager
+    def _connect(self) -> Iterator[sqlite3.Connection]:
+        try:
+            with closing(sqlite3.connect(self.path, timeout=30)) as db, db:
+                yield db
+        except sqlite3.Error as exc:
+            raise RemediateError(f"{self.path}: journal error: {exc}") from None
+
+    def start(self, kind: str, policy_digest: str) -> str:
+        now = datetime.now(UTC)
+        run_id = f"{now:%Y%m%dT%H%M%S}-{secrets.token_hex(3)}"
+        with self._connect() as db:
+            db.execute(
+                "INSERT INTO runs (id, kind, started_at, user, host, policy_digest, status)"
+                " VALUES (?, ?, ?, ?, ?, ?, 'running')",
+                (run_id, kind, now.isoformat(), _user(), socket.gethostname(), policy_digest),
+            )
+        return run_id
+
+    def record(self, run_id: str, entries: Sequence[tuple[Change, str, str]]) -> None:
+        """Append (change, outcome, message) entries to a run."""
+        with self._connect() as db:
+            (offset,) = db.execute(
+                "SELECT COUNT(*) FROM changes WHERE run_id = ?", (run_id,)
+            ).fetchone()
+            db.executemany(
+                "INSERT INTO changes (run_id, seq, provider, resource, attribute, before, after,"
+                " outcome, message, change) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [
+                    (
+                        run_id,
+                        offset + index,
+                        change.provider.value,
+                        change.resource,
+                        change.attribute,
+                        json.dumps(change.before),
+                        json.dumps(change.after),
+                        outcome,
+                        message,
+                        change.model_dump_json(),
+                    )
+                    for index, (change, outcome, message) in enumerate(entries)
+                ],
+            )
+
+    def finish(self, run_id: str, status: str, summary: dict[str, Any]) -> None:
+        with self._connect() as db:
+            db.execute(
+                "UPDATE runs SET finished_at = ?, status = ?, summary = ? WHERE id = ?",
+                (datetime.now(UTC).isoformat(), status, json.dumps(summary), run_id),
+            )
+
+    def runs(self, limit: int = 50) -> list[Run]:
+        with self._connect() as db:
+            rows = db.execute(
+                "SELECT id, kind, started_at, finished_at, user, host, policy_digest, status,"
+                " summary FROM runs ORDER BY started_at DESC, id DESC LIMIT ?",
+                (limit,),
+            ).fetchall()
+        return [_run(row) for row in rows]
+
+    def run(self, run_id: str) -> Run:
+        with self._connect() as db:
+            row = db.execute(
+                "SELECT id, kind, started_at, finished_at, user, host, policy_digest, status,"
+                " summary FROM runs WHERE id = ?",
+                (run_id,),
+            ).fetchone()
+            if row is None:
+                raise RemediateError(f"no run {run_id!r} in {self.path}")
+            changes = db.execute(
+                "SELECT change, outcome, message FROM changes WHERE run_id = ? ORDER BY seq",
+                (run_id,),
+            ).fetchall()
+        return _run(
+            row,
+            [RecordedChange(Change.model_validate_json(c), o, m) for c, o, m in changes],
+        )
+
+
+def _run(row: Sequence[Any], changes: list[RecordedChange] | None = None) -> Run:
+    return Run(
+        id=row[0],
+        kind=row[1],
+        started_at=row[2],
+        finished_at=row[3],
+        user=row[4],
+        host=row[5],
+        policy_digest=row[6],
+        status=row[7],
+        summary=json.loads(row[8]),
+        changes=changes or [],
+    )
+
+
+def _user() -> str:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return str(os.getuid())

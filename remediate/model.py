@@ -1,0 +1,158 @@
+"""Provider-neutral model: what was observed (Endpoint), what to do (Change), what needs a person
+(Finding), and the Plan that carries them, with its stable JSON form."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from datetime import UTC, date, datetime
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, computed_field
+
+from remediate.errors import RemediateError
+
+FORMAT_VERSION = 1
+
+
+class Provider(StrEnum):
+    AWS = "aws"
+    GCP = "gcp"
+    NGINX = "nginx"
+
+
+def fingerprint(state: Any) -> str:
+    """Digest of observed state; a change carries it so apply can tell when the world moved."""
+    canonical = json.dumps(state, sort_keys=True, default=str, separators=(",", ":"))
+    return "sha256:" + hashlib.sha256(canonical.encode()).hexdigest()[:32]
+
+
+class Endpoint(BaseModel):
+    """One observed resource: its identity, the settings remediate cares about, and context.
+
+    `settings` is what the rules may change and what the fingerprint covers; `context` holds facts
+    that inform the rules (load balancer type, nginx version...) without being changed by them.
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    provider: Provider
+    resource: str
+    kind: str
+    name: str
+    location: str = ""
+    settings: dict[str, Any] = Field(default_factory=dict)
+    context: dict[str, Any] = Field(default_factory=dict)
+
+    @property
+    def fingerprint(self) -> str:
+        return fingerprint(self.settings)
+
+
+class Change(BaseModel):
+    """Set one attribute of one resource from `before` to `after`."""
+
+    model_config = ConfigDict(frozen=True)
+
+    provider: Provider
+    resource: str
+    attribute: str
+    before: Any
+    after: Any
+    reason: str
+    executor: str
+    fingerprint: str
+    name: str = ""
+    location: str = ""
+    diff: dict[str, str] | None = None
+    context: dict[str, Any] = Field(default_factory=dict)
+
+
+class Finding(BaseModel):
+    """Something that needs a person: a risk the policy must not fix silently."""
+
+    model_config = ConfigDict(frozen=True)
+
+    provider: Provider
+    resource: str
+    message: str
+    name: str = ""
+    location: str = ""
+    severity: str = "warning"
+
+
+class Excluded(BaseModel):
+    """A resource left alone by an exclusion (or that would be, had it not expired)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    provider: Provider
+    resource: str
+    match: str
+    reason: str
+    until: date | None = None
+    expired: bool = False
+    changes: int = 0
+
+
+class Plan(BaseModel):
+    """Everything a run would do; the JSON form is a stable, versioned contract."""
+
+    format_version: int = FORMAT_VERSION
+    created_at: datetime = Field(default_factory=lambda: datetime.now(UTC))
+    policy_digest: str = ""
+    providers: list[Provider] = Field(default_factory=list)
+    changes: list[Change] = Field(default_factory=list)
+    findings: list[Finding] = Field(default_factory=list)
+    excluded: list[Excluded] = Field(default_factory=list)
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def summary(self) -> dict[str, Any]:
+        by_provider: dict[str, int] = {}
+        for change in self.changes:
+            by_provider[change.provider.value] = by_provider.get(change.provider.value, 0) + 1
+        return {
+            "changes": len(self.changes),
+            "resources": len({change.resource for change in self.changes}),
+            "findings": len(self.findings),
+            "excluded": sum(1 for item in self.excluded if not item.expired),
+            "expired_exclusions": sum(1 for item in self.excluded if item.expired),
+            "changes_by_provider": by_provider,
+        }
+
+    @property
+    def has_changes(self) -> bool:
+        return bool(self.changes)
+
+    def to_json(self) -> str:
+        return self.model_dump_json(indent=2) + "\n"
+
+    def save(self, path: Path) -> None:
+        path.write_text(self.to_json(), encoding="utf-8")
+
+    @classmethod
+    def load(cls, path: Path) -> Plan:
+        try:
+            raw = json.loads(path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise RemediateError(f"{path}: plan file not found") from None
+        except (OSError, json.JSONDecodeError) as exc:
+            raise RemediateError(f"{path}: not a readable plan file: {exc}") from None
+        if not isinstance(raw, dict) or raw.get("format_version") != FORMAT_VERSION:
+            raise RemediateError(f"{path}: not a remediate plan (format_version {FORMAT_VERSION})")
+        raw.pop("summary", None)
+        try:
+            return cls.model_validate(raw)
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            where = ".".join(str(part) for part in first["loc"])
+            raise RemediateError(f"{path}: invalid plan: {where}: {first['msg']}") from None
+
+    def for_resource(self, resource: str) -> list[Change]:
+        return [change for change in self.changes if change.resource == resource]
+
+    def today(self) -> date:
+        return self.created_at.date()

@@ -1,0 +1,85 @@
+"""Endpoints + policy -> Plan. Pure: it neither reads nor writes the world."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from datetime import UTC, date, datetime
+from typing import Any
+
+from remediate.inventory import Inventory
+from remediate.model import Change, Endpoint, Excluded, Finding, Plan, Provider
+from remediate.policy import Exclusion, Policy
+from remediate.rules import Verdict
+from remediate.rules import aws as aws_rules
+
+Rule = Callable[[Endpoint, Policy, Mapping[str, Any]], Verdict]
+
+RULES: dict[Provider, Rule] = {Provider.AWS: aws_rules.evaluate}
+EXECUTORS: dict[Provider, str] = {
+    Provider.AWS: "boto3",
+    Provider.GCP: "gcp-api",
+    Provider.NGINX: "ansible",
+}
+
+
+def plan(inventory: Inventory, policy: Policy, today: date | None = None) -> Plan:
+    """The changes that bring `inventory` in line with `policy`, minus live exclusions."""
+    today = today or datetime.now(UTC).date()
+    result = Plan(policy_digest=policy.digest(), providers=list(inventory.providers))
+    for endpoint in inventory.endpoints:
+        rule = RULES.get(endpoint.provider)
+        if rule is None:
+            continue
+        verdict = rule(endpoint, policy, inventory.facts)
+        exclusion = _exclusion_for(endpoint.resource, policy.exclude, today)
+        if exclusion is not None and (verdict.changes or verdict.findings):
+            expired = exclusion.expired(today)
+            result.excluded.append(
+                Excluded(
+                    provider=endpoint.provider,
+                    resource=endpoint.resource,
+                    match=exclusion.match,
+                    reason=exclusion.reason,
+                    until=exclusion.until,
+                    expired=expired,
+                    changes=len(verdict.changes),
+                )
+            )
+            if not expired:
+                continue
+        result.findings.extend(
+            Finding(
+                provider=endpoint.provider,
+                resource=endpoint.resource,
+                name=endpoint.name,
+                location=endpoint.location,
+                message=message,
+            )
+            for message in verdict.findings
+        )
+        result.changes.extend(
+            Change(
+                provider=endpoint.provider,
+                resource=endpoint.resource,
+                attribute=desired.attribute,
+                before=desired.before,
+                after=desired.after,
+                reason=desired.reason,
+                executor=EXECUTORS[endpoint.provider],
+                fingerprint=endpoint.fingerprint,
+                name=endpoint.name,
+                location=endpoint.location,
+                diff=desired.diff,
+                context={"kind": endpoint.kind, **endpoint.context, **desired.context},
+            )
+            for desired in verdict.changes
+        )
+    return result
+
+
+def _exclusion_for(resource: str, exclusions: list[Exclusion], today: date) -> Exclusion | None:
+    """The exclusion that governs `resource`: a live one wins over an expired one."""
+    matching = [item for item in exclusions if item.matches(resource)]
+    live = [item for item in matching if not item.expired(today)]
+    chosen = live or matching
+    return chosen[0] if chosen else None

@@ -1,0 +1,325 @@
+"""AWS ELBv2 discovery: load balancers, TLS listeners, ALB attributes, target groups.
+
+Regions are read in parallel and, within a region, the per-load-balancer calls run on a small
+thread pool: the describe calls are latency-bound, and botocore's adaptive retry mode keeps the
+client under the account's rate limit rather than retrying after throttling.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import boto3
+from botocore.config import Config
+from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError, NoRegionError
+
+from remediate.errors import DiscoveryError
+from remediate.inventory import Inventory
+from remediate.model import Endpoint, Provider
+from remediate.policy import Policy
+from remediate.progress import Progress, Silent
+from remediate.rules.aws import HTTP2_ATTRIBUTE, TLS_PROTOCOLS, SslPolicy
+
+if TYPE_CHECKING:
+    from mypy_boto3_elbv2.client import ElasticLoadBalancingv2Client
+else:
+    ElasticLoadBalancingv2Client = Any
+
+WORKERS_PER_REGION = 8
+RETRY_CONFIG = Config(
+    retries={"mode": "adaptive", "max_attempts": 10},
+    max_pool_connections=WORKERS_PER_REGION * 2,
+    user_agent_extra="remediate",
+)
+# Attributes whose absence from describe_load_balancer_attributes means the AWS default.
+ATTRIBUTE_DEFAULTS: dict[str, Any] = {HTTP2_ATTRIBUTE: True}
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Session:
+    """A client per region, made up front: boto3 sessions are not thread-safe, clients are."""
+
+    clients: Mapping[str, ElasticLoadBalancingv2Client]
+
+    @classmethod
+    def open(cls, regions: Iterable[str], **session_kwargs: Any) -> Session:
+        session = boto3.session.Session(**session_kwargs)
+        if session.get_credentials() is None:
+            raise DiscoveryError(
+                "no AWS credentials found: configure the standard credential chain "
+                "(AWS_PROFILE, AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, SSO, or an instance role)"
+            )
+        wanted = list(regions) or [session.region_name or ""]
+        if wanted == [""]:
+            raise DiscoveryError("no AWS region: set aws.regions in the policy file, or AWS_REGION")
+        known = {
+            region
+            for partition in session.get_available_partitions()
+            for region in session.get_available_regions("elbv2", partition_name=partition)
+        }
+        for region in wanted:
+            if region not in known:
+                raise DiscoveryError(
+                    f"unknown AWS region {region!r} in aws.regions "
+                    "(if it is new, upgrade botocore to learn about it)"
+                )
+        try:
+            clients = {
+                region: session.client("elbv2", region_name=region, config=RETRY_CONFIG)
+                for region in wanted
+            }
+        except (NoRegionError, BotoCoreError) as exc:
+            raise DiscoveryError(f"cannot create an ELBv2 client: {exc}") from None
+        return cls(clients)
+
+
+def regions_of(policy: Policy) -> list[str]:
+    return list(policy.aws.regions) if policy.aws else []
+
+
+def discover(policy: Policy, progress: Progress | None = None) -> Inventory:
+    """Every ELBv2 load balancer, TLS listener and target group in the policy's regions."""
+    progress = progress or Silent()
+    session = Session.open(regions_of(policy))
+    inventory = Inventory(providers=[Provider.AWS])
+    catalogs: dict[str, list[SslPolicy]] = {}
+    with ThreadPoolExecutor(max_workers=len(session.clients)) as pool:
+        results = pool.map(
+            lambda item: _discover_region(item[0], item[1], policy, progress),
+            session.clients.items(),
+        )
+        for region, (endpoints, catalog) in zip(session.clients, results, strict=True):
+            inventory.endpoints.extend(endpoints)
+            catalogs[region] = catalog
+    inventory.facts["aws.ssl_policies"] = catalogs
+    return inventory
+
+
+def _discover_region(
+    region: str, client: ElasticLoadBalancingv2Client, policy: Policy, progress: Progress
+) -> tuple[list[Endpoint], list[SslPolicy]]:
+    key = f"aws {region}"
+    with _Errors(region):
+        progress.update(key, "reading security policies")
+        catalog = _ssl_policies(client)
+        progress.update(key, "listing load balancers")
+        balancers: list[dict[str, Any]] = [
+            dict(lb)
+            for page in client.get_paginator("describe_load_balancers").paginate(
+                PaginationConfig={"PageSize": 400}
+            )
+            for lb in page["LoadBalancers"]
+            if lb.get("Type") in ("application", "network")
+        ]
+        target_groups: list[dict[str, Any]] = [
+            dict(tg)
+            for page in client.get_paginator("describe_target_groups").paginate(
+                PaginationConfig={"PageSize": 400}
+            )
+            for tg in page["TargetGroups"]
+        ]
+        progress.update(key, f"reading listeners of {len(balancers)} load balancers")
+        with ThreadPoolExecutor(max_workers=WORKERS_PER_REGION) as pool:
+            listeners = list(
+                pool.map(lambda lb: _listeners(client, lb["LoadBalancerArn"]), balancers)
+            )
+            endpoints: list[Endpoint] = []
+            needs_attributes: list[dict[str, Any]] = []
+            for lb, lb_listeners in zip(balancers, listeners, strict=True):
+                tls = [item for item in lb_listeners if item.get("Protocol") in TLS_PROTOCOLS]
+                endpoints.extend(_listener_endpoint(region, lb, item) for item in tls)
+                # HTTP/2 only reaches clients over HTTPS, so only those ALBs need their attributes.
+                if policy.http2 and lb["Type"] == "application" and tls:
+                    needs_attributes.append(lb)
+            attributes = pool.map(
+                lambda lb: read_attributes(client, lb["LoadBalancerArn"]), needs_attributes
+            )
+            for lb, values in zip(needs_attributes, attributes, strict=True):
+                endpoints.append(_load_balancer_endpoint(region, lb, values))
+        wanted = {lb["LoadBalancerArn"] for lb in balancers}
+        for tg in target_groups:
+            if wanted.intersection(tg.get("LoadBalancerArns", [])):
+                endpoints.append(_target_group_endpoint(region, tg))
+    progress.done(
+        key,
+        f"{len(balancers)} load balancers, "
+        f"{sum(1 for e in endpoints if e.kind == 'listener')} TLS listeners",
+    )
+    return endpoints, catalog
+
+
+class _Errors:
+    """Turn botocore failures into one-line `DiscoveryError`s naming the region."""
+
+    def __init__(self, region: str) -> None:
+        self.region = region
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: object
+    ) -> None:
+        if exc is None:
+            return
+        if isinstance(exc, NoCredentialsError):
+            raise DiscoveryError("no AWS credentials found") from None
+        if isinstance(exc, ClientError):
+            error = exc.response.get("Error", {})
+            raise DiscoveryError(
+                f"AWS {self.region}: {error.get('Code', 'error')}: {error.get('Message', exc)}"
+            ) from None
+        if isinstance(exc, BotoCoreError):
+            raise DiscoveryError(f"AWS {self.region}: {exc}") from None
+
+
+def _ssl_policies(client: ElasticLoadBalancingv2Client) -> list[SslPolicy]:
+    policies: list[SslPolicy] = []
+    marker: str | None = None
+    while True:
+        page = (
+            client.describe_ssl_policies(Marker=marker)
+            if marker
+            else client.describe_ssl_policies()
+        )
+        policies.extend(SslPolicy.from_api(raw) for raw in page["SslPolicies"])
+        marker = page.get("NextMarker")
+        if not marker:
+            return policies
+
+
+def _listeners(client: ElasticLoadBalancingv2Client, arn: str) -> list[dict[str, Any]]:
+    paginator = client.get_paginator("describe_listeners")
+    return [
+        dict(item) for page in paginator.paginate(LoadBalancerArn=arn) for item in page["Listeners"]
+    ]
+
+
+def read_attributes(client: ElasticLoadBalancingv2Client, arn: str) -> dict[str, Any]:
+    """The effective values of the attributes remediate manages; a missing key is the default."""
+    raw = client.describe_load_balancer_attributes(LoadBalancerArn=arn)["Attributes"]
+    values = {item["Key"]: item["Value"] for item in raw}
+    effective: dict[str, Any] = {}
+    for key, default in ATTRIBUTE_DEFAULTS.items():
+        value = values.get(key)
+        effective[key] = default if value is None else (value.lower() == "true")
+    return effective
+
+
+def listener_settings(listener: Mapping[str, Any]) -> dict[str, Any]:
+    alpn = listener.get("AlpnPolicy") or []
+    return {
+        "protocol": listener["Protocol"],
+        "port": listener.get("Port"),
+        "ssl_policy": listener.get("SslPolicy"),
+        "alpn_policy": alpn[0] if alpn else None,
+    }
+
+
+def _lb_name(arn: str) -> str:
+    # arn:...:loadbalancer/app/NAME/ID or listener/app/NAME/ID/LID
+    parts = arn.split(":", 5)[-1].split("/")
+    return parts[2] if len(parts) > 2 else arn
+
+
+def _listener_endpoint(region: str, lb: Mapping[str, Any], listener: Mapping[str, Any]) -> Endpoint:
+    return Endpoint(
+        provider=Provider.AWS,
+        resource=listener["ListenerArn"],
+        kind="listener",
+        name=f"{lb['LoadBalancerName']}:{listener.get('Port')} {listener['Protocol']}",
+        location=region,
+        settings=listener_settings(listener),
+        context={
+            "load_balancer_arn": lb["LoadBalancerArn"],
+            "load_balancer_type": lb["Type"],
+            "dns_name": lb.get("DNSName"),
+        },
+    )
+
+
+def _load_balancer_endpoint(
+    region: str, lb: Mapping[str, Any], attributes: dict[str, Any]
+) -> Endpoint:
+    return Endpoint(
+        provider=Provider.AWS,
+        resource=lb["LoadBalancerArn"],
+        kind="load-balancer",
+        name=lb["LoadBalancerName"],
+        location=region,
+        settings=attributes,
+        context={"load_balancer_type": lb["Type"], "dns_name": lb.get("DNSName")},
+    )
+
+
+def _target_group_endpoint(region: str, tg: Mapping[str, Any]) -> Endpoint:
+    return Endpoint(
+        provider=Provider.AWS,
+        resource=tg["TargetGroupArn"],
+        kind="target-group",
+        name=tg["TargetGroupName"],
+        location=region,
+        settings={"protocol_version": tg.get("ProtocolVersion")},
+        context={"load_balancers": [_lb_name(arn) for arn in tg.get("LoadBalancerArns", [])]},
+    )
+
+
+def _chunks(items: list[T], size: int) -> Iterator[list[T]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+def read_settings(
+    session: Session, resources: Iterable[tuple[str, str, str]]
+) -> dict[str, dict[str, Any] | None]:
+    """Re-read (resource, kind, region) triples: the settings now, or None when gone."""
+    by_region: dict[str, dict[str, list[str]]] = {}
+    for resource, kind, region in resources:
+        by_region.setdefault(region, {}).setdefault(kind, []).append(resource)
+    found: dict[str, dict[str, Any] | None] = {}
+    for region, kinds in by_region.items():
+        client = session.clients.get(region)
+        if client is None:
+            raise DiscoveryError(f"AWS {region}: region is not in aws.regions")
+        with _Errors(region):
+            for batch in _chunks(kinds.get("listener", []), 20):
+                found.update(_read_listeners(client, batch))
+            for arn in kinds.get("load-balancer", []):
+                found[arn] = _read_attributes_or_none(client, arn)
+    return found
+
+
+def _read_listeners(
+    client: ElasticLoadBalancingv2Client, arns: list[str]
+) -> dict[str, dict[str, Any] | None]:
+    try:
+        listeners = client.describe_listeners(ListenerArns=arns)["Listeners"]
+    except ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") != "ListenerNotFound":
+            raise
+        if len(arns) == 1:
+            return {arns[0]: None}
+        result: dict[str, dict[str, Any] | None] = {}
+        for arn in arns:
+            result.update(_read_listeners(client, [arn]))
+        return result
+    settings: dict[str, dict[str, Any] | None] = dict.fromkeys(arns)
+    for item in listeners:
+        settings[item["ListenerArn"]] = listener_settings(item)
+    return settings
+
+
+def _read_attributes_or_none(
+    client: ElasticLoadBalancingv2Client, arn: str
+) -> dict[str, Any] | None:
+    try:
+        return read_attributes(client, arn)
+    except ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") == "LoadBalancerNotFound":
+            return None
+        raise

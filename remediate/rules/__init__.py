@@ -1,0 +1,54 @@
+"""Desired settings from policy + observed facts: pure functions shared by the planner, the Pulumi
+transforms and the CrossGuard policy pack, so the three can never disagree.
+
+Each provider has a module here whose `evaluate(endpoint, policy, facts)` returns a `Verdict`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from remediate.policy import TLS_VERSIONS, Policy, tls_key
+
+
+class RuleError(Exception):
+    """The policy cannot be met as written (for example an explicit SSL policy that is too weak)."""
+
+
+@dataclass(frozen=True)
+class Desired:
+    """One attribute that should change, and why, in words a reviewer understands."""
+
+    attribute: str
+    before: Any
+    after: Any
+    reason: str
+    diff: dict[str, str] | None = None
+    context: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Verdict:
+    changes: list[Desired] = field(default_factory=list)
+    findings: list[str] = field(default_factory=list)
+
+
+def weak_versions(accepted: Iterable[str], minimum: str) -> list[str]:
+    """The accepted TLS versions below `minimum`, oldest first ("1.0", "1.1", ...)."""
+    return sorted({v for v in accepted if tls_key(v) < tls_key(minimum)}, key=tls_key)
+
+
+def versions_from(minimum: str) -> list[str]:
+    """Every TLS version at or above `minimum`."""
+    return [v for v in TLS_VERSIONS if tls_key(v) >= tls_key(minimum)]
+
+
+def accepts_phrase(versions: Iterable[str]) -> str:
+    """`["1.0", "1.1"]` as "accepts TLS 1.0, 1.1"."""
+    return "accepts TLS " + ", ".join(sorted(versions, key=tls_key))
+
+
+def minimum_of(policy: Policy) -> str:
+    return policy.tls.minimum
