@@ -1,0 +1,210 @@
+"""The `remediate` command: parse arguments, call the library, render. Nothing else lives here."""
+
+from __future__ import annotations
+
+import json
+import sys
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from remediate import engine, render
+from remediate import policy as policy_module
+from remediate.errors import RemediateError
+from remediate.journal import Journal
+from remediate.model import Plan
+from remediate.policy import Policy
+from remediate.progress import reporter
+
+app = typer.Typer(
+    help="Find and fix edge endpoints that make clients fail with 426 Upgrade Required, "
+    "TLS handshake errors or broken WebSockets.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+policy_app = typer.Typer(
+    help="Validate the policy file or print its JSON Schema.", no_args_is_help=True
+)
+app.add_typer(policy_app, name="policy")
+
+DEFAULT_POLICY = Path("remediate.yaml")
+EXIT_CHANGES = 2
+EXIT_PARTIAL = 3
+
+
+class Format(StrEnum):
+    TEXT = "text"
+    JSON = "json"
+
+
+PolicyOption = Annotated[
+    Path, typer.Option("--policy", "-p", help="Policy file.", show_default=True)
+]
+OnlyOption = Annotated[
+    str | None, typer.Option("--only", help="Comma-separated providers: aws,gcp,nginx.")
+]
+QuietOption = Annotated[bool, typer.Option("--quiet", "-q", help="No progress on stderr.")]
+StateDirOption = Annotated[
+    Path | None,
+    typer.Option("--state-dir", help="Where the run journal lives (default: the user state dir)."),
+]
+FormatOption = Annotated[Format, typer.Option("--format", help="Output format.")]
+
+
+def _only(value: str | None) -> list[str] | None:
+    if value is None:
+        return None
+    return [part.strip() for part in value.split(",") if part.strip()]
+
+
+def _out(text: str) -> None:
+    sys.stdout.write(text)
+    sys.stdout.flush()
+
+
+def _err(text: str) -> None:
+    print(text, file=sys.stderr, flush=True)
+
+
+@app.command()
+def plan(
+    policy_file: PolicyOption = DEFAULT_POLICY,
+    out: Annotated[Path | None, typer.Option("--out", help="Save the plan for apply.")] = None,
+    output: FormatOption = Format.TEXT,
+    detailed_exitcode: Annotated[
+        bool, typer.Option("--detailed-exitcode", help="Exit 2 when changes are pending.")
+    ] = False,
+    only: OnlyOption = None,
+    quiet: QuietOption = False,
+) -> None:
+    """Discover the endpoints, plan the changes and show them as a dry-run diff."""
+    policy = policy_module.load(policy_file)
+    with reporter(quiet) as progress:
+        result = engine.plan(policy, _only(only), progress)
+    if out is not None:
+        result.save(out)
+        _err(f"plan saved to {out}; apply it with: remediate apply {out}")
+    _out(render.plan_json(result) if output is Format.JSON else render.plan_text(result))
+    if detailed_exitcode and result.has_changes:
+        raise typer.Exit(EXIT_CHANGES)
+
+
+@app.command()
+def apply(
+    plan_file: Annotated[
+        Path | None, typer.Argument(metavar="[PLAN]", help="A plan saved by `plan --out`.")
+    ] = None,
+    policy_file: PolicyOption = DEFAULT_POLICY,
+    auto_approve: Annotated[
+        bool, typer.Option("--auto-approve", help="Apply without asking.")
+    ] = False,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Show what each executor would do; change nothing.")
+    ] = False,
+    executor: Annotated[
+        str | None, typer.Option("--executor", help="Run every change through this executor.")
+    ] = None,
+    only: OnlyOption = None,
+    output: FormatOption = Format.TEXT,
+    quiet: QuietOption = False,
+    state_dir: StateDirOption = None,
+) -> None:
+    """Apply a saved plan, or plan and apply (asks first unless --auto-approve)."""
+    if plan_file is not None:
+        saved = Plan.load(plan_file)
+        policy = _policy_for_saved_plan(policy_file)
+        if only is not None:
+            wanted = set(_only(only) or [])
+            saved = saved.model_copy(
+                update={"changes": [c for c in saved.changes if c.provider.value in wanted]}
+            )
+        to_apply = saved
+    else:
+        policy = policy_module.load(policy_file)
+        with reporter(quiet) as progress:
+            to_apply = engine.plan(policy, _only(only), progress)
+        if output is Format.TEXT:
+            _out(render.plan_text(to_apply))
+    if not to_apply.has_changes:
+        if output is Format.JSON:
+            _out(render.outcomes_json([], "", "nothing-to-do"))
+        else:
+            _err("Nothing to apply.")
+        return
+    if not (auto_approve or dry_run):
+        _confirm(len(to_apply.changes))
+    with reporter(quiet) as progress:
+        result = engine.apply(
+            to_apply,
+            policy,
+            journal=Journal(state_dir),
+            executor=executor,
+            dry_run=dry_run,
+            progress=progress,
+        )
+    if output is Format.JSON:
+        _out(render.outcomes_json(result.outcomes, result.run_id, result.status))
+    else:
+        _out(render.outcomes_text(result.outcomes, result.run_id))
+    if result.status == "partial":
+        raise typer.Exit(EXIT_PARTIAL)
+    if result.status == "failed":
+        raise typer.Exit(1)
+
+
+def _policy_for_saved_plan(path: Path) -> Policy:
+    """A saved plan carries its own targets; the policy file adds provider settings if present."""
+    if path == DEFAULT_POLICY and not path.exists():
+        return Policy()
+    return policy_module.load(path)
+
+
+def _confirm(count: int) -> None:
+    if not sys.stdin.isatty():
+        raise RemediateError(
+            "refusing to apply without confirmation: stdin is not a terminal (use --auto-approve)"
+        )
+    answer = typer.prompt(f"Apply {count} change(s)? Only 'yes' will be accepted", default="")
+    if answer.strip() != "yes":
+        _err("Apply cancelled; nothing changed.")
+        raise typer.Exit(1)
+
+
+@policy_app.command("check")
+def policy_check(file: Annotated[Path, typer.Argument(help="Policy file to validate.")]) -> None:
+    """Validate a policy file; exit 1 with the first problem (file, line and field)."""
+    loaded = policy_module.load(file)
+    providers = ", ".join(loaded.providers) or "none"
+    _out(f"{file}: valid (providers: {providers}; TLS minimum {loaded.tls.minimum})\n")
+
+
+@policy_app.command("schema")
+def policy_schema() -> None:
+    """Print the policy file's JSON Schema."""
+    _out(json.dumps(policy_module.schema(), indent=2) + "\n")
+
+
+@app.command()
+def demo(
+    quiet: QuietOption = False,
+    state_dir: StateDirOption = None,
+) -> None:
+    """Run the whole job on the embedded sandbox: plan, apply, then a clean second plan."""
+    from remediate.sandbox.demo import run
+
+    run(quiet=quiet, state_dir=state_dir, write=_out, note=_err)
+
+
+def main() -> None:
+    """Console entry point: user errors become one line on stderr and exit 1."""
+    try:
+        app()
+    except RemediateError as exc:
+        _err(f"error: {exc}")
+        sys.exit(1)
+    except KeyboardInterrupt:
+        _err("interrupted")
+        sys.exit(130)

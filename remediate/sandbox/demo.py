@@ -1,0 +1,94 @@
+"""`remediate demo`: the whole job on embedded worlds, no cloud account needed.
+
+Each world is a context manager that starts its emulator, seeds it, and yields the policy
+fragment that points remediate at it; the demo merges the fragments into one policy file.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
+from pathlib import Path
+from typing import Any
+
+from ruamel.yaml import YAML
+
+from remediate import engine, render
+from remediate import policy as policy_module
+from remediate.journal import Journal
+from remediate.progress import reporter
+
+World = Callable[[Path], Any]
+
+
+@contextmanager
+def aws_world(workdir: Path) -> Iterator[dict[str, Any]]:
+    """A moto server with a mixed ELBv2 fleet in two regions."""
+    from remediate.sandbox.aws import MotoServer, environment, seed_fleet
+
+    server = MotoServer()
+    try:
+        with environment(server.env()):
+            seed_fleet()
+            yield {
+                "aws": {"regions": ["us-east-1", "eu-west-1"], "ssl_policy": "auto"},
+                "exclude": [
+                    {
+                        "match": "arn:aws:elasticloadbalancing:*:*:listener/app/legacy-pos/*",
+                        "reason": "POS terminals speak TLS 1.0 until the March upgrade",
+                        "until": "2027-03-31",
+                    }
+                ],
+            }
+    finally:
+        server.stop()
+
+
+WORLDS: list[World] = [aws_world]
+
+
+def _merge(fragments: list[dict[str, Any]]) -> dict[str, Any]:
+    document: dict[str, Any] = {"version": 1, "tls": {"minimum": "1.2"}, "http2": True}
+    exclusions: list[Any] = []
+    for fragment in fragments:
+        exclusions.extend(fragment.get("exclude", []))
+        document.update({k: v for k, v in fragment.items() if k != "exclude"})
+    if exclusions:
+        document["exclude"] = exclusions
+    return document
+
+
+def run(
+    *,
+    quiet: bool,
+    state_dir: Path | None,
+    write: Callable[[str], None],
+    note: Callable[[str], None],
+) -> None:
+    with tempfile.TemporaryDirectory(prefix="remediate-demo-") as tmp, ExitStack() as stack:
+        workdir = Path(tmp)
+        fragments = [stack.enter_context(world(workdir)) for world in WORLDS]
+        policy_path = workdir / "remediate.yaml"
+        with policy_path.open("w", encoding="utf-8") as handle:
+            YAML().dump(_merge(fragments), handle)
+        policy = policy_module.load(policy_path)
+        journal = Journal(state_dir or workdir / "state")
+        write(f"== The policy ({policy_path})\n\n{policy_path.read_text(encoding='utf-8')}\n")
+
+        write("== 1. remediate plan\n\n")
+        with reporter(quiet) as progress:
+            first = engine.plan(policy, progress=progress)
+        write(render.plan_text(first) + "\n")
+
+        write("== 2. remediate apply --auto-approve\n\n")
+        with reporter(quiet) as progress:
+            result = engine.apply(first, policy, journal=journal, progress=progress)
+        write(render.outcomes_text(result.outcomes, result.run_id) + "\n")
+
+        write("== 3. remediate plan, again\n\n")
+        with reporter(quiet) as progress:
+            second = engine.plan(policy, progress=progress)
+        write(render.plan_text(second))
+        if second.has_changes or result.failed:
+            note("demo: the second plan is not clean; see above")
