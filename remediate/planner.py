@@ -31,48 +31,58 @@ def plan(inventory: Inventory, policy: Policy, today: date | None = None) -> Pla
         if rule is None:
             continue
         verdict = rule(endpoint, policy, inventory.facts)
-        exclusion = _exclusion_for(endpoint.resource, policy.exclude, today)
-        if exclusion is not None and (verdict.changes or verdict.findings):
-            expired = exclusion.expired(today)
-            result.excluded.append(
-                Excluded(
+        if not (verdict.changes or verdict.findings):
+            continue
+        held: dict[str, tuple[Exclusion, int]] = {}
+        excluded_endpoint = _exclusion_for(endpoint.resource, policy.exclude, today)
+        if excluded_endpoint is None or excluded_endpoint.expired(today):
+            result.findings.extend(
+                Finding(
                     provider=endpoint.provider,
                     resource=endpoint.resource,
-                    match=exclusion.match,
-                    reason=exclusion.reason,
-                    until=exclusion.until,
-                    expired=expired,
-                    changes=len(verdict.changes),
+                    name=endpoint.name,
+                    location=endpoint.location,
+                    message=message,
+                )
+                for message in verdict.findings
+            )
+        for desired in verdict.changes:
+            resource = desired.resource or endpoint.resource
+            exclusion = _exclusion_for(resource, policy.exclude, today) or excluded_endpoint
+            if exclusion is not None:
+                _, count = held.get(resource, (exclusion, 0))
+                held[resource] = (exclusion, count + 1)
+                if not exclusion.expired(today):
+                    continue
+            result.changes.append(
+                Change(
+                    provider=endpoint.provider,
+                    resource=resource,
+                    attribute=desired.attribute,
+                    before=desired.before,
+                    after=desired.after,
+                    reason=desired.reason,
+                    executor=EXECUTORS[endpoint.provider],
+                    fingerprint=endpoint.fingerprint,
+                    name=endpoint.name,
+                    location=endpoint.location,
+                    diff=desired.diff,
+                    context={"kind": endpoint.kind, **endpoint.context, **desired.context},
                 )
             )
-            if not expired:
-                continue
-        result.findings.extend(
-            Finding(
+        if excluded_endpoint is not None and not verdict.changes:
+            held[endpoint.resource] = (excluded_endpoint, 0)
+        result.excluded.extend(
+            Excluded(
                 provider=endpoint.provider,
-                resource=endpoint.resource,
-                name=endpoint.name,
-                location=endpoint.location,
-                message=message,
+                resource=resource,
+                match=exclusion.match,
+                reason=exclusion.reason,
+                until=exclusion.until,
+                expired=exclusion.expired(today),
+                changes=count,
             )
-            for message in verdict.findings
-        )
-        result.changes.extend(
-            Change(
-                provider=endpoint.provider,
-                resource=endpoint.resource,
-                attribute=desired.attribute,
-                before=desired.before,
-                after=desired.after,
-                reason=desired.reason,
-                executor=EXECUTORS[endpoint.provider],
-                fingerprint=endpoint.fingerprint,
-                name=endpoint.name,
-                location=endpoint.location,
-                diff=desired.diff,
-                context={"kind": endpoint.kind, **endpoint.context, **desired.context},
-            )
-            for desired in verdict.changes
+            for resource, (exclusion, count) in held.items()
         )
     return result
 

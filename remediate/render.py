@@ -37,9 +37,13 @@ def plan_text(plan: Plan) -> str:
         )
         lines.append(f"  ~ {resource}")
         for change in changes:
-            lines.append(
-                f"      ~ {change.attribute} = {_value(change.before)} -> {_value(change.after)}"
-            )
+            if change.diff:
+                # Whole-file values (Nginx) read better as the diff than as before -> after.
+                lines.append(f"      ~ {change.attribute}")
+            else:
+                lines.append(
+                    f"      ~ {change.attribute} = {_value(change.before)} -> {_value(change.after)}"
+                )
             lines.append(f"        # {change.reason}")
             for path, diff in (change.diff or {}).items():
                 lines.append(f"        --- diff of {path}")

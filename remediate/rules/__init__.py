@@ -19,7 +19,11 @@ class RuleError(Exception):
 
 @dataclass(frozen=True)
 class Desired:
-    """One attribute that should change, and why, in words a reviewer understands."""
+    """One attribute that should change, and why, in words a reviewer understands.
+
+    `resource` names a sub-resource when one endpoint's verdict changes several (an Nginx host's
+    files, `host:path`); by default the change applies to the endpoint itself.
+    """
 
     attribute: str
     before: Any
@@ -27,6 +31,7 @@ class Desired:
     reason: str
     diff: dict[str, str] | None = None
     context: dict[str, Any] = field(default_factory=dict)
+    resource: str | None = None
 
 
 @dataclass(frozen=True)
