@@ -41,9 +41,8 @@ def plan_text(plan: Plan) -> str:
                 # Whole-file values (Nginx) read better as the diff than as before -> after.
                 lines.append(f"      ~ {change.attribute}")
             else:
-                lines.append(
-                    f"      ~ {change.attribute} = {_value(change.before)} -> {_value(change.after)}"
-                )
+                values = f"{_value(change.before)} -> {_value(change.after)}"
+                lines.append(f"      ~ {change.attribute} = {values}")
             lines.append(f"        # {change.reason}")
             for path, diff in (change.diff or {}).items():
                 lines.append(f"        --- diff of {path}")
