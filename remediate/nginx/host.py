@@ -7,10 +7,19 @@ through ansible-runner makes `ansible_connection=local` hosts and SSH hosts beha
 
 from __future__ import annotations
 
+import base64
+import binascii
+import shlex
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
+from remediate.errors import DiscoveryError
+from remediate.nginx.runner import run_playbook
 from remediate.progress import Progress
+
+COLLECT_PLAYBOOK = "collect.yml"
+REPORT_TASK = "Report the collected configuration"
 
 
 @dataclass(frozen=True)
@@ -26,8 +35,44 @@ class HostConfig:
     files: dict[str, str]
 
 
-def collect(inventory: Path, progress: Progress) -> list[HostConfig]:
-    """Every host of `inventory` with its version and effective config tree."""
-    from remediate.nginx.ansible import collect_hosts
+def collect(
+    inventory: Path, progress: Progress, hosts: list[str] | None = None
+) -> list[HostConfig]:
+    """Every host of `inventory` (or just `hosts`) with its version and effective config tree.
 
-    return collect_hosts(inventory, progress)
+    Raises DiscoveryError naming each host that could not be read and why (unreachable, or
+    nginx's own message such as `[emerg] unknown directive "foo" in /etc/nginx/nginx.conf:12`).
+    """
+    run = run_playbook(COLLECT_PLAYBOOK, inventory, progress, limit=hosts, label="nginx")
+    if run.failures:
+        problems = "; ".join(f"{host}: {reason}" for host, reason in sorted(run.failures.items()))
+        raise DiscoveryError(f"cannot read the nginx configuration of {problems}")
+    collected: list[HostConfig] = []
+    for host in sorted(run.facts):
+        report = run.facts[host].get("remediate_nginx")
+        if report is None:
+            continue
+        collected.append(_host_config(host, report))
+        progress.done(f"nginx {host}", f"nginx {report['version']}, {len(report['files'])} files")
+    return collected
+
+
+def _host_config(host: str, report: dict[str, Any]) -> HostConfig:
+    files: dict[str, str] = {}
+    for path, encoded in report["files"].items():
+        try:
+            files[path] = base64.b64decode(encoded, validate=True).decode("utf-8")
+        except (binascii.Error, UnicodeDecodeError):
+            raise DiscoveryError(f"{host}:{path}: not a UTF-8 text file") from None
+    reload_command = report.get("reload_command")
+    if isinstance(reload_command, str):
+        reload_command = shlex.split(reload_command)
+    return HostConfig(
+        host=host,
+        version=str(report["version"]),
+        conf_path=str(report["conf_path"]),
+        prefix=report.get("prefix") or None,
+        binary=str(report.get("binary") or "nginx"),
+        reload_command=[str(part) for part in reload_command] if reload_command else None,
+        files=files,
+    )

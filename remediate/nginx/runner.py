@@ -1,0 +1,137 @@
+"""Run the playbooks in `playbooks/` through ansible-runner and gather what each host reported.
+
+Results come from ansible-runner's event stream: the `ansible_facts` a named task set on a host,
+the per-item results of a named task, and for each host that failed the reason in one line (the
+`stderr` of a failed command, such as nginx's own `[emerg] ... in FILE:LINE`, or the task's
+message), so callers can name the host and say why.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import sys
+import tempfile
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from remediate.errors import RemediateError
+from remediate.progress import Progress
+
+PLAYBOOKS = Path(__file__).resolve().parents[2] / "playbooks"
+FORKS = 20
+TIMEOUT_SECONDS = 900
+# nginx's log prefix on stderr: "2026/01/02 03:04:05 [emerg] 123#123: "
+_NGINX_LOG_PREFIX = re.compile(r"^\d{4}/\d\d/\d\d \d\d:\d\d:\d\d (\[\w+\]) \d+#\d+: ", re.M)
+
+
+@dataclass
+class PlaybookRun:
+    """What one playbook run reported, host by host."""
+
+    facts: dict[str, dict[str, Any]] = field(default_factory=dict)
+    results: dict[tuple[str, str], list[dict[str, Any]]] = field(default_factory=dict)
+    failures: dict[str, str] = field(default_factory=dict)
+    hosts: set[str] = field(default_factory=set)
+
+    def task_results(self, host: str, task: str) -> list[dict[str, Any]]:
+        """The results of `task` on `host`: one per loop item, or the single result."""
+        return self.results.get((host, task), [])
+
+
+def one_line(text: str) -> str:
+    """Multi-line tool output (nginx's, ssh's) as one readable line, without log timestamps."""
+    text = _NGINX_LOG_PREFIX.sub(r"nginx: \1 ", text)
+    text = text.removeprefix("Task failed: ")
+    return "; ".join(line.strip() for line in text.splitlines() if line.strip())
+
+
+def _reason(res: Mapping[str, Any]) -> str:
+    """The most useful single explanation in a failed task's result."""
+    for key in ("stderr", "module_stderr", "msg"):
+        value = res.get(key)
+        if isinstance(value, str) and value.strip():
+            return one_line(value)
+    return "failed without a message"
+
+
+def run_playbook(
+    name: str,
+    inventory: Path,
+    progress: Progress,
+    *,
+    extravars: Mapping[str, Any] | None = None,
+    limit: list[str] | None = None,
+    check: bool = False,
+    label: str = "nginx",
+) -> PlaybookRun:
+    """Run `playbooks/<name>` against `inventory`; hosts run in parallel (forks)."""
+    import ansible_runner
+
+    playbook = PLAYBOOKS / name
+    if not playbook.is_file():
+        raise RemediateError(f"{playbook}: playbook not found (is remediate installed from git?)")
+    inventory = inventory.resolve()
+    if not inventory.exists():
+        raise RemediateError(f"{inventory}: Ansible inventory not found")
+    outcome = PlaybookRun()
+
+    def on_event(event: dict[str, Any]) -> bool:
+        data = event.get("event_data") or {}
+        host = data.get("host")
+        kind = event.get("event", "")
+        if not host:
+            return True
+        outcome.hosts.add(host)
+        task = str(data.get("task", ""))
+        res = data.get("res") or {}
+        if kind == "runner_on_start":
+            progress.update(f"{label} {host}", task)
+        elif kind == "runner_on_ok":
+            facts = res.get("ansible_facts") or {}
+            outcome.facts.setdefault(host, {}).update(facts)
+            outcome.results[(host, task)] = list(res.get("results") or [res])
+        elif kind in ("runner_on_failed", "runner_on_unreachable") and not data.get(
+            "ignore_errors"
+        ):
+            failed = [item for item in res.get("results") or [] if item.get("failed")]
+            reason = _reason(failed[0] if failed else res)
+            if kind == "runner_on_unreachable":
+                reason = f"unreachable: {reason}"
+            outcome.failures[host] = reason
+        return True
+
+    bin_dir = str(Path(sys.executable).parent)
+    path = os.environ.get("PATH", "")
+    with tempfile.TemporaryDirectory(prefix="remediate-ansible-") as private:
+        runner = ansible_runner.run(
+            private_data_dir=private,
+            playbook=str(playbook),
+            inventory=str(inventory),
+            extravars=dict(extravars or {}),
+            limit=",".join(limit) if limit else None,
+            cmdline="--check --diff" if check else None,
+            forks=FORKS,
+            timeout=TIMEOUT_SECONDS,
+            quiet=True,
+            suppress_env_files=True,
+            event_handler=on_event,
+            envvars={"PATH": f"{bin_dir}:{path}", "ANSIBLE_NOCOLOR": "1"},
+        )
+        if runner.status not in ("successful", "failed") or (
+            runner.rc not in (0, 2, 4) and not outcome.failures
+        ):
+            tail = _tail(runner.stdout.read() if runner.stdout else "")
+            raise RemediateError(
+                f"ansible-playbook {name} {runner.status} (rc {runner.rc}): {tail}"
+            )
+    return outcome
+
+
+def _tail(text: str) -> str:
+    """The last meaningful line of ansible-playbook's output (usually the error)."""
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    errors = [line for line in lines if "ERROR" in line]
+    return (errors or lines or ["no output"])[-1]
