@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
 import shlex
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from remediate.errors import DiscoveryError
+from remediate.model import fingerprint
 from remediate.nginx.runner import run_playbook
 from remediate.progress import Progress
 
@@ -33,6 +35,16 @@ class HostConfig:
     binary: str
     reload_command: list[str] | None
     files: dict[str, str]
+
+
+def sha256_text(text: str) -> str:
+    """The sha256 of a file's text as written on disk (UTF-8), as Ansible's stat reports it."""
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def tree_fingerprint(files: dict[str, str]) -> str:
+    """The fingerprint of a host's whole config tree: {path: sha256} of every file."""
+    return fingerprint({path: sha256_text(text) for path, text in files.items()})
 
 
 def collect(
