@@ -188,6 +188,49 @@ def policy_schema() -> None:
 
 
 @app.command()
+def verify(
+    urls: Annotated[list[str], typer.Argument(metavar="URL...", help="Endpoints to probe.")],
+    ws_path: Annotated[
+        list[str] | None,
+        typer.Option("--ws-path", help="Also try a WebSocket handshake on this path (repeat)."),
+    ] = None,
+    minimum: Annotated[
+        str, typer.Option("--min-tls", help="TLS versions below this are problems.")
+    ] = "1.2",
+    http2: Annotated[
+        bool, typer.Option("--http2/--no-http2", help="Whether h2 must be offered.")
+    ] = True,
+    output: FormatOption = Format.TEXT,
+) -> None:
+    """Probe live endpoints: TLS versions, ALPN, HTTP/2, HTTP/1.1 status, WebSocket handshakes,
+    certificate expiry. Exit 0 healthy, 2 problems found, 1 error."""
+    from remediate import verify as probes
+
+    if minimum not in probes.TLS_VERSIONS:
+        raise RemediateError(f"--min-tls must be one of 1.0, 1.1, 1.2, 1.3 (got {minimum!r})")
+    parsed = [(url, *probes.parse_url(url)) for url in urls]
+    for url, target, _ in parsed:
+        probes.reachable(target, url)
+    reports = [
+        probes.probe(
+            target,
+            path=path,
+            ws_paths=ws_path or [],
+            url=url,
+            minimum=minimum,
+            expect_http2=http2,
+        )
+        for url, target, path in parsed
+    ]
+    if output is Format.JSON:
+        _out(probes.reports_json(reports))
+    else:
+        _out("".join(probes.report_text(report) for report in reports))
+    if not all(report.healthy for report in reports):
+        raise typer.Exit(EXIT_CHANGES)
+
+
+@app.command()
 def demo(
     quiet: QuietOption = False,
     state_dir: StateDirOption = None,

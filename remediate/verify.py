@@ -11,11 +11,18 @@ timeout says nothing about the version, and is reported as inconclusive (`None`)
 from __future__ import annotations
 
 import ipaddress
+import json
 import socket
 import ssl
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import urlsplit
+
+from remediate.errors import RemediateError
+from remediate.model import FORMAT_VERSION
+from remediate.policy import tls_key
 
 TLS_VERSIONS: dict[str, ssl.TLSVersion] = {
     "1.0": ssl.TLSVersion.TLSv1,
@@ -27,6 +34,8 @@ TLS_VERSIONS: dict[str, ssl.TLSVersion] = {
 # or (seen from the client) a server hello choosing a version the client did not offer.
 REFUSED_REASONS = frozenset({"TLSV1_ALERT_PROTOCOL_VERSION", "UNSUPPORTED_PROTOCOL"})
 TIMEOUT = 5.0
+# A certificate closer than this to its expiry is reported as a problem.
+CERTIFICATE_WARNING_DAYS = 14
 
 
 @dataclass(frozen=True)
@@ -146,9 +155,24 @@ def days_to_expiry(target: Target, now: datetime | None = None) -> int | None:
     return (expiry - (now or datetime.now(UTC))).days
 
 
+@dataclass(frozen=True)
+class HttpResult:
+    """One HTTP response: status, the protocol that carried it, headers (lower-case names)."""
+
+    status: int
+    http_version: str
+    headers: Mapping[str, str] = field(default_factory=dict)
+
+
 def websocket_ok(target: Target, path: str) -> tuple[bool, int | None]:
     """Whether a WebSocket opening handshake on `path` succeeds, and the HTTP status seen
     (101 on success; the refusing status otherwise; None when no HTTP response came back)."""
+    ok, response = websocket_handshake(target, path)
+    return ok, response.status if response else None
+
+
+def websocket_handshake(target: Target, path: str) -> tuple[bool, HttpResult | None]:
+    """The WebSocket opening handshake on `path`: whether it succeeded, and the response."""
     from websockets.exceptions import InvalidHandshake, InvalidStatus
     from websockets.sync.client import connect as ws_connect
 
@@ -167,11 +191,238 @@ def websocket_ok(target: Target, path: str) -> tuple[bool, int | None]:
             proxy=None,
             open_timeout=TIMEOUT,
             close_timeout=1,
-        ):
-            return True, 101
+        ) as connection:
+            response = connection.response
+            headers = {k.lower(): v for k, v in response.headers.raw_items()} if response else {}
+            return True, HttpResult(101, "HTTP/1.1", headers)
     except InvalidStatus as exc:
-        return False, exc.response.status_code
+        headers = {k.lower(): v for k, v in exc.response.headers.raw_items()}
+        return False, HttpResult(exc.response.status_code, "HTTP/1.1", headers)
     except (InvalidHandshake, OSError, TimeoutError):
         return False, None
     finally:
         sock.close()
+
+
+def http_request(target: Target, path: str = "/", http2: bool = False) -> HttpResult | None:
+    """A GET of `path`, over HTTP/1.1 or (with `http2`, when ALPN selects it) HTTP/2; None when
+    no response came back. Redirects are not followed: their status is the answer."""
+    import httpx
+
+    scheme = "https" if target.tls else "http"
+    host = f"[{target.host}]" if ":" in target.host else target.host
+    extensions = {"sni_hostname": target.sni} if target.tls and target.sni else {}
+    try:
+        with httpx.Client(
+            verify=client_context() if target.tls else False,
+            http1=True,
+            http2=http2,
+            trust_env=False,
+            timeout=TIMEOUT,
+        ) as client:
+            response = client.get(
+                f"{scheme}://{host}:{target.port}{path}",
+                headers={"Host": target.authority},
+                extensions=extensions,
+            )
+    except httpx.HTTPError:
+        return None
+    headers = {k.lower(): v for k, v in response.headers.multi_items()}
+    return HttpResult(response.status_code, response.http_version, headers)
+
+
+def parse_url(url: str) -> tuple[Target, str]:
+    """The target and path of an http(s):// or ws(s):// URL; a bad URL is a RemediateError."""
+    parts = urlsplit(url)
+    scheme = parts.scheme.lower()
+    if scheme not in ("https", "wss", "http", "ws"):
+        raise RemediateError(f"{url}: not an https://, http://, wss:// or ws:// URL")
+    tls = scheme in ("https", "wss")
+    try:
+        port = parts.port or (443 if tls else 80)
+    except ValueError:
+        raise RemediateError(f"{url}: invalid port") from None
+    if not parts.hostname:
+        raise RemediateError(f"{url}: no host name")
+    path = parts.path or "/"
+    if parts.query:
+        path += "?" + parts.query
+    return Target(parts.hostname, port, None, tls), path
+
+
+@dataclass
+class Report:
+    """What the probes saw at one endpoint, and the problems that follow from it."""
+
+    url: str
+    target: Target
+    tls_versions: dict[str, bool | None]
+    alpn: str | None
+    http2: bool | None
+    http1: HttpResult | None
+    http2_response: HttpResult | None
+    websocket: dict[str, tuple[bool, HttpResult | None]]
+    certificate_days: int | None
+    problems: list[str] = field(default_factory=list)
+
+    @property
+    def status(self) -> int | None:
+        return self.http1.status if self.http1 else None
+
+    @property
+    def upgrade(self) -> str | None:
+        if self.http1 is None or self.http1.status != 426:
+            return None
+        return self.http1.headers.get("upgrade")
+
+    @property
+    def healthy(self) -> bool:
+        return not self.problems
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "url": self.url,
+            "tls_versions": self.tls_versions,
+            "alpn": self.alpn,
+            "http2": self.http2,
+            "status": self.status,
+            "upgrade": self.upgrade,
+            "websocket": {
+                path: {"ok": ok, "status": response.status if response else None}
+                for path, (ok, response) in self.websocket.items()
+            },
+            "certificate_days": self.certificate_days,
+            "problems": self.problems,
+        }
+
+
+def reachable(target: Target, what: str) -> None:
+    """Raise a RemediateError naming `what` unless a TCP connection to the target succeeds."""
+    try:
+        connect(target).close()
+    except socket.gaierror as exc:
+        raise RemediateError(f"{what}: cannot resolve {target.host}: {exc.strerror}") from None
+    except OSError as exc:
+        reason = exc.strerror or str(exc) or type(exc).__name__
+        raise RemediateError(
+            f"{what}: cannot connect to {target.host}:{target.port}: {reason}"
+        ) from None
+
+
+def probe(
+    target: Target,
+    *,
+    path: str = "/",
+    ws_paths: Sequence[str] = (),
+    url: str = "",
+    minimum: str = "1.2",
+    expect_http2: bool = True,
+) -> Report:
+    """Every probe against one endpoint; the caller checks it is reachable first."""
+    tls = target.tls
+    versions: dict[str, bool | None] = {
+        version: tls_accepted(target, version) if tls else None for version in TLS_VERSIONS
+    }
+    alpn = alpn_selected(target) if tls else None
+    http2_response = http_request(target, path, http2=True) if alpn == "h2" else None
+    http2 = (
+        (http2_response is not None and http2_response.http_version == "HTTP/2") if tls else None
+    )
+    report = Report(
+        url=url or f"{'https' if tls else 'http'}://{target.authority}{path}",
+        target=target,
+        tls_versions=versions,
+        alpn=alpn,
+        http2=http2,
+        http1=http_request(target, path),
+        http2_response=http2_response,
+        websocket={ws_path: websocket_handshake(target, ws_path) for ws_path in ws_paths},
+        certificate_days=days_to_expiry(target) if tls else None,
+    )
+    report.problems = problems(report, minimum, expect_http2)
+    return report
+
+
+def problems(report: Report, minimum: str = "1.2", expect_http2: bool = True) -> list[str]:
+    """The report's findings as sentences a person can act on."""
+    found: list[str] = []
+    floor = tls_key(minimum)
+    versions = report.tls_versions
+    if report.target.tls:
+        for version, accepted in versions.items():
+            if accepted and tls_key(version) < floor:
+                found.append(f"TLS {version} is accepted, below the minimum TLS {minimum}.")
+        if versions.get(minimum) is False:
+            found.append(
+                f"TLS {minimum} is refused: clients that stop at TLS {minimum} fail the handshake."
+            )
+        if all(accepted is None for accepted in versions.values()):
+            found.append("No TLS handshake completed: the TLS probes are inconclusive.")
+        if expect_http2 and report.alpn != "h2":
+            chosen = f"it selects {report.alpn}" if report.alpn else "it selects none"
+            found.append(f"h2 is not offered through ALPN ({chosen}): clients stay on HTTP/1.1.")
+        elif report.alpn == "h2" and not report.http2:
+            found.append("h2 is negotiated but an HTTP/2 request gets no response.")
+        elif report.http2_response is not None and report.http2_response.status >= 500:
+            found.append(f"An HTTP/2 request is answered {report.http2_response.status}.")
+        days = report.certificate_days
+        if days is not None and days < 0:
+            found.append(f"The certificate expired {-days} day(s) ago.")
+        elif days is not None and days < CERTIFICATE_WARNING_DAYS:
+            found.append(f"The certificate expires in {days} day(s).")
+    status = report.status
+    if status is None:
+        found.append("The HTTP/1.1 request got no response.")
+    elif status == 426:
+        upgrade = report.upgrade or "no Upgrade header"
+        found.append(f"The HTTP/1.1 request is answered 426 Upgrade Required ({upgrade}).")
+    elif status >= 500:
+        found.append(f"The HTTP/1.1 request is answered {status}.")
+    for path, (ok, response) in report.websocket.items():
+        if not ok:
+            seen = f"HTTP {response.status}" if response else "no HTTP response"
+            found.append(f"The WebSocket handshake on {path} fails ({seen}).")
+    return found
+
+
+def _mark(value: bool | None) -> str:
+    return {True: "accepted", False: "refused", None: "inconclusive"}[value]
+
+
+def report_text(report: Report) -> str:
+    """One endpoint's results as a person reads them."""
+    lines = [f"{report.url}"]
+    if report.target.tls:
+        for version, accepted in report.tls_versions.items():
+            lines.append(f"  TLS {version}: {_mark(accepted)}")
+        lines.append(f"  ALPN: {report.alpn or 'none'}")
+        lines.append(f"  HTTP/2 request: {'works' if report.http2 else 'fails'}")
+        if report.certificate_days is not None:
+            lines.append(f"  certificate: expires in {report.certificate_days} day(s)")
+    status = "no response" if report.status is None else str(report.status)
+    if report.upgrade:
+        status += f" (Upgrade: {report.upgrade})"
+    lines.append(f"  HTTP/1.1 status: {status}")
+    for path, (ok, response) in report.websocket.items():
+        seen = response.status if response else "no response"
+        lines.append(f"  WebSocket {path}: {'ok' if ok else 'fails'} ({seen})")
+    if report.problems:
+        lines.append("  problems:")
+        lines.extend(f"    ! {problem}" for problem in report.problems)
+    else:
+        lines.append("  healthy")
+    return "\n".join(lines) + "\n"
+
+
+def reports_json(reports: Sequence[Report]) -> str:
+    return (
+        json.dumps(
+            {
+                "format_version": FORMAT_VERSION,
+                "healthy": all(report.healthy for report in reports),
+                "endpoints": [report.to_dict() for report in reports],
+            },
+            indent=2,
+        )
+        + "\n"
+    )
