@@ -134,7 +134,8 @@ def apply(
         else:
             _err("Nothing to apply.")
         return
-    if not (auto_approve or dry_run):
+    # A saved plan was reviewed when it was made (as with Terraform); a fresh one is asked about.
+    if plan_file is None and not (auto_approve or dry_run):
         _confirm(len(to_apply.changes))
     with reporter(quiet) as progress:
         result = engine.apply(

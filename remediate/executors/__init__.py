@@ -48,7 +48,13 @@ def _boto3(policy: Policy, progress: Progress) -> Executor:
     return Boto3Executor(progress)
 
 
-FACTORIES: dict[str, ExecutorFactory] = {"boto3": _boto3}
+def _ansible(policy: Policy, progress: Progress) -> Executor:
+    from remediate.executors.ansible import AnsibleExecutor
+
+    return AnsibleExecutor(policy.nginx.inventory if policy.nginx else None, progress)
+
+
+FACTORIES: dict[str, ExecutorFactory] = {"boto3": _boto3, "ansible": _ansible}
 
 
 def get(name: str, policy: Policy, progress: Progress) -> Executor:

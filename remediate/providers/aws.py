@@ -47,8 +47,10 @@ class Session:
     clients: Mapping[str, ElasticLoadBalancingv2Client]
 
     @classmethod
-    def open(cls, regions: Iterable[str], **session_kwargs: Any) -> Session:
-        session = boto3.session.Session(**session_kwargs)
+    def open(cls, regions: Iterable[str], session: boto3.session.Session | None = None) -> Session:
+        """Clients for `regions`; `session` lets a caller bring its own credentials or event
+        handlers (boto3's default chain otherwise)."""
+        session = session or boto3.session.Session()
         if session.get_credentials() is None:
             raise DiscoveryError(
                 "no AWS credentials found: configure the standard credential chain "
@@ -82,10 +84,14 @@ def regions_of(policy: Policy) -> list[str]:
     return list(policy.aws.regions) if policy.aws else []
 
 
-def discover(policy: Policy, progress: Progress | None = None) -> Inventory:
+def discover(
+    policy: Policy,
+    progress: Progress | None = None,
+    boto_session: boto3.session.Session | None = None,
+) -> Inventory:
     """Every ELBv2 load balancer, TLS listener and target group in the policy's regions."""
     progress = progress or Silent()
-    session = Session.open(regions_of(policy))
+    session = Session.open(regions_of(policy), boto_session)
     inventory = Inventory(providers=[Provider.AWS])
     catalogs: dict[str, list[SslPolicy]] = {}
     with ThreadPoolExecutor(max_workers=len(session.clients)) as pool:

@@ -10,10 +10,11 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from remediate.errors import RemediateError
 from remediate.policy import TLS_VERSIONS, Policy, tls_key
 
 
-class RuleError(Exception):
+class RuleError(RemediateError):
     """The policy cannot be met as written (for example an explicit SSL policy that is too weak)."""
 
 
