@@ -103,9 +103,14 @@ def apply(
     dry_run: bool = False,
     progress: Progress | None = None,
     kind: str = "apply",
+    run_id: str | None = None,
 ) -> ApplyResult:
     """Apply a plan: refuse it whole when any resource moved since it was planned, then run each
-    executor on its changes and record every outcome in the journal."""
+    executor on its changes and record every outcome in the journal.
+
+    With `run_id`, the outcomes go to that already started run and the caller finishes it (drift
+    and rollback journal a run of their own around the apply); otherwise a run of `kind` is
+    started and finished here."""
     progress = progress or Silent()
     groups: dict[str, list[Change]] = defaultdict(list)
     for change in plan.changes:
@@ -115,7 +120,9 @@ def apply(
     if moved:
         raise StalePlanError(moved)
     journal = journal or Journal()
-    run_id = journal.start("dry-run" if dry_run else kind, plan.policy_digest)
+    owned = run_id is None
+    if run_id is None:
+        run_id = journal.start("dry-run" if dry_run else kind, plan.policy_digest)
     result = ApplyResult(run_id)
     try:
         for name, changes in groups.items():
@@ -123,7 +130,8 @@ def apply(
             result.outcomes.extend(outcomes)
             journal.record(run_id, [(o.change, o.status.value, o.message) for o in outcomes])
     finally:
-        journal.finish(run_id, result.status, _summary(result.outcomes))
+        if owned:
+            journal.finish(run_id, result.status, _summary(result.outcomes))
     return result
 
 

@@ -1,4 +1,6 @@
-"""The run journal: every plan and apply, with each change's before, after and outcome (SQLite)."""
+"""The run journal: every plan, apply, drift and rollback run, with each change's before, after and
+outcome (SQLite). It answers `remediate history`, feeds rollback, and tells drift which resources
+keep drifting back after being fixed."""
 
 from __future__ import annotations
 
@@ -18,7 +20,10 @@ from typing import Any
 import platformdirs
 
 from remediate.errors import RemediateError
-from remediate.model import Change
+from remediate.model import Change, Plan
+
+# Run kinds whose applied changes are fixes (a rollback restores; a plan or dry run writes nothing).
+FIXING_KINDS = ("apply", "drift")
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS runs (
@@ -63,6 +68,22 @@ class RecordedChange:
     outcome: str
     message: str
 
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            **self.change.model_dump(mode="json", exclude_none=True),
+            "outcome": self.outcome,
+            "message": self.message,
+        }
+
+
+@dataclass(frozen=True)
+class Event:
+    """One applied write to a (resource, attribute), as the history of that attribute."""
+
+    run_id: str
+    kind: str
+    at: str
+
 
 @dataclass(frozen=True)
 class Run:
@@ -76,6 +97,24 @@ class Run:
     status: str
     summary: dict[str, Any]
     changes: list[RecordedChange] = field(default_factory=list)
+    outcomes: dict[str, int] = field(default_factory=dict)
+
+    def to_dict(self, with_changes: bool = False) -> dict[str, Any]:
+        data: dict[str, Any] = {
+            "run_id": self.id,
+            "kind": self.kind,
+            "started_at": self.started_at,
+            "finished_at": self.finished_at,
+            "user": self.user,
+            "host": self.host,
+            "policy_digest": self.policy_digest,
+            "status": self.status,
+            "summary": self.summary,
+            "outcomes": self.outcomes,
+        }
+        if with_changes:
+            data["changes"] = [recorded.to_dict() for recorded in self.changes]
+        return data
 
 
 class Journal:
@@ -145,14 +184,63 @@ class Journal:
                 (datetime.now(UTC).isoformat(), status, json.dumps(summary), run_id),
             )
 
-    def runs(self, limit: int = 50) -> list[Run]:
+    def annotate(self, run_id: str, details: dict[str, Any]) -> None:
+        """Merge `details` into a run's summary (what it rolled back, why it stopped...)."""
+        with self._connect() as db:
+            row = db.execute("SELECT summary FROM runs WHERE id = ?", (run_id,)).fetchone()
+            if row is None:
+                raise RemediateError(f"no run {run_id!r} in {self.path}")
+            summary = {**json.loads(row[0]), **details}
+            db.execute("UPDATE runs SET summary = ? WHERE id = ?", (json.dumps(summary), run_id))
+
+    def record_plan(self, plan: Plan) -> str:
+        """Journal a plan run: each planned change with outcome `planned`; returns the run id."""
+        run_id = self.start("plan", plan.policy_digest)
+        self.record(run_id, [(change, "planned", "") for change in plan.changes])
+        summary = plan.summary
+        self.finish(
+            run_id,
+            "changes-pending" if plan.has_changes else "clean",
+            {key: summary[key] for key in ("changes", "resources", "findings", "excluded")},
+        )
+        return run_id
+
+    def runs(self, limit: int = 50, kind: str | None = None) -> list[Run]:
+        """The latest runs, newest first, optionally of one kind."""
+        where, params = ("WHERE kind = ?", (kind,)) if kind else ("", ())
         with self._connect() as db:
             rows = db.execute(
                 "SELECT id, kind, started_at, finished_at, user, host, policy_digest, status,"
-                " summary FROM runs ORDER BY started_at DESC, id DESC LIMIT ?",
-                (limit,),
+                f" summary FROM runs {where} ORDER BY started_at DESC, id DESC LIMIT ?",
+                (*params, limit),
             ).fetchall()
-        return [_run(row) for row in rows]
+            counts = _outcome_counts(db, [row[0] for row in rows])
+        return [_run(row, outcomes=counts.get(row[0], {})) for row in rows]
+
+    def writes(self, resource: str, attribute: str, *, exclude_run: str = "") -> list[Event]:
+        """Every applied write to `resource`'s `attribute` by apply, drift or rollback runs,
+        oldest first (the current run, `exclude_run`, left out)."""
+        with self._connect() as db:
+            rows = db.execute(
+                "SELECT runs.id, runs.kind, COALESCE(runs.finished_at, runs.started_at)"
+                " FROM changes JOIN runs ON runs.id = changes.run_id"
+                " WHERE changes.resource = ? AND changes.attribute = ?"
+                " AND changes.outcome = 'applied' AND runs.id != ?"
+                " AND runs.kind IN ('apply', 'drift', 'rollback')"
+                " ORDER BY runs.started_at, runs.id",
+                (resource, attribute, exclude_run),
+            ).fetchall()
+        return [Event(run_id, kind, at) for run_id, kind, at in rows]
+
+    def last_finished(self, kind: str, statuses: Sequence[str]) -> str | None:
+        """When the latest run of `kind` that ended in one of `statuses` finished (ISO time)."""
+        marks = ", ".join("?" for _ in statuses)
+        with self._connect() as db:
+            row = db.execute(
+                f"SELECT MAX(finished_at) FROM runs WHERE kind = ? AND status IN ({marks})",
+                (kind, *statuses),
+            ).fetchone()
+        return None if row is None else row[0]
 
     def run(self, run_id: str) -> Run:
         with self._connect() as db:
@@ -167,13 +255,34 @@ class Journal:
                 "SELECT change, outcome, message FROM changes WHERE run_id = ? ORDER BY seq",
                 (run_id,),
             ).fetchall()
+            counts = _outcome_counts(db, [run_id])
         return _run(
             row,
             [RecordedChange(Change.model_validate_json(c), o, m) for c, o, m in changes],
+            counts.get(run_id, {}),
         )
 
 
-def _run(row: Sequence[Any], changes: list[RecordedChange] | None = None) -> Run:
+def _outcome_counts(db: sqlite3.Connection, run_ids: list[str]) -> dict[str, dict[str, int]]:
+    """run id -> outcome -> number of changes."""
+    if not run_ids:
+        return {}
+    marks = ", ".join("?" for _ in run_ids)
+    counts: dict[str, dict[str, int]] = {}
+    for run_id, outcome, count in db.execute(
+        f"SELECT run_id, outcome, COUNT(*) FROM changes WHERE run_id IN ({marks})"
+        " GROUP BY run_id, outcome",
+        run_ids,
+    ):
+        counts.setdefault(run_id, {})[outcome] = count
+    return counts
+
+
+def _run(
+    row: Sequence[Any],
+    changes: list[RecordedChange] | None = None,
+    outcomes: dict[str, int] | None = None,
+) -> Run:
     return Run(
         id=row[0],
         kind=row[1],
@@ -185,6 +294,7 @@ def _run(row: Sequence[Any], changes: list[RecordedChange] | None = None) -> Run
         status=row[7],
         summary=json.loads(row[8]),
         changes=changes or [],
+        outcomes=outcomes or {},
     )
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from remediate.errors import RemediateError
 from remediate.model import Change
@@ -30,6 +30,13 @@ class Outcome:
 
 
 class Executor(Protocol):
+    """The write side of one tool (boto3, gcp-api, ansible, pulumi).
+
+    Executors should also implement `current` (see `ReadsCurrent`): rollback uses it to check that
+    each resource still holds what the run being rolled back left there, and refuses providers
+    whose executor cannot say.
+    """
+
     name: str
 
     def fingerprints(self, changes: Sequence[Change]) -> dict[str, str | None]:
@@ -37,6 +44,16 @@ class Executor(Protocol):
 
     def apply(self, changes: Sequence[Change], dry_run: bool = False) -> list[Outcome]:
         """Apply `changes` (all of this executor's); one failing resource does not stop others."""
+
+
+@runtime_checkable
+class ReadsCurrent(Protocol):
+    """An executor that can read back the current value of the attributes it writes."""
+
+    def current(self, changes: Sequence[Change]) -> dict[tuple[str, str], object]:
+        """The value each change's (resource, attribute) holds now, in the same form as the
+        change's `before`/`after` (for Nginx, the whole file text); None when the resource is
+        gone. Keys are `(change.resource, change.attribute)`."""
 
 
 ExecutorFactory = Callable[[Policy, Progress], Executor]

@@ -37,6 +37,15 @@ class Boto3Executor:
             for resource, settings in self._read(changes).items()
         }
 
+    def current(self, changes: Sequence[Change]) -> dict[tuple[str, str], object]:
+        settings = self._read(changes)
+        return {
+            (change.resource, change.attribute): _value_of(
+                settings.get(change.resource), change.attribute
+            )
+            for change in changes
+        }
+
     def apply(self, changes: Sequence[Change], dry_run: bool = False) -> list[Outcome]:
         if dry_run:
             return [Outcome(change, Status.DRY_RUN) for change in changes]
@@ -62,8 +71,7 @@ class Boto3Executor:
             if change.resource in failures:
                 outcomes.append(Outcome(change, Status.FAILED, failures[change.resource]))
                 continue
-            settings = observed.get(change.resource)
-            value = None if settings is None else settings.get(change.attribute)
+            value = _value_of(observed.get(change.resource), change.attribute)
             if value == change.after:
                 outcomes.append(Outcome(change, Status.APPLIED, observed=value))
             else:
@@ -106,3 +114,7 @@ def _attribute_value(value: Any) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
     return str(value)
+
+
+def _value_of(settings: dict[str, Any] | None, attribute: str) -> object:
+    return None if settings is None else settings.get(attribute)

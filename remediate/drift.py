@@ -1,0 +1,269 @@
+"""Scheduled drift detection and correction.
+
+A drift pass plans against the live world; with `fix` it applies the plan under the apply lock and
+within the `max_changes` guardrail. Every pass is a journal run of kind `drift`, so `history`
+lists it, `rollback` can undo it, and the next pass can tell that a resource it fixed before has
+drifted back ("recurring").
+"""
+
+from __future__ import annotations
+
+import re
+import signal
+import threading
+from collections.abc import Callable, Iterable
+from contextlib import AbstractContextManager, nullcontext
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from remediate import engine, lock
+from remediate.errors import RemediateError
+from remediate.executors import Status
+from remediate.journal import FIXING_KINDS, Journal
+from remediate.model import Change, Plan
+from remediate.policy import Policy
+from remediate.progress import Progress, Silent
+
+_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
+_DURATION = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d)")
+
+# Pass statuses: how the pass ended, and the exit code each one means for a scheduler.
+EXIT_CODES = {
+    "clean": 0,
+    "fixed": 0,
+    "drift": 2,
+    "refused": 1,
+    "partial": 1,
+    "failed": 1,
+    "error": 1,
+}
+SUCCESSFUL = ("clean", "fixed", "drift")
+
+
+def parse_interval(text: str) -> float:
+    """`30s`, `15m`, `1h30m`, `0.2s`, `500ms` as seconds."""
+    compact = text.strip().replace(" ", "")
+    parts = _DURATION.findall(compact)
+    if not parts or "".join(number + unit for number, unit in parts) != compact:
+        raise RemediateError(f"--every {text!r}: not a duration (for example 30s, 15m, 1h)")
+    seconds = sum(float(number) * _UNITS[unit] for number, unit in parts)
+    if seconds <= 0:
+        raise RemediateError(f"--every {text!r}: the interval must be longer than zero")
+    return seconds
+
+
+@dataclass(frozen=True)
+class Recurrence:
+    """Earlier fixes of the same (resource, attribute) that did not stick, oldest first."""
+
+    fixed_at: list[str]
+    runs: list[str]
+
+    @property
+    def count(self) -> int:
+        return len(self.fixed_at)
+
+
+@dataclass(frozen=True)
+class Item:
+    """One drifted attribute and what this pass did about it."""
+
+    change: Change
+    status: str  # fixed, failed, not-fixed, refused
+    message: str = ""
+    recurring: Recurrence | None = None
+
+
+@dataclass
+class Report:
+    run_id: str
+    started_at: str
+    fix: bool
+    providers: list[str]
+    status: str = "clean"
+    items: list[Item] = field(default_factory=list)
+    findings: int = 0
+    excluded: int = 0
+    error: str = ""
+
+    @property
+    def exit_code(self) -> int:
+        return EXIT_CODES[self.status]
+
+    @property
+    def successful(self) -> bool:
+        return self.status in SUCCESSFUL
+
+    def by_provider(self) -> dict[str, dict[str, int]]:
+        """Per provider: resources that drifted, were fixed (every change read back), failed."""
+        counts = {name: {"drifted": 0, "fixed": 0, "failed": 0} for name in self.providers}
+        statuses: dict[tuple[str, str], set[str]] = {}
+        for item in self.items:
+            key = (item.change.provider.value, item.change.resource)
+            statuses.setdefault(key, set()).add(item.status)
+        for (provider, _), seen in statuses.items():
+            row = counts.setdefault(provider, {"drifted": 0, "fixed": 0, "failed": 0})
+            row["drifted"] += 1
+            if "failed" in seen:
+                row["failed"] += 1
+            elif seen == {"fixed"}:
+                row["fixed"] += 1
+        return counts
+
+    def summary(self) -> dict[str, Any]:
+        counts = {status: 0 for status in ("fixed", "failed", "not-fixed", "refused")}
+        for item in self.items:
+            counts[item.status] += 1
+        return {
+            "fix": self.fix,
+            "drifted": len({item.change.resource for item in self.items}),
+            "changes": len(self.items),
+            **counts,
+            "recurring": sum(1 for item in self.items if item.recurring),
+            "findings": self.findings,
+            "excluded": self.excluded,
+            "by_provider": self.by_provider(),
+            **({"error": self.error} if self.error else {}),
+        }
+
+
+def recurrence(journal: Journal, change: Change, run_id: str) -> Recurrence | None:
+    """The earlier fixes of `change`'s attribute since it was last rolled back, if any."""
+    fixes = []
+    for event in journal.writes(change.resource, change.attribute, exclude_run=run_id):
+        if event.kind in FIXING_KINDS:
+            fixes.append(event)
+        else:
+            fixes = []
+    if not fixes:
+        return None
+    return Recurrence([event.at for event in fixes], [event.run_id for event in fixes])
+
+
+def run_once(
+    policy: Policy,
+    *,
+    journal: Journal,
+    fix: bool = False,
+    only: Iterable[str] | None = None,
+    max_changes: int | None = None,
+    wait: bool = False,
+    progress: Progress | None = None,
+    note: Callable[[str], None] | None = None,
+) -> Report:
+    """One drift pass, journaled as a `drift` run. Bad arguments raise before anything is
+    recorded; a failure during the pass ends it with status `error` in the report and journal."""
+    progress = progress or Silent()
+    if max_changes is not None and max_changes < 0:
+        raise RemediateError(f"--max-changes {max_changes}: must be zero or more")
+    providers = engine.select(policy, only)
+    run_id = journal.start("drift", policy.digest())
+    report = Report(run_id, datetime.now(UTC).isoformat(timespec="seconds"), fix, providers)
+    holding: AbstractContextManager[object] = (
+        lock.hold(journal.state_dir, wait=wait, note=note) if fix else nullcontext()
+    )
+    try:
+        with holding:
+            _pass(report, policy, journal, providers, max_changes, progress)
+    except RemediateError as exc:
+        report.status = "error"
+        report.error = str(exc)
+    except BaseException as exc:
+        report.status = "error"
+        report.error = f"interrupted: {type(exc).__name__}"
+        raise
+    finally:
+        journal.finish(run_id, report.status, report.summary())
+    return report
+
+
+def _pass(
+    report: Report,
+    policy: Policy,
+    journal: Journal,
+    providers: list[str],
+    max_changes: int | None,
+    progress: Progress,
+) -> None:
+    plan = engine.plan(policy, providers, progress)
+    report.findings = len(plan.findings)
+    report.excluded = plan.summary["excluded"]
+    recurring = {
+        (c.resource, c.attribute): recurrence(journal, c, report.run_id) for c in plan.changes
+    }
+    if not plan.changes:
+        report.status = "clean"
+        return
+    if not report.fix:
+        _record(report, journal, plan, recurring, "not-fixed", "")
+        report.status = "drift"
+        return
+    if max_changes is not None and len(plan.changes) > max_changes:
+        message = (
+            f"{len(plan.changes)} changes exceed --max-changes {max_changes}; nothing was applied"
+        )
+        _record(report, journal, plan, recurring, "refused", message)
+        report.status = "refused"
+        report.error = message
+        return
+    result = engine.apply(plan, policy, journal=journal, progress=progress, run_id=report.run_id)
+    for outcome in result.outcomes:
+        change = outcome.change
+        report.items.append(
+            Item(
+                change,
+                "fixed" if outcome.status is Status.APPLIED else "failed",
+                outcome.message,
+                recurring.get((change.resource, change.attribute)),
+            )
+        )
+    report.status = "fixed" if not result.failed else result.status
+
+
+def _record(
+    report: Report,
+    journal: Journal,
+    plan: Plan,
+    recurring: dict[tuple[str, str], Recurrence | None],
+    status: str,
+    message: str,
+) -> None:
+    report.items.extend(
+        Item(c, status, message, recurring.get((c.resource, c.attribute))) for c in plan.changes
+    )
+    journal.record(report.run_id, [(c, status, message) for c in plan.changes])
+
+
+def last_success(journal: Journal) -> datetime | None:
+    """When the latest successful drift pass finished."""
+    finished = journal.last_finished("drift", SUCCESSFUL)
+    return datetime.fromisoformat(finished) if finished else None
+
+
+def every(
+    interval: float,
+    one_pass: Callable[[], int],
+    *,
+    passes: int | None = None,
+    stop: threading.Event | None = None,
+) -> int:
+    """Run `one_pass` now and then every `interval` seconds until `passes` have run or `stop` is
+    set (SIGTERM sets it, so `systemctl stop` and a pod's termination end the loop between passes,
+    never in the middle of an apply). Returns the exit code of the last pass."""
+    stop = stop or threading.Event()
+    in_main = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGTERM, lambda *_: stop.set()) if in_main else None
+    try:
+        code = 0
+        done = 0
+        while not stop.is_set():
+            code = one_pass()
+            done += 1
+            if passes is not None and done >= passes:
+                break
+            stop.wait(interval)
+        return code
+    finally:
+        if in_main:
+            signal.signal(signal.SIGTERM, previous)
