@@ -1,0 +1,270 @@
+"""Minimal text edits to Nginx config files.
+
+crossplane finds what to change; this module changes the original text around it, so comments,
+blank lines, quoting, indentation and the include layout survive and the diff shows only what
+matters. Statements are located by their ordinal in the file (the order crossplane reports them
+in), using a small lexer that, unlike crossplane's, keeps character offsets.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+
+from remediate.errors import RemediateError
+from remediate.nginx.config import Directive
+
+
+@dataclass(frozen=True)
+class Token:
+    text: str
+    start: int
+    end: int
+    line: int
+    quoted: bool
+
+
+@dataclass
+class Statement:
+    """Where one statement sits in its file's text."""
+
+    name: Token
+    args: list[Token]
+    end: int
+    """Offset just after the terminating `;` or `{`."""
+    close: int | None = None
+    """For a block: offset of its closing `}`."""
+
+    @property
+    def start(self) -> int:
+        return self.name.start
+
+
+def tokens(text: str) -> Iterator[Token]:
+    """nginx's tokens with offsets: words, quoted strings, `{`, `}`, `;`; comments skipped."""
+    i, line, n = 0, 1, len(text)
+    while i < n:
+        char = text[i]
+        if char == "\n":
+            line += 1
+            i += 1
+        elif char.isspace():
+            i += 1
+        elif char == "#":
+            while i < n and text[i] != "\n":
+                i += 1
+        elif char in "{};":
+            yield Token(char, i, i + 1, line, False)
+            i += 1
+        elif char in "\"'":
+            start, start_line = i, line
+            i += 1
+            while i < n and text[i] != char:
+                if text[i] == "\\":
+                    i += 1
+                if i < n and text[i] == "\n":
+                    line += 1
+                i += 1
+            i += 1
+            yield Token(text[start:i], start, min(i, n), start_line, True)
+        else:
+            start, start_line = i, line
+            while i < n:
+                char = text[i]
+                if char == "\\":
+                    i += 2
+                    continue
+                if char == "{" and i > start and text[i - 1] == "$":
+                    while i < n and text[i] != "}":
+                        i += 1
+                    i += 1
+                    continue
+                if char.isspace() or char in "{};":
+                    break
+                i += 1
+            yield Token(text[start:i], start, i, start_line, False)
+
+
+def statements(text: str) -> list[Statement]:
+    """Every statement of a file, in document order (blocks before their contents)."""
+    result: list[Statement] = []
+    open_blocks: list[Statement] = []
+    current: Statement | None = None
+    for token in tokens(text):
+        if current is None:
+            if token.text == "}" and not token.quoted:
+                if open_blocks:
+                    open_blocks.pop().close = token.start
+                continue
+            current = Statement(token, [], token.end)
+            result.append(current)
+            continue
+        if not token.quoted and token.text in (";", "{"):
+            current.end = token.end
+            if token.text == "{":
+                open_blocks.append(current)
+            current = None
+        elif not token.quoted and token.text == "}":
+            current.end = token.start
+            current = None
+            if open_blocks:
+                open_blocks.pop().close = token.start
+        else:
+            current.args.append(token)
+    return result
+
+
+@dataclass(frozen=True)
+class Edit:
+    """Replace `text[start:end]` of the file at `path` with `new` (an insertion when equal)."""
+
+    path: str
+    start: int
+    end: int
+    new: str
+
+
+@dataclass
+class Tree:
+    """The files of one host and the statement offsets of each, for building edits."""
+
+    files: Mapping[str, str]
+    _statements: dict[str, list[Statement]] = field(default_factory=dict)
+
+    def statement(self, directive: Directive) -> Statement:
+        if directive.file not in self._statements:
+            self._statements[directive.file] = statements(self.files[directive.file])
+        found = self._statements[directive.file]
+        if directive.ordinal >= len(found) or found[directive.ordinal].name.line != directive.line:
+            raise RemediateError(
+                f"{directive.where()}: cannot locate the {directive.name} statement for an edit"
+            )
+        return found[directive.ordinal]
+
+    def text(self, directive: Directive) -> str:
+        """The statement exactly as written (to copy it elsewhere)."""
+        stmt = self.statement(directive)
+        return self.files[directive.file][stmt.start : stmt.end]
+
+    def unit(self, path: str) -> str:
+        """The indentation step of a file, for lines nested inside new blocks."""
+        return _unit(self.files[path])
+
+    def replace_args(self, directive: Directive, new_args: str) -> Edit:
+        """Replace everything between the name and the terminator with `new_args`."""
+        stmt = self.statement(directive)
+        if not stmt.args:
+            return Edit(directive.file, stmt.name.end, stmt.name.end, " " + new_args)
+        return Edit(directive.file, stmt.args[0].start, stmt.args[-1].end, new_args)
+
+    def replace_arg(self, directive: Directive, index: int, new: str) -> Edit:
+        stmt = self.statement(directive)
+        token = stmt.args[index]
+        return Edit(directive.file, token.start, token.end, new)
+
+    def add_param(self, directive: Directive, param: str, after: str | None = None) -> Edit:
+        """Add a parameter to a statement, after the argument `after` when present."""
+        stmt = self.statement(directive)
+        anchor = next(
+            (t for t in stmt.args if t.text == after), stmt.args[-1] if stmt.args else None
+        )
+        offset = anchor.end if anchor is not None else stmt.name.end
+        return Edit(directive.file, offset, offset, " " + param)
+
+    def insert_after(self, directive: Directive, lines: Sequence[str]) -> Edit:
+        """New statements on their own lines after `directive`, at its indentation."""
+        text = self.files[directive.file]
+        stmt = self.statement(directive)
+        return self._insert_at(directive.file, text, stmt.end, _indent_at(text, stmt.start), lines)
+
+    def insert_first(self, block: Directive, lines: Sequence[str]) -> Edit:
+        """New statements at the start of `block`, at its children's indentation."""
+        text = self.files[block.file]
+        stmt = self.statement(block)
+        indent = _indent_at(text, stmt.start) + _unit(text)
+        for child in block.children or ():
+            if child.file == block.file:
+                child_stmt = self.statement(child)
+                if _line_start(text, child_stmt.start) > stmt.end:
+                    indent = _indent_at(text, child_stmt.start)
+                break
+        return self._insert_at(block.file, text, stmt.end, indent, lines)
+
+    def insert_before(self, directive: Directive, lines: Sequence[str]) -> Edit:
+        """New lines (a blank one after them) just before the line of `directive`."""
+        text = self.files[directive.file]
+        stmt = self.statement(directive)
+        start = _line_start(text, stmt.start)
+        indent = _indent_at(text, stmt.start)
+        if text[start : stmt.start].strip():
+            return self._insert_at(directive.file, text, stmt.start, indent, lines)
+        body = "".join(f"{indent}{line}\n" if line else "\n" for line in lines)
+        return Edit(directive.file, start, start, body + "\n")
+
+    @staticmethod
+    def _insert_at(path: str, text: str, offset: int, indent: str, lines: Sequence[str]) -> Edit:
+        end_of_line = text.find("\n", offset)
+        rest = text[offset : len(text) if end_of_line < 0 else end_of_line]
+        if rest.strip() and not rest.strip().startswith("#"):
+            # Something else follows on this line (`location / { proxy_pass x; }`): stay inline.
+            return Edit(path, offset, offset, " " + " ".join(line.strip() for line in lines))
+        body = "".join(f"{indent}{line}\n" if line else "\n" for line in lines)
+        if end_of_line < 0:
+            return Edit(path, len(text), len(text), "\n" + body)
+        return Edit(path, end_of_line + 1, end_of_line + 1, body)
+
+
+def _line_start(text: str, offset: int) -> int:
+    return text.rfind("\n", 0, offset) + 1
+
+
+def _indent_at(text: str, offset: int) -> str:
+    start = _line_start(text, offset)
+    line = text[start:offset]
+    return line[: len(line) - len(line.lstrip())]
+
+
+def _unit(text: str) -> str:
+    """The file's indentation step: a tab when its lines are indented with tabs, else 4 spaces."""
+    tabbed = sum(1 for line in text.splitlines() if line.startswith("\t"))
+    spaced = sum(1 for line in text.splitlines() if line.startswith(" "))
+    return "\t" if tabbed > spaced else "    "
+
+
+def apply(files: Mapping[str, str], edits: Sequence[Edit]) -> dict[str, str]:
+    """The new text of every file the edits touch. Identical edits count once; insertions at the
+    same offset keep the order they were made in."""
+    by_path: dict[str, list[Edit]] = {}
+    for edit in edits:
+        bucket = by_path.setdefault(edit.path, [])
+        if edit not in bucket:
+            bucket.append(edit)
+    result: dict[str, str] = {}
+    for path, bucket in by_path.items():
+        text = files[path]
+        ordered = sorted(enumerate(bucket), key=lambda item: (item[1].start, item[0]))
+        pieces: list[str] = []
+        position = 0
+        for _, edit in ordered:
+            if edit.start < position:
+                raise RemediateError(f"{path}: overlapping edits at offset {edit.start}")
+            pieces.append(text[position : edit.start])
+            pieces.append(edit.new)
+            position = edit.end
+        pieces.append(text[position:])
+        new_text = "".join(pieces)
+        if new_text != text:
+            result[path] = new_text
+    return result
+
+
+def unified_diff(path: str, before: str, after: str) -> str:
+    return "".join(
+        difflib.unified_diff(
+            before.splitlines(keepends=True),
+            after.splitlines(keepends=True),
+            fromfile=f"a{path}",
+            tofile=f"b{path}",
+        )
+    )

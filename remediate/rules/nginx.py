@@ -1,0 +1,422 @@
+"""Nginx rules: TLS protocols and ciphers per listening socket, HTTP/2 by nginx version, and the
+WebSocket proxy headers, as minimal edits to the host's config files.
+
+The decisions are pure functions of the parsed model (`remediate.nginx.config`); `review` turns
+them into text edits with the reason for each, and `evaluate` into one change per edited file.
+"""
+
+from __future__ import annotations
+
+import ssl
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from remediate.model import Endpoint
+from remediate.nginx import edit
+from remediate.nginx.config import (
+    HTTP2_DIRECTIVE_SINCE,
+    Config,
+    Directive,
+    Location,
+    Server,
+    default_protocols,
+    effective,
+    effective_all,
+    parse_tree,
+    parse_version,
+)
+from remediate.policy import Policy, tls_key
+from remediate.rules import Desired, Verdict, accepts_phrase, versions_from
+
+# Where discovery puts each host's collected tree: facts[TREES][host] = {path: text}.
+TREES = "nginx.trees"
+
+PROTOCOLS = {"TLSv1": "1.0", "TLSv1.1": "1.1", "TLSv1.2": "1.2", "TLSv1.3": "1.3"}
+SSL_PROTOCOLS = ("SSLv2", "SSLv3")
+# Mozilla's "intermediate" TLS 1.2 suites: forward secret and AEAD only.
+MODERN_CIPHERS = (
+    "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:"
+    "ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:"
+    "ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305:"
+    "DHE-RSA-AES128-GCM-SHA256:DHE-RSA-AES256-GCM-SHA384:DHE-RSA-CHACHA20-POLY1305"
+)
+UPGRADE_MAP = {"default": "upgrade", "": "close"}
+MAP_VARIABLE = "connection_upgrade"
+
+
+def protocol_directive(minimum: str) -> str:
+    """The `ssl_protocols` value for a policy minimum: `TLSv1.2 TLSv1.3` or `TLSv1.3`."""
+    names = {version: name for name, version in PROTOCOLS.items()}
+    return " ".join(names[v] for v in versions_from(minimum))
+
+
+def weak_protocols(protocols: Sequence[str], minimum: str) -> list[str]:
+    """The protocols of an `ssl_protocols` value below `minimum`, as readable versions."""
+    weak = [name.replace("SSLv", "SSL ") for name in protocols if name in SSL_PROTOCOLS]
+    tls = sorted(
+        {
+            PROTOCOLS[p]
+            for p in protocols
+            if p in PROTOCOLS and tls_key(PROTOCOLS[p]) < tls_key(minimum)
+        },
+        key=tls_key,
+    )
+    if tls:
+        weak.append(accepts_phrase(tls).removeprefix("accepts "))
+    return weak
+
+
+def cipher_problem(ciphers: str) -> str | None:
+    """Why an `ssl_ciphers` value falls short, or None. `@SECLEVEL=0` re-enables what OpenSSL 3
+    refuses; a list without any AEAD suite for TLS 1.2 was written for old TLS. A list the local
+    OpenSSL cannot read is left alone rather than judged blindly."""
+    if "@seclevel=0" in ciphers.lower():
+        return "lowers the OpenSSL security level (@SECLEVEL=0)"
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    try:
+        context.set_ciphers(ciphers)
+    except ssl.SSLError:
+        return None
+    if not any(c["aead"] for c in context.get_ciphers() if c["protocol"] != "TLSv1.3"):
+        return "offers only ciphers made for old TLS (no AEAD suite for TLS 1.2)"
+    return None
+
+
+def upgrade_map_variable(directive: Directive) -> str | None:
+    """The variable of a `map $http_upgrade $X { default upgrade; '' close; }`, under any name."""
+    if directive.name != "map" or len(directive.args) != 2 or directive.args[0] != "$http_upgrade":
+        return None
+    entries = {child.name: " ".join(child.args).lower() for child in directive.children or ()}
+    return directive.args[1].removeprefix("$") if entries == UPGRADE_MAP else None
+
+
+def http2_directive_syntax(version: tuple[int, ...]) -> bool:
+    """True when the version configures HTTP/2 with `http2 on;` rather than a listen parameter."""
+    return version >= HTTP2_DIRECTIVE_SINCE
+
+
+def websocket_locations(config: Config, wanted: Sequence[str]) -> list[Location]:
+    """The locations `websocket.locations` names (`*`: every proxied location)."""
+    result: list[Location] = []
+    for server in config.servers:
+        for location in server.locations:
+            if "*" in wanted:
+                if location.proxied:
+                    result.append(location)
+            elif location.uri in wanted or location.path in wanted:
+                result.append(location)
+    return result
+
+
+def http2_enabled(config: Config, server: Server, version: tuple[int, ...]) -> bool:
+    """Whether clients of `server` can negotiate h2 (through ALPN on its TLS sockets)."""
+    sockets = [s for s in config.sockets_of(server) if s.ssl]
+    by_listen = any(s.http2_listen for s in sockets)
+    if not http2_directive_syntax(version):
+        return by_listen
+    found = effective(server.chain, "http2")
+    return found.args[:1] == ["on"] if found is not None else by_listen
+
+
+@dataclass(frozen=True)
+class Fix:
+    edit: edit.Edit
+    reason: str
+
+
+@dataclass
+class Review:
+    fixes: list[Fix] = field(default_factory=list)
+    findings: list[str] = field(default_factory=list)
+
+
+def _label(server: Server) -> str:
+    return server.name or "unnamed"
+
+
+def _where(config: Config, servers: Sequence[Server]) -> str:
+    """`*:443 (default server a), *:8443 (server b)` for the TLS sockets of `servers`."""
+    places: list[str] = []
+    for server in servers:
+        for socket in config.sockets_of(server):
+            if not socket.ssl:
+                continue
+            role = "default server" if socket.default is server else "server"
+            place = f"{socket.key} ({role} {_label(server)})"
+            if place not in places:
+                places.append(place)
+    return ", ".join(places)
+
+
+def _group(
+    servers: Sequence[Server], directive_of: Any
+) -> list[tuple[Directive | None, list[Server]]]:
+    groups: list[tuple[Directive | None, list[Server]]] = []
+    for server in servers:
+        directive = directive_of(server)
+        for key, members in groups:
+            if key is directive:
+                members.append(server)
+                break
+        else:
+            groups.append((directive, [server]))
+    return groups
+
+
+def _in_file(block: Directive, names: Sequence[str]) -> Directive | None:
+    """The last direct child of `block` called one of `names` and written in the block's file."""
+    found = [c for c in block.children or () if c.name in names and c.file == block.file]
+    return found[-1] if found else None
+
+
+def _insert(
+    tree: edit.Tree, block: Directive, anchors: Sequence[str], lines: list[str]
+) -> edit.Edit:
+    anchor = _in_file(block, anchors)
+    return tree.insert_after(anchor, lines) if anchor else tree.insert_first(block, lines)
+
+
+def review(config: Config, policy: Policy, version: str) -> Review:
+    """Every edit that brings the host in line with `policy`, each with its reason."""
+    tree = edit.Tree(config.files)
+    result = Review()
+    parsed_version = parse_version(version)
+    if config.http is None:
+        return result
+    tls_servers = config.tls_servers()
+    _protocols(config, tree, policy, parsed_version, version, tls_servers, result)
+    _ciphers(config, tree, tls_servers, result)
+    if policy.http2:
+        _http2(config, tree, parsed_version, tls_servers, result)
+    if policy.websocket.locations:
+        _websockets(config, tree, policy.websocket.locations, result)
+    return result
+
+
+def _protocols(
+    config: Config,
+    tree: edit.Tree,
+    policy: Policy,
+    parsed_version: tuple[int, ...],
+    version: str,
+    servers: Sequence[Server],
+    result: Review,
+) -> None:
+    assert config.http is not None
+    minimum = policy.tls.minimum
+    target = protocol_directive(minimum)
+    for directive, members in _group(servers, lambda s: effective(s.chain, "ssl_protocols")):
+        protocols = directive.args if directive else list(default_protocols(parsed_version))
+        weak = weak_protocols(protocols, minimum)
+        if not weak:
+            continue
+        where = _where(config, members)
+        if directive is None:
+            reason = (
+                f"ssl_protocols is not set: nginx {version} accepts {', '.join(weak)} on {where}"
+            )
+            new = _insert(
+                tree,
+                config.http,
+                ("ssl_prefer_server_ciphers", "ssl_ciphers"),
+                [f"ssl_protocols {target};"],
+            )
+        else:
+            reason = f"ssl_protocols accepts {', '.join(weak)} on {where}"
+            new = tree.replace_args(directive, target)
+        result.fixes.append(Fix(new, reason))
+
+
+def _ciphers(config: Config, tree: edit.Tree, servers: Sequence[Server], result: Review) -> None:
+    for directive, members in _group(servers, lambda s: effective(s.chain, "ssl_ciphers")):
+        if directive is None:
+            continue
+        problem = cipher_problem(" ".join(directive.args))
+        if problem is None:
+            continue
+        reason = f"ssl_ciphers {problem} on {_where(config, members)}"
+        result.fixes.append(Fix(tree.replace_args(directive, MODERN_CIPHERS), reason))
+
+
+def _http2(
+    config: Config,
+    tree: edit.Tree,
+    parsed_version: tuple[int, ...],
+    servers: Sequence[Server],
+    result: Review,
+) -> None:
+    if not http2_directive_syntax(parsed_version):
+        # Before 1.25.1 HTTP/2 is a property of the socket, set on any of its listen directives.
+        for socket in config.sockets.values():
+            if not socket.ssl or socket.http2_listen:
+                continue
+            default = socket.default
+            listen = socket.listen_of(default)
+            reason = f"HTTP/2 is off on {socket.key} (default server {_label(default)})"
+            result.fixes.append(Fix(tree.add_param(listen.directive, "http2", after="ssl"), reason))
+        return
+    for server in servers:
+        if http2_enabled(config, server, parsed_version):
+            continue
+        reason = f"HTTP/2 is off on {_where(config, [server])}"
+        found = effective(server.chain, "http2")
+        if found is not None:
+            result.fixes.append(Fix(tree.replace_args(found, "on"), reason))
+        else:
+            new = _insert(tree, server.directive, ("listen", "server_name"), ["http2 on;"])
+            result.fixes.append(Fix(new, reason))
+
+
+def _websockets(config: Config, tree: edit.Tree, wanted: Sequence[str], result: Review) -> None:
+    assert config.http is not None
+    maps = config.maps()
+    equivalent = [v for v in (upgrade_map_variable(m) for m in maps) if v]
+    variable = equivalent[0] if equivalent else _free_variable(maps)
+    map_needed = False
+    for location in websocket_locations(config, wanted):
+        where = f"location {location.path} (server {_label(location.server)})"
+        if not location.proxied:
+            result.findings.append(f"{where} carries WebSockets but has no proxy_pass to fix")
+            continue
+        block = location.directive
+        version = effective(location.chain, "proxy_http_version")
+        if version is None or version.args[:1] != ["1.1"]:
+            reason = f"{where} proxies with HTTP/1.0: WebSockets need proxy_http_version 1.1"
+            if version is not None and any(version is c for c in block.children or ()):
+                result.fixes.append(Fix(tree.replace_args(version, "1.1"), reason))
+            else:
+                new = _insert(tree, block, ("proxy_pass",), ["proxy_http_version 1.1;"])
+                result.fixes.append(Fix(new, reason))
+        level, headers = effective_all(location.chain, "proxy_set_header")
+        by_name = {h.args[0].lower(): h for h in headers if h.args}
+        upgrade = by_name.get("upgrade")
+        connection = by_name.get("connection")
+        upgrade_ok = upgrade is not None and upgrade.args[1:] == ["$http_upgrade"]
+        connection_ok = connection is not None and connection.args[1:2] in (
+            [f"${name}"] for name in equivalent
+        )
+        if upgrade_ok and connection_ok:
+            continue
+        missing = [
+            n for n, ok in (("Upgrade", upgrade_ok), ("Connection", connection_ok)) if not ok
+        ]
+        headers_phrase = "headers" if len(missing) > 1 else f"header {missing[0]}"
+        reason = f"WebSocket {headers_phrase} missing in {where}"
+        wanted_lines = {
+            "upgrade": "proxy_set_header Upgrade $http_upgrade;",
+            "connection": f"proxy_set_header Connection ${variable};",
+        }
+        if not connection_ok:
+            map_needed = map_needed or not equivalent
+        if level is block:
+            lines: list[str] = []
+            for key, ok, current in (
+                ("upgrade", upgrade_ok, upgrade),
+                ("connection", connection_ok, connection),
+            ):
+                if ok:
+                    continue
+                if current is not None:
+                    value = "$http_upgrade" if key == "upgrade" else f"${variable}"
+                    result.fixes.append(Fix(tree.replace_arg(current, 1, value), reason))
+                else:
+                    lines.append(wanted_lines[key])
+            if lines:
+                new = _insert(
+                    tree, block, ("proxy_set_header", "proxy_http_version", "proxy_pass"), lines
+                )
+                result.fixes.append(Fix(new, reason))
+            continue
+        # The location has no proxy_set_header of its own: adding one stops it inheriting those
+        # of the server (or http) level, so they are copied in with the new ones.
+        copied = [tree.text(h) for h in headers if h.args and h.args[0].lower() not in wanted_lines]
+        if copied:
+            reason += f" (the {len(copied)} inherited proxy_set_header lines are copied along)"
+        lines = [*copied, wanted_lines["upgrade"], wanted_lines["connection"]]
+        new = _insert(tree, block, ("proxy_http_version", "proxy_pass"), lines)
+        result.fixes.append(Fix(new, reason))
+    if map_needed:
+        reason = (
+            f"no map $http_upgrade at http level to set the Connection header (adds ${variable})"
+        )
+        unit = tree.unit(config.http.file)
+        lines = [
+            f"map $http_upgrade ${variable} {{",
+            f"{unit}default upgrade;",
+            f"{unit}'' close;",
+            "}",
+        ]
+        anchor = next(
+            (
+                c
+                for c in config.http.children or ()
+                if c.name in ("server", "include") and c.file == config.http.file
+            ),
+            None,
+        )
+        new = tree.insert_before(anchor, lines) if anchor else tree.insert_first(config.http, lines)
+        result.fixes.append(Fix(new, reason))
+
+
+def _free_variable(maps: Sequence[Directive]) -> str:
+    taken = {m.args[1].removeprefix("$") for m in maps if len(m.args) >= 2}
+    return MAP_VARIABLE if MAP_VARIABLE not in taken else f"remediate_{MAP_VARIABLE}"
+
+
+def sockets(config: Config, policy: Policy, version: str) -> list[dict[str, Any]]:
+    """What verify checks on each TLS socket: who answers first (its default server), whether
+    h2 is on, and the WebSocket paths that server proxies."""
+    parsed_version = parse_version(version)
+    ws = websocket_locations(config, policy.websocket.locations)
+    result: list[dict[str, Any]] = []
+    for socket in config.sockets.values():
+        if not socket.ssl:
+            continue
+        default = socket.default
+        paths = [loc.uri for loc in ws if loc.server is default and loc.uri and loc.proxied]
+        result.append(
+            {
+                "address": socket.address,
+                "port": socket.port,
+                "server_name": default.name,
+                "http2": http2_enabled(config, default, parsed_version),
+                "ws_paths": paths,
+            }
+        )
+    return result
+
+
+def evaluate(endpoint: Endpoint, policy: Policy, facts: Mapping[str, Any]) -> Verdict:
+    """One change per file to edit on the host `endpoint` names: the file's whole new text, its
+    unified diff and, in words, every reason it changes."""
+    files: Mapping[str, str] | None = facts.get(TREES, {}).get(endpoint.resource)
+    if files is None:
+        return Verdict(findings=["the config tree of this host was not collected"])
+    context = endpoint.context
+    version = str(context["version"])
+    config = parse_tree(files, context["conf_path"], context.get("prefix"))
+    found = review(config, policy, version)
+    new_files = edit.apply(files, [fix.edit for fix in found.fixes])
+    if not new_files:
+        return Verdict(findings=found.findings)
+    after = parse_tree({**files, **new_files}, context["conf_path"], context.get("prefix"))
+    after_sockets = sockets(after, policy, version)
+    changes: list[Desired] = []
+    for path, text in new_files.items():
+        reasons: list[str] = []
+        for fix in found.fixes:
+            if fix.edit.path == path and fix.reason not in reasons:
+                reasons.append(fix.reason)
+        changes.append(
+            Desired(
+                attribute="content",
+                before=files[path],
+                after=text,
+                reason="; ".join(reasons),
+                diff={path: edit.unified_diff(path, files[path], text)},
+                context={"host": endpoint.resource, "path": path, "sockets": after_sockets},
+                resource=f"{endpoint.resource}:{path}",
+            )
+        )
+    return Verdict(changes, found.findings)
