@@ -232,6 +232,30 @@ def verify(
 
 
 @app.command()
+def diagnose(
+    url: Annotated[str, typer.Argument(help="The URL clients fail on.")],
+    minimum: Annotated[
+        str, typer.Option("--min-tls", help="The TLS floor clients should meet.")
+    ] = "1.2",
+    output: FormatOption = Format.TEXT,
+) -> None:
+    """Explain a 426 Upgrade Required (and its neighbours: TLS floor, h2, WebSocket headers, 502
+    after an upgrade) at URL, with what to run or change. Exit 2 when a problem is found."""
+    from remediate import diagnose as triage
+    from remediate.verify import TLS_VERSIONS
+
+    if minimum not in TLS_VERSIONS:
+        raise RemediateError(f"--min-tls must be one of 1.0, 1.1, 1.2, 1.3 (got {minimum!r})")
+    result = triage.diagnose(url, minimum)
+    if output is Format.JSON:
+        _out(triage.diagnosis_json(result))
+    else:
+        _out(triage.diagnosis_text(result))
+    if not result.healthy:
+        raise typer.Exit(EXIT_CHANGES)
+
+
+@app.command()
 def demo(
     quiet: QuietOption = False,
     state_dir: StateDirOption = None,

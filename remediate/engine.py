@@ -19,7 +19,10 @@ from remediate.progress import Progress, Silent
 
 # Provider name -> module with `discover(policy, progress) -> Inventory` (imported on demand, so a
 # run that reads one provider never pays for the others' client libraries).
-PROVIDERS: dict[str, str] = {"aws": "remediate.providers.aws"}
+PROVIDERS: dict[str, str] = {
+    "aws": "remediate.providers.aws",
+    "nginx": "remediate.providers.nginx",
+}
 
 
 def select(policy: Policy, only: Iterable[str] | None = None) -> list[str]:

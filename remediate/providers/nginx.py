@@ -1,0 +1,63 @@
+"""Nginx discovery: each host of the Ansible inventory named by `nginx.inventory`, with its
+version and whole config tree (collected through Ansible), read into the model the rules use.
+
+One endpoint per host. Its settings are `{path: sha256}` of every file of the tree, so the
+fingerprint moves whenever any file does; the texts themselves travel in the inventory's facts
+(`nginx.trees`), not in the plan.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from remediate.errors import DiscoveryError
+from remediate.inventory import Inventory
+from remediate.model import Endpoint, Provider
+from remediate.nginx.config import parse_tree
+from remediate.nginx.host import HostConfig, collect, sha256_text
+from remediate.policy import Policy
+from remediate.progress import Progress, Silent
+from remediate.rules.nginx import TREES, sockets
+
+
+def inventory_path(policy: Policy) -> Path:
+    """`nginx.inventory` as given; a relative path is read from the current directory."""
+    if policy.nginx is None or policy.nginx.inventory is None:
+        raise DiscoveryError("nginx.inventory is not set: name an Ansible inventory of Nginx hosts")
+    path = policy.nginx.inventory
+    if not path.exists():
+        raise DiscoveryError(f"nginx.inventory {path}: no such file or directory")
+    return path
+
+
+def endpoint_of(host: HostConfig, policy: Policy) -> Endpoint:
+    """A host as an endpoint; raises NginxConfigError (file and line) for an unreadable tree."""
+    config = parse_tree(host.files, host.conf_path, host.prefix)
+    return Endpoint(
+        provider=Provider.NGINX,
+        resource=host.host,
+        kind="nginx-host",
+        name=host.host,
+        location=f"nginx {host.version}",
+        settings={path: sha256_text(text) for path, text in sorted(host.files.items())},
+        context={
+            "version": host.version,
+            "conf_path": host.conf_path,
+            "prefix": host.prefix,
+            "binary": host.binary,
+            "reload_command": host.reload_command,
+            "sockets": sockets(config, policy, host.version),
+        },
+    )
+
+
+def discover(policy: Policy, progress: Progress | None = None) -> Inventory:
+    progress = progress or Silent()
+    hosts = collect(inventory_path(policy), progress)
+    inventory = Inventory(providers=[Provider.NGINX])
+    trees: dict[str, dict[str, str]] = {}
+    for host in hosts:
+        inventory.endpoints.append(endpoint_of(host, policy))
+        trees[host.host] = host.files
+    inventory.facts[TREES] = trees
+    return inventory
