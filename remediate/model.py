@@ -150,9 +150,3 @@ class Plan(BaseModel):
             first = exc.errors()[0]
             where = ".".join(str(part) for part in first["loc"])
             raise RemediateError(f"{path}: invalid plan: {where}: {first['msg']}") from None
-
-    def for_resource(self, resource: str) -> list[Change]:
-        return [change for change in self.changes if change.resource == resource]
-
-    def today(self) -> date:
-        return self.created_at.date()

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from remediate.errors import RemediateError
-from remediate.policy import TLS_VERSIONS, Policy, tls_key
+from remediate.policy import TLS_VERSIONS, tls_key
 
 
 class RuleError(RemediateError):
@@ -54,7 +54,3 @@ def versions_from(minimum: str) -> list[str]:
 def accepts_phrase(versions: Iterable[str]) -> str:
     """`["1.0", "1.1"]` as "accepts TLS 1.0, 1.1"."""
     return "accepts TLS " + ", ".join(sorted(versions, key=tls_key))
-
-
-def minimum_of(policy: Policy) -> str:
-    return policy.tls.minimum

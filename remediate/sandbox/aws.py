@@ -5,7 +5,6 @@ boto3 reaches it exactly as it reaches AWS: through `AWS_ENDPOINT_URL`, which bo
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import urllib.request
@@ -201,7 +200,3 @@ def seed_fleet() -> Fleet:
     )
     west.listener("admin", 8443, "HTTPS", "admin-web", ssl_policy="ELBSecurityPolicy-2016-08")
     return fleet
-
-
-def describe(fleet: Fleet) -> str:
-    return json.dumps(fleet.__dict__, indent=2)
