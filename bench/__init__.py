@@ -1,0 +1,1 @@
+"""Benchmarks for remediate: `python -m bench` (or `make bench`). See bench/README.md."""

@@ -1,0 +1,106 @@
+"""`python -m bench`: run the scenarios, write bench/results.json and print a table."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from bench import aws, nginx
+from bench.proxy import Limits
+
+RESULTS = Path(__file__).parent / "results.json"
+
+
+def log(message: str) -> None:
+    print(f"[bench {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
+    parser.add_argument("--load-balancers", type=int, default=1000, metavar="N")
+    parser.add_argument("--latency-ms", type=float, default=40.0)
+    parser.add_argument("--burst", type=int, default=40)
+    parser.add_argument("--rate", type=float, default=20.0, help="refill, calls a second")
+    parser.add_argument("--server-blocks", type=int, default=2000)
+    parser.add_argument("--files", type=int, default=200)
+    parser.add_argument("--no-custodian", action="store_true", help="skip Cloud Custodian")
+    parser.add_argument("--only", choices=["aws", "nginx"], help="run one scenario")
+    parser.add_argument("--output", type=Path, default=RESULTS)
+    args = parser.parse_args(argv)
+
+    results: dict[str, Any] = {}
+    if args.only in (None, "aws"):
+        limits = Limits(latency=args.latency_ms / 1000, burst=args.burst, rate=args.rate)
+        results.update(aws.scenario(args.load_balancers, limits, not args.no_custodian, log))
+    if args.only in (None, "nginx"):
+        results.update(nginx.scenario(args.server_blocks, args.files, log))
+    args.output.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
+    print(table(results))
+    log(f"wrote {args.output}")
+    return 0
+
+
+def _ratio(numerator: Any, denominator: Any) -> str:
+    if not numerator or not denominator:
+        return "-"
+    return f"{numerator / denominator:.2f}x"
+
+
+def table(results: dict[str, Any]) -> str:
+    """The measured numbers, then each goal of the benchmark issue as a ratio and a verdict."""
+    rows = [(key, value) for key, value in results.items() if not isinstance(value, dict)]
+    width = max(len(key) for key, _ in rows)
+    lines = [f"{key:<{width}}  {'-' if value is None else value}" for key, value in rows]
+    goals = [
+        (
+            "plan / lower bound",
+            results.get("aws.remediate_plan_s"),
+            results.get("aws.lower_bound_s"),
+            1.2,
+            False,
+        ),
+        (
+            "custodian / plan",
+            results.get("aws.custodian_s"),
+            results.get("aws.remediate_plan_s"),
+            1.5,
+            True,
+        ),
+        (
+            "api calls / minimum",
+            results.get("aws.api_calls"),
+            results.get("aws.min_api_calls"),
+            1.05,
+            False,
+        ),
+        (
+            "nginx plan / parse only",
+            results.get("nginx.plan_s"),
+            results.get("nginx.parse_only_s"),
+            2.0,
+            False,
+        ),
+    ]
+    lines += ["", f"{'goal':<24} {'measured':>9} {'target':>9}  met"]
+    for name, numerator, denominator, target, at_least in goals:
+        ratio = _ratio(numerator, denominator)
+        met = "-"
+        if ratio != "-":
+            value = numerator / denominator
+            met = "yes" if (value >= target if at_least else value <= target) else "NO"
+        bound = f"{'>=' if at_least else '<='}{target}x"
+        lines.append(f"{name:<24} {ratio:>9} {bound:>9}  {met}")
+    rss = results.get("nginx.peak_rss_mb")
+    lines.append(
+        f"{'nginx peak RSS (MB)':<24} {rss if rss is not None else '-':>9} {'<300':>9}  "
+        + ("-" if rss is None else ("yes" if rss < 300 else "NO"))
+    )
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

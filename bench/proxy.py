@@ -1,0 +1,177 @@
+"""A local HTTP proxy in front of moto that behaves like the AWS API endpoint under load.
+
+Every request waits `latency` seconds (the round trip to a real endpoint), then takes a token from
+a bucket. A bucket is kept per (service, region), as AWS throttles per account per region: the
+client's SigV4 credential scope says which. An empty bucket answers HTTP 400 with the `Throttling`
+error document ELBv2 sends; otherwise the request goes on to moto. Every request is counted by
+action, throttled or not, so the count is what the account's limit actually sees.
+"""
+
+from __future__ import annotations
+
+import http.client
+import re
+import threading
+import time
+import urllib.parse
+from collections import Counter
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import ClassVar
+
+SCOPE = re.compile(r"Credential=[^/]+/\d{8}/([^/]+)/([^/]+)/aws4_request")
+THROTTLED = (
+    b'<ErrorResponse xmlns="http://elasticloadbalancing.amazonaws.com/doc/2015-12-01/">'
+    b"<Error><Type>Sender</Type><Code>Throttling</Code><Message>Rate exceeded</Message></Error>"
+    b"<RequestId>00000000-0000-0000-0000-000000000000</RequestId></ErrorResponse>"
+)
+
+
+@dataclass
+class Limits:
+    """Defaults: 40 ms a call; per region and service, 40 calls burst then 20 a second."""
+
+    latency: float = 0.040
+    burst: int = 40
+    rate: float = 20.0
+
+
+class TokenBucket:
+    def __init__(self, burst: int, rate: float) -> None:
+        self.burst = burst
+        self.rate = rate
+        self.tokens = float(burst)
+        self.stamp = time.monotonic()
+        self.lock = threading.Lock()
+
+    def take(self) -> bool:
+        with self.lock:
+            now = time.monotonic()
+            self.tokens = min(self.burst, self.tokens + (now - self.stamp) * self.rate)
+            self.stamp = now
+            if self.tokens < 1:
+                return False
+            self.tokens -= 1
+            return True
+
+
+class Counts:
+    """Requests seen, by (service, action), and how many of them were throttled."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.calls: Counter[tuple[str, str]] = Counter()
+        self.throttled: Counter[tuple[str, str]] = Counter()
+
+    def add(self, key: tuple[str, str], throttled: bool) -> None:
+        with self.lock:
+            self.calls[key] += 1
+            if throttled:
+                self.throttled[key] += 1
+
+
+class Proxy:
+    """`with Proxy(moto_url) as proxy:` serves on `proxy.url` (127.0.0.1, a free port)."""
+
+    def __init__(self, upstream: str, limits: Limits | None = None) -> None:
+        self.limits = limits or Limits()
+        self.upstream = urllib.parse.urlsplit(upstream)
+        self.counts = Counts()
+        self.buckets: dict[tuple[str, str], TokenBucket] = {}
+        self._lock = threading.Lock()
+        self._local = threading.local()
+        handler = type("Handler", (_Handler,), {"proxy": self})
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        self.server.daemon_threads = True
+        host, port = self.server.server_address[:2]
+        self.url = f"http://{host}:{port}"
+        self._thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    def __enter__(self) -> Proxy:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+    def reset(self) -> None:
+        """Full buckets and zero counts: every measured run starts from the same state."""
+        with self._lock:
+            self.buckets.clear()
+        self.counts = Counts()
+
+    def counts_by_action(self) -> tuple[Counter[str], int]:
+        """Calls by action (all services) and how many were throttled, since the last reset."""
+        counts = self.counts
+        with counts.lock:
+            calls: Counter[str] = Counter()
+            for (_, action), number in counts.calls.items():
+                calls[action] += number
+            return calls, sum(counts.throttled.values())
+
+    def bucket(self, key: tuple[str, str]) -> TokenBucket:
+        with self._lock:
+            if key not in self.buckets:
+                self.buckets[key] = TokenBucket(self.limits.burst, self.limits.rate)
+            return self.buckets[key]
+
+    def forward(
+        self, method: str, path: str, headers: dict[str, str], body: bytes
+    ) -> tuple[int, list[tuple[str, str]], bytes]:
+        connection: http.client.HTTPConnection | None = getattr(self._local, "connection", None)
+        if connection is None:
+            connection = http.client.HTTPConnection(
+                self.upstream.hostname or "127.0.0.1", self.upstream.port, timeout=60
+            )
+            self._local.connection = connection
+        try:
+            connection.request(method, path, body=body, headers=headers)
+            response = connection.getresponse()
+        except (http.client.HTTPException, OSError):
+            connection.close()
+            connection.request(method, path, body=body, headers=headers)
+            response = connection.getresponse()
+        return response.status, response.getheaders(), response.read()
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    proxy: ClassVar[Proxy]
+    HOP_BY_HOP: ClassVar[set[str]] = {"connection", "keep-alive", "transfer-encoding"}
+
+    def log_message(self, format: str, *args: object) -> None:
+        return None
+
+    def do_POST(self) -> None:
+        self._handle()
+
+    def do_GET(self) -> None:
+        self._handle()
+
+    def _handle(self) -> None:
+        body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        scope = SCOPE.search(self.headers.get("Authorization", ""))
+        region, service = scope.groups() if scope else ("-", "-")
+        action = urllib.parse.parse_qs(body.decode("latin-1")).get("Action", ["-"])[0]
+        if action == "-":
+            action = self.headers.get("X-Amz-Target", "-").rpartition(".")[2] or "-"
+        time.sleep(self.proxy.limits.latency)
+        allowed = self.proxy.bucket((service, region)).take()
+        self.proxy.counts.add((service, action), throttled=not allowed)
+        if not allowed:
+            self._reply(400, [("Content-Type", "text/xml")], THROTTLED)
+            return
+        headers = {k: v for k, v in self.headers.items() if k.lower() not in self.HOP_BY_HOP}
+        status, reply_headers, reply = self.proxy.forward(self.command, self.path, headers, body)
+        kept = [(k, v) for k, v in reply_headers if k.lower() not in self.HOP_BY_HOP]
+        self._reply(status, kept, reply)
+
+    def _reply(self, status: int, headers: list[tuple[str, str]], body: bytes) -> None:
+        self.send_response(status)
+        for name, value in headers:
+            if name.lower() not in ("content-length", "server", "date"):
+                self.send_header(name, value)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
