@@ -350,6 +350,8 @@ class _Reader:
 
 def parse_tree(files: Mapping[str, str], conf_path: str, prefix: str | None = None) -> Config:
     """The model of a host's configuration, from the main file at `conf_path`."""
+    if not posixpath.isabs(conf_path):
+        conf_path = posixpath.normpath(posixpath.join(prefix or "/", conf_path))
     if conf_path not in files:
         raise NginxConfigError(f"{conf_path}: the main config file is not in the collected tree")
     reader = _Reader(files, conf_dir(conf_path, prefix))
