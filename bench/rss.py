@@ -1,9 +1,15 @@
-"""Run a command and measure its wall time and peak resident memory (of it and its children)."""
+"""Run a command and measure its wall time and peak resident memory (of it and its children).
+
+The command is started by a small wrapper process (`python -m bench.rss`), not forked from the
+bench itself: a child forked from the bench (which holds moto and its fleet) reports the bench's
+size as its own peak, since Linux keeps the pre-exec high-water mark in `ru_maxrss`.
+"""
 
 from __future__ import annotations
 
 import os
 import subprocess
+import sys
 import tempfile
 import time
 from dataclasses import dataclass
@@ -20,20 +26,29 @@ class Measured:
 
 
 def run_measured(command: list[str], env: dict[str, str], cwd: Path | None = None) -> Measured:
-    """`os.wait4` reports the child's own peak RSS (Linux: the largest of it and the descendants
-    it waited for), which `resource.RUSAGE_CHILDREN` would mix with earlier runs."""
-    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
-        started = time.perf_counter()
-        process = subprocess.Popen(command, env=env, cwd=cwd, stdout=out, stderr=err)
-        _, status, usage = os.wait4(process.pid, 0)
-        seconds = time.perf_counter() - started
-        process.returncode = os.waitstatus_to_exitcode(status)
-        out.seek(0)
-        err.seek(0)
+    with tempfile.TemporaryDirectory() as tmp:
+        report = Path(tmp) / "report"
+        wrapped = [sys.executable, "-m", "bench.rss", str(report), *command]
+        wrapper_env = {**env, "PYTHONPATH": str(Path(__file__).parent.parent)}
+        done = subprocess.run(wrapped, env=wrapper_env, cwd=cwd, capture_output=True, check=False)
+        seconds, peak_kb = report.read_text().split()
         return Measured(
-            code=process.returncode,
-            stdout=out.read().decode(errors="replace"),
-            stderr=err.read().decode(errors="replace"),
-            seconds=seconds,
-            peak_rss_mb=round(usage.ru_maxrss / 1024, 1),
+            code=done.returncode,
+            stdout=done.stdout.decode(errors="replace"),
+            stderr=done.stderr.decode(errors="replace"),
+            seconds=float(seconds),
+            peak_rss_mb=round(int(peak_kb) / 1024, 1),
         )
+
+
+def _wrapper(report: str, command: list[str]) -> int:
+    """Run `command`; write its wall time and peak RSS (KiB, from `os.wait4`) to `report`."""
+    started = time.perf_counter()
+    process = subprocess.Popen(command)
+    _, status, usage = os.wait4(process.pid, 0)
+    Path(report).write_text(f"{time.perf_counter() - started} {usage.ru_maxrss}")
+    return os.waitstatus_to_exitcode(status)
+
+
+if __name__ == "__main__":
+    sys.exit(_wrapper(sys.argv[1], sys.argv[2:]))
