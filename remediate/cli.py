@@ -10,8 +10,10 @@ from typing import Annotated
 
 import typer
 
-from remediate import engine, render
+from remediate import drift as drift_module
+from remediate import engine, lock, metrics, render
 from remediate import policy as policy_module
+from remediate import rollback as rollback_module
 from remediate.errors import RemediateError
 from remediate.journal import Journal
 from remediate.model import Plan
@@ -52,6 +54,10 @@ StateDirOption = Annotated[
     typer.Option("--state-dir", help="Where the run journal lives (default: the user state dir)."),
 ]
 FormatOption = Annotated[Format, typer.Option("--format", help="Output format.")]
+WaitOption = Annotated[
+    bool,
+    typer.Option("--wait", help="When another run is applying, wait for it instead of exiting 1."),
+]
 
 
 def _only(value: str | None) -> list[str] | None:
@@ -79,11 +85,13 @@ def plan(
     ] = False,
     only: OnlyOption = None,
     quiet: QuietOption = False,
+    state_dir: StateDirOption = None,
 ) -> None:
     """Discover the endpoints, plan the changes and show them as a dry-run diff."""
     policy = policy_module.load(policy_file)
     with reporter(quiet) as progress:
         result = engine.plan(policy, _only(only), progress)
+    result = result.model_copy(update={"run_id": Journal(state_dir).record_plan(result)})
     if out is not None:
         result.save(out)
         _err(f"plan saved to {out}; apply it with: remediate apply {out}")
@@ -111,6 +119,7 @@ def apply(
     output: FormatOption = Format.TEXT,
     quiet: QuietOption = False,
     state_dir: StateDirOption = None,
+    wait: WaitOption = False,
 ) -> None:
     """Apply a saved plan, or plan and apply (asks first unless --auto-approve)."""
     if plan_file is not None:
@@ -137,11 +146,12 @@ def apply(
     # A saved plan was reviewed when it was made (as with Terraform); a fresh one is asked about.
     if plan_file is None and not (auto_approve or dry_run):
         _confirm(len(to_apply.changes))
-    with reporter(quiet) as progress:
+    journal = Journal(state_dir)
+    with lock.hold(journal.state_dir, wait=wait, note=_err), reporter(quiet) as progress:
         result = engine.apply(
             to_apply,
             policy,
-            journal=Journal(state_dir),
+            journal=journal,
             executor=executor,
             dry_run=dry_run,
             progress=progress,
@@ -253,6 +263,133 @@ def diagnose(
         _out(triage.diagnosis_text(result))
     if not result.healthy:
         raise typer.Exit(EXIT_CHANGES)
+
+
+@app.command()
+def drift(
+    policy_file: PolicyOption = DEFAULT_POLICY,
+    fix: Annotated[
+        bool, typer.Option("--fix", help="Apply the changes that fix the drift.")
+    ] = False,
+    every: Annotated[
+        str | None,
+        typer.Option("--every", help="Run again at this interval (30s, 15m, 1h) until stopped."),
+    ] = None,
+    passes: Annotated[
+        int | None, typer.Option("--passes", help="With --every: stop after N passes.")
+    ] = None,
+    output: FormatOption = Format.TEXT,
+    metrics_file: Annotated[
+        Path | None,
+        typer.Option("--metrics-file", help="Write Prometheus metrics here (textfile collector)."),
+    ] = None,
+    max_changes: Annotated[
+        int | None,
+        typer.Option("--max-changes", help="With --fix: refuse to apply more changes."),
+    ] = None,
+    only: OnlyOption = None,
+    wait: WaitOption = False,
+    quiet: QuietOption = False,
+    state_dir: StateDirOption = None,
+) -> None:
+    """Check for drift from the policy (for cron, systemd timers, CronJobs), optionally fix it.
+
+    Exit 0 clean (or fixed), 2 drift found and not fixed, 1 error (including a fix refused by
+    --max-changes, a failed fix, or another run holding the lock without --wait).
+    """
+    if passes is not None and (every is None or passes < 1):
+        raise RemediateError("--passes takes a number of 1 or more, and only goes with --every")
+    policy = policy_module.load(policy_file)
+    interval = drift_module.parse_interval(every) if every is not None else None
+    journal = Journal(state_dir)
+    selected = _only(only)
+
+    def one_pass() -> int:
+        with reporter(quiet) as progress:
+            report = drift_module.run_once(
+                policy,
+                journal=journal,
+                fix=fix,
+                only=selected,
+                max_changes=max_changes,
+                wait=wait,
+                progress=progress,
+                note=_err,
+            )
+        if output is Format.JSON:
+            _out(render.drift_json(report, indent=None if interval is not None else 2))
+        else:
+            _out(render.drift_text(report))
+        if metrics_file is not None:
+            metrics.write(metrics_file, report, drift_module.last_success(journal))
+        if report.error:
+            _err(f"error: {report.error}")
+        return report.exit_code
+
+    if interval is None:
+        raise typer.Exit(one_pass())
+    raise typer.Exit(drift_module.every(interval, one_pass, passes=passes))
+
+
+@app.command()
+def history(
+    run_id: Annotated[
+        str | None, typer.Argument(metavar="[RUN_ID]", help="Show this run in full.")
+    ] = None,
+    output: FormatOption = Format.TEXT,
+    limit: Annotated[int, typer.Option("--limit", help="How many runs to list.")] = 50,
+    kind: Annotated[
+        str | None,
+        typer.Option("--kind", help="Only runs of this kind: plan, apply, drift, rollback."),
+    ] = None,
+    state_dir: StateDirOption = None,
+) -> None:
+    """List the journaled runs (plan, apply, drift, rollback), newest first, or show one."""
+    if limit < 1:
+        raise RemediateError(f"--limit {limit}: must be 1 or more")
+    journal = Journal(state_dir)
+    if run_id is not None:
+        run = journal.run(run_id)
+        _out(render.run_json(run) if output is Format.JSON else render.run_text(run))
+        return
+    runs = journal.runs(limit, kind)
+    _out(render.history_json(runs) if output is Format.JSON else render.history_text(runs))
+
+
+@app.command()
+def rollback(
+    run_id: Annotated[str, typer.Argument(metavar="RUN_ID", help="The run to undo.")],
+    policy_file: PolicyOption = DEFAULT_POLICY,
+    auto_approve: Annotated[
+        bool, typer.Option("--auto-approve", help="Roll back without asking.")
+    ] = False,
+    output: FormatOption = Format.TEXT,
+    wait: WaitOption = False,
+    quiet: QuietOption = False,
+    state_dir: StateDirOption = None,
+) -> None:
+    """Restore the before-state of a run's applied changes; refuses (exit 1, changing nothing)
+    when any resource moved since that run."""
+    policy = _policy_for_saved_plan(policy_file)
+    journal = Journal(state_dir)
+    with reporter(quiet) as progress:
+        prepared = rollback_module.prepare(run_id, policy, journal, progress)
+    if output is Format.TEXT:
+        _out(render.plan_text(prepared.plan))
+    if not auto_approve:
+        _confirm(len(prepared.plan.changes))
+    with reporter(quiet) as progress:
+        result = rollback_module.apply(
+            prepared, policy, journal=journal, wait=wait, progress=progress, note=_err
+        )
+    if output is Format.JSON:
+        _out(render.outcomes_json(result.outcomes, result.run_id, result.status))
+    else:
+        _out(render.outcomes_text(result.outcomes, result.run_id))
+    if result.status == "partial":
+        raise typer.Exit(EXIT_PARTIAL)
+    if result.status == "failed":
+        raise typer.Exit(1)
 
 
 @app.command()

@@ -101,6 +101,7 @@ class Plan(BaseModel):
     """Everything a run would do; the JSON form is a stable, versioned contract."""
 
     format_version: int = FORMAT_VERSION
+    run_id: str = Field(default="", description="The journal run that recorded this plan.")
     created_at: datetime = Field(default_factory=lambda: datetime.now(UTC))
     policy_digest: str = ""
     providers: list[Provider] = Field(default_factory=list)
