@@ -14,6 +14,7 @@ import ipaddress
 import json
 import socket
 import ssl
+import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -84,8 +85,12 @@ def client_context(version: str | None = None) -> ssl.SSLContext:
             pinned = TLS_VERSIONS[version]
         except KeyError:
             raise ValueError(f"unknown TLS version {version!r} (1.0, 1.1, 1.2, 1.3)") from None
-        context.minimum_version = pinned
-        context.maximum_version = pinned
+        with warnings.catch_warnings():
+            # Python deprecates TLS 1.0/1.1; probing whether a server still accepts them is
+            # exactly the point here.
+            warnings.simplefilter("ignore", DeprecationWarning)
+            context.minimum_version = pinned
+            context.maximum_version = pinned
     return context
 
 
@@ -389,8 +394,8 @@ def _mark(value: bool | None) -> str:
     return {True: "accepted", False: "refused", None: "inconclusive"}[value]
 
 
-def report_text(report: Report) -> str:
-    """One endpoint's results as a person reads them."""
+def report_text(report: Report, with_problems: bool = True) -> str:
+    """One endpoint's results as a person reads them (the evidence, then the problems)."""
     lines = [f"{report.url}"]
     if report.target.tls:
         for version, accepted in report.tls_versions.items():
@@ -406,10 +411,10 @@ def report_text(report: Report) -> str:
     for path, (ok, response) in report.websocket.items():
         seen = response.status if response else "no response"
         lines.append(f"  WebSocket {path}: {'ok' if ok else 'fails'} ({seen})")
-    if report.problems:
+    if with_problems and report.problems:
         lines.append("  problems:")
         lines.extend(f"    ! {problem}" for problem in report.problems)
-    else:
+    elif with_problems:
         lines.append("  healthy")
     return "\n".join(lines) + "\n"
 

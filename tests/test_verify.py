@@ -1,0 +1,170 @@
+"""`remediate verify` and its probes against real nginx, a real WebSocket backend and a real 426
+server on loopback."""
+
+from __future__ import annotations
+
+import json
+import socket
+import threading
+from collections.abc import Iterator
+
+import pytest
+
+from remediate.verify import Target, alpn_selected, tls_accepted, websocket_ok
+from tests.conftest import Cli
+from tests.loopback import Edge, edge
+
+__all__ = ["edge"]
+
+
+def _verify_json(cli: Cli, *args: str) -> tuple[int, dict[str, object]]:
+    result = cli("verify", *args, "--format", "json")
+    assert result.stderr == ""
+    document = json.loads(result.stdout)
+    assert document["format_version"] == 1
+    [endpoint] = document["endpoints"]
+    return result.code, endpoint
+
+
+def test_old_tls_is_seen_as_accepted_and_reported(cli: Cli, edge: Edge) -> None:
+    code, report = _verify_json(cli, f"https://localhost:{edge.old}/", "--ws-path", "/ws/")
+    assert code == 2
+    assert report["tls_versions"] == {"1.0": True, "1.1": True, "1.2": True, "1.3": True}
+    assert report["alpn"] == "h2"
+    assert report["http2"] is True
+    assert report["status"] == 200
+    assert report["websocket"] == {"/ws/": {"ok": True, "status": 101}}
+    assert report["certificate_days"] in (29, 30)
+    assert report["problems"] == [
+        "TLS 1.0 is accepted, below the minimum TLS 1.2.",
+        "TLS 1.1 is accepted, below the minimum TLS 1.2.",
+    ]
+
+
+def test_new_tls_refuses_old_versions_and_missing_headers_break_websockets(
+    cli: Cli, edge: Edge
+) -> None:
+    code, report = _verify_json(cli, f"https://127.0.0.1:{edge.new}/", "--ws-path", "/ws/")
+    assert code == 2
+    assert report["tls_versions"] == {"1.0": False, "1.1": False, "1.2": True, "1.3": True}
+    assert report["alpn"] == "http/1.1"
+    assert report["http2"] is False
+    # Without proxy_http_version 1.1 the backend sees HTTP/1.0 and refuses the upgrade.
+    assert report["websocket"] == {"/ws/": {"ok": False, "status": 505}}
+    problems = report["problems"]
+    assert isinstance(problems, list)
+    assert any("h2 is not offered" in p for p in problems)
+    assert "The WebSocket handshake on /ws/ fails (HTTP 505)." in problems
+
+
+def test_healthy_endpoint_exits_zero_with_text_for_people(cli: Cli, edge: Edge) -> None:
+    result = cli("verify", f"https://localhost:{edge.fixed}/", "--ws-path", "/ws/")
+    assert result.code == 0, result.stdout
+    assert "TLS 1.0: refused" in result.stdout
+    assert "TLS 1.3: accepted" in result.stdout
+    assert "ALPN: h2" in result.stdout
+    assert "WebSocket /ws/: ok (101)" in result.stdout
+    assert result.stdout.rstrip().endswith("healthy")
+
+
+def test_426_status_reports_the_upgrade_header(cli: Cli, edge: Edge) -> None:
+    code, report = _verify_json(cli, f"http://127.0.0.1:{edge.upgrade426}/")
+    assert code == 2
+    assert report["status"] == 426
+    assert report["upgrade"] == "TLS/1.2, HTTP/1.1"
+    assert report["tls_versions"] == {"1.0": None, "1.1": None, "1.2": None, "1.3": None}
+    assert report["problems"] == [
+        "The HTTP/1.1 request is answered 426 Upgrade Required (TLS/1.2, HTTP/1.1)."
+    ]
+
+
+def test_certificate_close_to_expiry_is_a_problem(cli: Cli, edge: Edge) -> None:
+    code, report = _verify_json(cli, f"https://localhost:{edge.expiring}/")
+    assert code == 2
+    assert report["certificate_days"] in (4, 5)
+    assert report["problems"] == [
+        f"The certificate expires in {report['certificate_days']} day(s)."
+    ]
+
+
+def test_several_urls_in_one_run(cli: Cli, edge: Edge) -> None:
+    result = cli(
+        "verify",
+        f"https://localhost:{edge.fixed}/",
+        f"https://localhost:{edge.old}/",
+        "--format",
+        "json",
+    )
+    document = json.loads(result.stdout)
+    assert result.code == 2
+    assert document["healthy"] is False
+    assert [e["problems"] == [] for e in document["endpoints"]] == [True, False]
+
+
+@pytest.mark.parametrize(
+    ("url", "message"),
+    [
+        ("ftp://example.com/", "not an https://, http://, wss:// or ws:// URL"),
+        ("https://127.0.0.1:99999/", "invalid port"),
+        ("https:///path", "no host name"),
+        ("https://127.0.0.1:1/", "cannot connect to 127.0.0.1:1"),
+        ("https://no-such-host.invalid/", "cannot resolve no-such-host.invalid"),
+    ],
+)
+def test_bad_url_or_unreachable_host_is_one_line(cli: Cli, url: str, message: str) -> None:
+    result = cli("verify", url)
+    assert result.code == 1
+    assert result.stdout == ""
+    assert result.stderr.startswith("error: ")
+    assert message in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_tls_probes_per_version(edge: Edge) -> None:
+    floor_too_high = Target("127.0.0.1", edge.tls13, "localhost")
+    assert [tls_accepted(floor_too_high, v) for v in ("1.0", "1.1", "1.2", "1.3")] == [
+        False,
+        False,
+        False,
+        True,
+    ]
+    assert alpn_selected(floor_too_high) == "h2"
+    assert alpn_selected(floor_too_high, ("http/1.1",)) == "http/1.1"
+
+
+@pytest.fixture
+def hang_up() -> Iterator[int]:
+    """A TCP server that accepts and closes at once: a reset, not an answer."""
+    server = socket.create_server(("127.0.0.1", 0))
+    stop = threading.Event()
+
+    def serve() -> None:
+        while not stop.is_set():
+            try:
+                connection, _ = server.accept()
+            except OSError:
+                return
+            connection.close()
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    yield server.getsockname()[1]
+    stop.set()
+    server.close()
+    thread.join(timeout=5)
+
+
+def test_inconclusive_handshakes_are_never_a_verdict(edge: Edge, hang_up: int) -> None:
+    not_tls = Target("127.0.0.1", edge.upgrade426)
+    closing = Target("127.0.0.1", hang_up)
+    for version in ("1.0", "1.2", "1.3"):
+        assert tls_accepted(not_tls, version) is None
+        assert tls_accepted(closing, version) is None
+    assert alpn_selected(closing) is None
+    assert websocket_ok(closing, "/ws/") == (False, None)
+
+
+def test_websocket_probe_on_plain_backend_and_through_nginx(edge: Edge) -> None:
+    assert websocket_ok(Target("127.0.0.1", edge.websocket, tls=False), "/") == (True, 101)
+    assert websocket_ok(Target("127.0.0.1", edge.fixed, "localhost"), "/ws/") == (True, 101)
+    assert websocket_ok(Target("127.0.0.1", edge.new, "localhost"), "/ws/") == (False, 505)
