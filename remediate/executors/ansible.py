@@ -101,9 +101,7 @@ class AnsibleExecutor:
         key = f"nginx {host}"
         if host in run.failures:
             self._progress.done(key, "failed")
-            return [
-                Outcome(change, Status.FAILED, f"{host}: {run.failures[host]}") for change in group
-            ]
+            return [Outcome(change, Status.FAILED, run.failures[host]) for change in group]
         if host not in run.hosts:
             return [
                 Outcome(change, Status.FAILED, f"{host}: not a host of {self._inventory}")
@@ -130,7 +128,7 @@ class AnsibleExecutor:
                     Outcome(
                         change,
                         Status.FAILED,
-                        f"{host}: {path} written, but reads back with sha256 {observed}",
+                        f"{path} written, but reads back with sha256 {observed}",
                         observed=observed,
                     )
                 )
