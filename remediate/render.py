@@ -7,7 +7,9 @@ from collections.abc import Sequence
 from itertools import groupby
 from typing import Any
 
+from remediate.drift import Item, Report
 from remediate.executors import Outcome, Status
+from remediate.journal import Run
 from remediate.model import FORMAT_VERSION, Change, Plan
 
 
@@ -136,3 +138,181 @@ def _outcome(outcome: Outcome) -> dict[str, Any]:
         "status": outcome.status.value,
         "message": outcome.message,
     }
+
+
+_MARKS = {"fixed": "✓", "failed": "✗", "not-fixed": "~", "refused": "!"}
+_DRIFT_VERDICTS = {
+    "clean": "no drift: the endpoints match the policy",
+    "drift": "drift found, not fixed (run with --fix to correct it)",
+    "fixed": "drift fixed and read back",
+    "partial": "drift partly fixed; some changes failed",
+    "failed": "drift found; every fix failed",
+    "refused": "drift found, not fixed: refused by the --max-changes guardrail",
+    "error": "the run failed",
+}
+
+
+def _when(iso: str) -> str:
+    """An ISO timestamp as `2026-11-23 13:15 UTC` for people."""
+    return iso[:16].replace("T", " ") + " UTC"
+
+
+def _change_label(change: Change) -> str:
+    where = f" ({change.location})" if change.location else ""
+    return f"{change.provider.value} {change.name or change.resource}{where}"
+
+
+def _change_lines(change: Change, indent: str) -> list[str]:
+    if change.diff:
+        lines = [f"{indent}~ {change.attribute}"]
+        for path, diff in change.diff.items():
+            lines.append(f"{indent}  --- diff of {path}")
+            lines.extend(f"{indent}  {row}" for row in diff.rstrip("\n").splitlines())
+        return lines
+    return [f"{indent}~ {change.attribute} = {_value(change.before)} -> {_value(change.after)}"]
+
+
+def recurring_text(item: Item) -> str:
+    if item.recurring is None:
+        return ""
+    dates = ", ".join(_when(at) for at in item.recurring.fixed_at)
+    return (
+        f"recurring: drifted back {_plural(item.recurring.count, 'time')} after being fixed "
+        f"on {dates} (runs {', '.join(item.recurring.runs)})"
+    )
+
+
+def drift_text(report: Report) -> str:
+    """A drift pass as a scheduler's log or mail shows it: every drifted attribute, what was done
+    about it, recurrences, then one verdict line with the run id."""
+    providers = ", ".join(report.providers)
+    lines = [f"Drift check at {_when(report.started_at)} ({providers}), run {report.run_id}"]
+    for item in sorted(
+        report.items, key=lambda i: (i.change.provider.value, i.change.location, i.change.name)
+    ):
+        status = item.status.replace("-", " ")
+        message = f": {item.message}" if item.message and item.status == "failed" else ""
+        lines.append(f"  {_MARKS[item.status]} {_change_label(item.change)}: {status}{message}")
+        lines.append(f"      {item.change.resource}")
+        lines.extend(_change_lines(item.change, "      "))
+        lines.append(f"        # {item.change.reason}")
+        if item.recurring is not None:
+            lines.append(f"      ! {recurring_text(item)}")
+    summary = report.summary()
+    if report.items:
+        recurring = f", {summary['recurring']} recurring" if summary["recurring"] else ""
+        lines.append(
+            f"{_plural(summary['changes'], 'change')} to {_plural(summary['drifted'], 'resource')}"
+            f": {summary['fixed']} fixed, {summary['failed']} failed, "
+            f"{summary['not-fixed'] + summary['refused']} not fixed{recurring}."
+        )
+    if report.findings or report.excluded:
+        lines.append(
+            f"{_plural(report.findings, 'finding')} and {report.excluded} excluded "
+            "(see `remediate plan`)."
+        )
+    verdict = _DRIFT_VERDICTS[report.status]
+    if report.error:
+        verdict += f": {report.error}"
+    lines.append(f"Drift: {verdict}.")
+    return "\n".join(lines) + "\n"
+
+
+def drift_json(report: Report, indent: int | None = 2) -> str:
+    """A drift pass for scripts; `--every` prints one per line (indent None)."""
+    document = {
+        "format_version": FORMAT_VERSION,
+        "kind": "drift",
+        "run_id": report.run_id,
+        "started_at": report.started_at,
+        "status": report.status,
+        "exit_code": report.exit_code,
+        "error": report.error or None,
+        "summary": report.summary(),
+        "changes": [
+            {
+                **item.change.model_dump(mode="json", exclude_none=True),
+                "status": item.status,
+                "message": item.message,
+                "recurring": None
+                if item.recurring is None
+                else {
+                    "count": item.recurring.count,
+                    "fixed_at": item.recurring.fixed_at,
+                    "runs": item.recurring.runs,
+                },
+            }
+            for item in report.items
+        ],
+    }
+    return json.dumps(document, indent=indent) + "\n"
+
+
+def history_text(runs: Sequence[Run]) -> str:
+    """The journal as a table, newest first."""
+    if not runs:
+        return "No runs recorded yet.\n"
+    rows = [("RUN", "KIND", "STARTED", "BY", "STATUS", "CHANGES")]
+    for run in runs:
+        counts = ", ".join(f"{count} {outcome}" for outcome, count in sorted(run.outcomes.items()))
+        rows.append(
+            (
+                run.id,
+                run.kind,
+                _when(run.started_at),
+                f"{run.user}@{run.host}",
+                run.status,
+                counts or "-",
+            )
+        )
+    widths = [max(len(row[column]) for row in rows) for column in range(len(rows[0]) - 1)]
+    return "".join(
+        "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=False))
+        + f"  {row[-1]}\n"
+        for row in rows
+    )
+
+
+def run_text(run: Run) -> str:
+    """One run in full: who, when, which policy, and every change with its outcome."""
+    lines = [
+        f"Run {run.id}: {run.kind}, {run.status}",
+        f"  started   {run.started_at}",
+        f"  finished  {run.finished_at or '(not finished)'}",
+        f"  by        {run.user} on {run.host}",
+        f"  policy    {run.policy_digest}",
+    ]
+    if "rollback_of" in run.summary:
+        lines.append(f"  rolls back run {run.summary['rollback_of']}")
+    if run.summary.get("error"):
+        lines.append(f"  error     {run.summary['error']}")
+    if run.changes:
+        lines.append("")
+    for recorded in run.changes:
+        change = recorded.change
+        message = f": {recorded.message}" if recorded.message else ""
+        lines.append(f"  {_change_label(change)}: {recorded.outcome}{message}")
+        lines.append(f"      {change.resource}")
+        lines.extend(_change_lines(change, "      "))
+    if any(recorded.outcome == "applied" for recorded in run.changes):
+        lines.append("")
+        lines.append(f"Undo with: remediate rollback {run.id}")
+    return "\n".join(lines) + "\n"
+
+
+def history_json(runs: Sequence[Run]) -> str:
+    return (
+        json.dumps(
+            {"format_version": FORMAT_VERSION, "runs": [run.to_dict() for run in runs]}, indent=2
+        )
+        + "\n"
+    )
+
+
+def run_json(run: Run) -> str:
+    return (
+        json.dumps(
+            {"format_version": FORMAT_VERSION, "run": run.to_dict(with_changes=True)}, indent=2
+        )
+        + "\n"
+    )
