@@ -21,6 +21,7 @@ from remediate.progress import Progress, Silent
 # run that reads one provider never pays for the others' client libraries).
 PROVIDERS: dict[str, str] = {
     "aws": "remediate.providers.aws",
+    "gcp": "remediate.providers.gcp",
     "nginx": "remediate.providers.nginx",
 }
 

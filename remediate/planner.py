@@ -11,12 +11,14 @@ from remediate.model import Change, Endpoint, Excluded, Finding, Plan, Provider
 from remediate.policy import Exclusion, Policy
 from remediate.rules import Verdict
 from remediate.rules import aws as aws_rules
+from remediate.rules import gcp as gcp_rules
 from remediate.rules import nginx as nginx_rules
 
 Rule = Callable[[Endpoint, Policy, Mapping[str, Any]], Verdict]
 
 RULES: dict[Provider, Rule] = {
     Provider.AWS: aws_rules.evaluate,
+    Provider.GCP: gcp_rules.evaluate,
     Provider.NGINX: nginx_rules.evaluate,
 }
 EXECUTORS: dict[Provider, str] = {

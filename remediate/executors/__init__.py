@@ -65,13 +65,23 @@ def _boto3(policy: Policy, progress: Progress) -> Executor:
     return Boto3Executor(progress)
 
 
+def _gcp_api(policy: Policy, progress: Progress) -> Executor:
+    from remediate.executors.gcp import GcpExecutor
+
+    return GcpExecutor(policy, progress)
+
+
 def _ansible(policy: Policy, progress: Progress) -> Executor:
     from remediate.executors.ansible import AnsibleExecutor
 
     return AnsibleExecutor(policy.nginx.inventory if policy.nginx else None, progress)
 
 
-FACTORIES: dict[str, ExecutorFactory] = {"boto3": _boto3, "ansible": _ansible}
+FACTORIES: dict[str, ExecutorFactory] = {
+    "boto3": _boto3,
+    "gcp-api": _gcp_api,
+    "ansible": _ansible,
+}
 
 
 def get(name: str, policy: Policy, progress: Progress) -> Executor:

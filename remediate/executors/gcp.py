@@ -1,0 +1,306 @@
+"""The gcp-api executor: create or correct remediate's SSL policies, attach them, read back.
+
+Writes use the `*_unary` methods and wait on the returned Operation with our own operations
+client, which honours the configured endpoint (the clients' `.result()` polling does not). Global
+proxies take `setSslPolicy`; regional ones (v1 has no regional setSslPolicy) a PATCH carrying the
+fingerprint they were read with. A stale fingerprint (412) means someone changed the resource: it
+is read again, re-planned, and written once more if it still needs the change.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import defaultdict
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import requests
+from google.api_core.exceptions import Conflict, GoogleAPICallError, PreconditionFailed
+from google.cloud import compute_v1
+
+from remediate.errors import RemediateError
+from remediate.executors import Outcome, Status
+from remediate.model import Change, fingerprint
+from remediate.policy import Policy
+from remediate.progress import Progress
+from remediate.providers.gcp import (
+    CALL_TIMEOUT,
+    Clients,
+    api_message,
+    get_proxy,
+    get_ssl_policy,
+    owned_policy_settings,
+    proxy_settings,
+    read_settings,
+    ssl_policy_facts,
+)
+from remediate.rules.gcp import Link, proxy_verdict, same_resource
+
+# How long to wait for one operation, and for one `wait` call (the API answers within 2 minutes).
+OPERATION_TIMEOUT = 600.0
+WAIT_CALL_TIMEOUT = 150.0
+# API field name -> the key discovery records it under.
+POLICY_FIELDS = {"minTlsVersion": "min_tls_version", "profile": "profile"}
+
+
+class WriteError(RemediateError):
+    """One resource could not be written; the message is what the user reads."""
+
+
+class GcpExecutor:
+    name = "gcp-api"
+
+    def __init__(self, policy: Policy, progress: Progress) -> None:
+        self._policy = policy
+        self._progress = progress
+        self._clients: Clients | None = None
+
+    def _open(self) -> Clients:
+        if self._clients is None:
+            self._clients = Clients.open(self._policy)
+        return self._clients
+
+    def _read(self, changes: Sequence[Change]) -> dict[str, Any]:
+        kinds = {change.resource: change.context.get("kind", "") for change in changes}
+        return read_settings(self._open(), kinds)
+
+    def fingerprints(self, changes: Sequence[Change]) -> dict[str, str | None]:
+        return {
+            resource: None if settings is None else fingerprint(settings)
+            for resource, settings in self._read(changes).items()
+        }
+
+    def apply(self, changes: Sequence[Change], dry_run: bool = False) -> list[Outcome]:
+        if dry_run:
+            return [Outcome(change, Status.DRY_RUN) for change in changes]
+        clients = self._open()
+        by_resource: dict[str, list[Change]] = defaultdict(list)
+        for change in changes:
+            by_resource[change.resource].append(change)
+        # remediate's SSL policies first: the attachments need them.
+        order = sorted(
+            by_resource, key=lambda r: by_resource[r][0].context.get("kind") != "ssl-policy"
+        )
+        failures: dict[str, str] = {}
+        for resource in order:
+            group = by_resource[resource]
+            first = group[0]
+            blocked = [c.after for c in group if isinstance(c.after, str) and c.after in failures]
+            if blocked:
+                failures[resource] = f"not attached: SSL policy {blocked[0]} was not written"
+                continue
+            self._progress.update(f"gcp {first.location}", f"updating {first.name}")
+            try:
+                if first.context.get("kind") == "ssl-policy":
+                    self._write_policy(clients, group)
+                else:
+                    for change in group:
+                        self._attach(clients, change)
+            except WriteError as exc:
+                failures[resource] = str(exc)
+            except GoogleAPICallError as exc:
+                failures[resource] = api_message(exc)
+            except requests.RequestException as exc:
+                failures[resource] = (
+                    f"cannot reach the Compute API at {clients.endpoint} ({type(exc).__name__})"
+                )
+            self._progress.done(f"gcp {first.location}", f"{first.name} written")
+        written = [change for change in changes if change.resource not in failures]
+        observed = self._read(written) if written else {}
+        outcomes: list[Outcome] = []
+        for change in changes:
+            if change.resource in failures:
+                outcomes.append(Outcome(change, Status.FAILED, failures[change.resource]))
+                continue
+            value = _observed(change, observed.get(change.resource))
+            if _matches(change.after, value):
+                outcomes.append(Outcome(change, Status.APPLIED, observed=value))
+            else:
+                outcomes.append(
+                    Outcome(
+                        change,
+                        Status.FAILED,
+                        f"written, but {change.attribute} reads back as {value!r}",
+                        observed=value,
+                    )
+                )
+        return outcomes
+
+    def _attach(self, clients: Clients, change: Change) -> None:
+        """Point a proxy at remediate's SSL policy; on a stale fingerprint re-plan, retry once."""
+        link = Link.parse(change.resource)
+        proxy_fingerprint = change.context.get("gcp_fingerprint")
+        for attempt in (1, 2):
+            try:
+                if link.region:
+                    operation = clients.region_proxies.patch_unary(
+                        project=link.project,
+                        region=link.region,
+                        target_https_proxy=link.name,
+                        target_https_proxy_resource=compute_v1.TargetHttpsProxy(
+                            ssl_policy=change.after, fingerprint=proxy_fingerprint
+                        ),
+                        timeout=CALL_TIMEOUT,
+                    )
+                else:
+                    operation = clients.proxies.set_ssl_policy_unary(
+                        project=link.project,
+                        target_https_proxy=link.name,
+                        ssl_policy_reference_resource=compute_v1.SslPolicyReference(
+                            ssl_policy=change.after
+                        ),
+                        timeout=CALL_TIMEOUT,
+                    )
+                self._wait(clients, operation, link)
+                return
+            except PreconditionFailed:
+                if attempt == 2:
+                    raise WriteError(
+                        "the proxy kept changing while it was being updated (stale fingerprint "
+                        "twice); run `remediate plan` again"
+                    ) from None
+            fresh = get_proxy(clients, change.resource)
+            if fresh is None:
+                raise WriteError("the proxy was deleted since the plan")
+            if same_resource(fresh.ssl_policy, change.after):
+                return
+            attached = get_ssl_policy(clients, fresh.ssl_policy) if fresh.ssl_policy else None
+            facts = {fresh.ssl_policy: ssl_policy_facts(attached)} if attached else {}
+            verdict = proxy_verdict(change.resource, proxy_settings(fresh), facts, self._policy)
+            if not any(desired.attribute == "ssl_policy" for desired in verdict.changes):
+                raise WriteError(
+                    f"changed since the plan (ssl_policy is now {fresh.ssl_policy or 'unset'}) "
+                    "and no longer needs this change; run `remediate plan` again"
+                )
+            proxy_fingerprint = fresh.fingerprint
+
+    def _write_policy(self, clients: Clients, group: Sequence[Change]) -> None:
+        """Create remediate's SSL policy, or correct the fields that drifted."""
+        first = group[0]
+        link = Link.parse(first.resource)
+        create = next((c for c in group if c.attribute == "ssl_policy"), None)
+        wanted: dict[str, Any] = (
+            {k: v for k, v in create.after.items() if k in POLICY_FIELDS}
+            if create is not None
+            else {c.attribute: c.after for c in group if c.attribute in POLICY_FIELDS}
+        )
+        policy_fingerprint = first.context.get("gcp_fingerprint")
+        if create is not None:
+            try:
+                self._wait(clients, self._insert_policy(clients, link, wanted), link)
+                return
+            except Conflict:
+                policy_fingerprint = None  # created by someone else since the plan: correct it
+        for attempt in (1, 2):
+            if policy_fingerprint is None or attempt == 2:
+                fresh = get_ssl_policy(clients, first.resource)
+                if fresh is None:
+                    raise WriteError("the SSL policy was deleted since the plan")
+                current = owned_policy_settings(fresh)
+                if all(current[POLICY_FIELDS[k]] == v for k, v in wanted.items()):
+                    return
+                policy_fingerprint = fresh.fingerprint
+            try:
+                self._wait(
+                    clients, self._patch_policy(clients, link, wanted, policy_fingerprint), link
+                )
+                return
+            except PreconditionFailed:
+                if attempt == 2:
+                    raise WriteError(
+                        "the SSL policy kept changing while it was being updated (stale "
+                        "fingerprint twice); run `remediate plan` again"
+                    ) from None
+
+    @staticmethod
+    def _insert_policy(
+        clients: Clients, link: Link, wanted: Mapping[str, Any]
+    ) -> compute_v1.Operation:
+        resource = compute_v1.SslPolicy(
+            name=link.name, min_tls_version=wanted["minTlsVersion"], profile=wanted["profile"]
+        )
+        if link.region:
+            return clients.region_ssl_policies.insert_unary(
+                project=link.project,
+                region=link.region,
+                ssl_policy_resource=resource,
+                timeout=CALL_TIMEOUT,
+            )
+        return clients.ssl_policies.insert_unary(
+            project=link.project, ssl_policy_resource=resource, timeout=CALL_TIMEOUT
+        )
+
+    @staticmethod
+    def _patch_policy(
+        clients: Clients, link: Link, wanted: Mapping[str, Any], policy_fingerprint: str
+    ) -> compute_v1.Operation:
+        resource = compute_v1.SslPolicy(
+            min_tls_version=wanted.get("minTlsVersion"),
+            profile=wanted.get("profile"),
+            fingerprint=policy_fingerprint,
+        )
+        if link.region:
+            return clients.region_ssl_policies.patch_unary(
+                project=link.project,
+                region=link.region,
+                ssl_policy=link.name,
+                ssl_policy_resource=resource,
+                timeout=CALL_TIMEOUT,
+            )
+        return clients.ssl_policies.patch_unary(
+            project=link.project,
+            ssl_policy=link.name,
+            ssl_policy_resource=resource,
+            timeout=CALL_TIMEOUT,
+        )
+
+    @staticmethod
+    def _wait(clients: Clients, operation: compute_v1.Operation, link: Link) -> None:
+        """Wait for `operation` with the operations client of its scope; raise if it failed."""
+        deadline = time.monotonic() + OPERATION_TIMEOUT
+        while operation.status != compute_v1.Operation.Status.DONE:
+            if time.monotonic() > deadline:
+                raise WriteError(
+                    f"operation {operation.name} did not finish within {OPERATION_TIMEOUT:.0f} s"
+                )
+            if link.region:
+                operation = clients.region_operations.wait(
+                    project=link.project,
+                    region=link.region,
+                    operation=operation.name,
+                    timeout=WAIT_CALL_TIMEOUT,
+                )
+            else:
+                operation = clients.global_operations.wait(
+                    project=link.project, operation=operation.name, timeout=WAIT_CALL_TIMEOUT
+                )
+        errors = operation.error.errors if "error" in operation else []
+        if errors or operation.http_error_status_code:
+            details = "; ".join(f"{e.code}: {e.message}" for e in errors)
+            raise WriteError(
+                f"operation {operation.name} failed: "
+                f"{details or operation.http_error_message or operation.http_error_status_code}"
+            )
+
+
+def _observed(change: Change, settings: Mapping[str, Any] | None) -> Any:
+    """The read-back value of `change.attribute`, in the shape of `change.after`."""
+    if settings is None:
+        return None
+    kind = change.context.get("kind")
+    if kind == "target-https-proxy":
+        return settings.get("ssl_policy")
+    if not settings.get("exists"):
+        return None
+    if change.attribute == "ssl_policy":
+        return {
+            "name": Link.parse(change.resource).name,
+            **{api: settings[key] for api, key in POLICY_FIELDS.items()},
+        }
+    return settings.get(POLICY_FIELDS.get(change.attribute, change.attribute))
+
+
+def _matches(after: Any, value: Any) -> bool:
+    if isinstance(after, str) and isinstance(value, str):
+        return same_resource(after, value)
+    return bool(after == value)

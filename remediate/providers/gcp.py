@@ -1,0 +1,358 @@
+"""GCP load balancing discovery through the Compute API (google-cloud-compute, REST transport).
+
+Per project, four aggregated lists cover both global and regional resources: target HTTPS
+proxies, SSL policies, URL maps and backend services. References are resolved in memory by
+selfLink, which is an identifier only: it keeps Google's host whatever endpoint served it.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+from collections.abc import Iterator, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit
+
+import google.auth
+import requests
+from google.api_core.client_options import ClientOptions
+from google.api_core.exceptions import GoogleAPICallError, NotFound
+from google.auth.credentials import AnonymousCredentials, Credentials
+from google.auth.exceptions import DefaultCredentialsError, GoogleAuthError
+from google.cloud import compute_v1
+
+from remediate.errors import DiscoveryError
+from remediate.inventory import Inventory
+from remediate.model import Endpoint, Provider
+from remediate.policy import Policy
+from remediate.progress import Progress, Silent
+from remediate.rules.gcp import Link, owned_policy_link, settings_of
+
+ENDPOINT_ENV = "REMEDIATE_GCP_ENDPOINT"
+SCOPES = ["https://www.googleapis.com/auth/compute"]
+# Seconds one HTTP call may take; the client's own default is ten minutes.
+CALL_TIMEOUT = 60.0
+PROJECT_WORKERS = 4
+
+
+def endpoint_of(policy: Policy) -> str | None:
+    """`REMEDIATE_GCP_ENDPOINT`, else `gcp.endpoint`, else None for Google's own endpoint."""
+    return os.environ.get(ENDPOINT_ENV) or settings_of(policy).endpoint or None
+
+
+def credentials_for(endpoint: str | None) -> Credentials:
+    """Anonymous for a plain-http loopback endpoint; Application Default Credentials otherwise."""
+    if endpoint is not None and endpoint.startswith("http://"):
+        host = urlsplit(endpoint).hostname or ""
+        try:
+            loopback = host == "localhost" or ipaddress.ip_address(host).is_loopback
+        except ValueError:
+            loopback = False
+        if not loopback:
+            raise DiscoveryError(
+                f"GCP endpoint {endpoint}: plain http is only allowed on loopback "
+                "(use https for anything else)"
+            )
+        return AnonymousCredentials()  # type: ignore[no-untyped-call]
+    try:
+        credentials, _ = google.auth.default(scopes=SCOPES)
+    except DefaultCredentialsError:
+        raise DiscoveryError(
+            "no Google Cloud credentials found: run `gcloud auth application-default login`, "
+            "or set GOOGLE_APPLICATION_CREDENTIALS to a service account key file"
+        ) from None
+    return credentials
+
+
+@dataclass(frozen=True)
+class Clients:
+    """One client per Compute collection, all pointed at the same endpoint."""
+
+    endpoint: str
+    proxies: compute_v1.TargetHttpsProxiesClient
+    region_proxies: compute_v1.RegionTargetHttpsProxiesClient
+    ssl_policies: compute_v1.SslPoliciesClient
+    region_ssl_policies: compute_v1.RegionSslPoliciesClient
+    url_maps: compute_v1.UrlMapsClient
+    backend_services: compute_v1.BackendServicesClient
+    global_operations: compute_v1.GlobalOperationsClient
+    region_operations: compute_v1.RegionOperationsClient
+
+    @classmethod
+    def open(cls, policy: Policy) -> Clients:
+        endpoint = endpoint_of(policy)
+        credentials = credentials_for(endpoint)
+        options = ClientOptions(api_endpoint=endpoint) if endpoint else None
+        kwargs: dict[str, Any] = {"credentials": credentials, "client_options": options}
+        return cls(
+            endpoint=endpoint or "https://compute.googleapis.com",
+            proxies=compute_v1.TargetHttpsProxiesClient(**kwargs),
+            region_proxies=compute_v1.RegionTargetHttpsProxiesClient(**kwargs),
+            ssl_policies=compute_v1.SslPoliciesClient(**kwargs),
+            region_ssl_policies=compute_v1.RegionSslPoliciesClient(**kwargs),
+            url_maps=compute_v1.UrlMapsClient(**kwargs),
+            backend_services=compute_v1.BackendServicesClient(**kwargs),
+            global_operations=compute_v1.GlobalOperationsClient(**kwargs),
+            region_operations=compute_v1.RegionOperationsClient(**kwargs),
+        )
+
+    @contextmanager
+    def errors(self, what: str) -> Iterator[None]:
+        """Turn client failures into one-line `DiscoveryError`s naming what was being read."""
+        try:
+            yield
+        except GoogleAPICallError as exc:
+            raise DiscoveryError(f"GCP {what}: {api_message(exc)}") from None
+        except requests.RequestException as exc:
+            raise DiscoveryError(
+                f"GCP {what}: cannot reach the Compute API at {self.endpoint} "
+                f"({type(exc).__name__})"
+            ) from None
+        except GoogleAuthError as exc:
+            raise DiscoveryError(f"GCP {what}: credentials were refused: {exc}") from None
+
+
+def api_message(exc: GoogleAPICallError) -> str:
+    """`404 The resource ... was not found` without the client's request line."""
+    return f"{exc.code} {exc.message}".strip() if exc.code else str(exc.message)
+
+
+def ssl_policy_facts(raw: compute_v1.SslPolicy) -> dict[str, Any]:
+    return {
+        "name": raw.name,
+        "min_tls_version": raw.min_tls_version or "TLS_1_0",
+        "profile": raw.profile or "COMPATIBLE",
+    }
+
+
+def owned_policy_settings(raw: compute_v1.SslPolicy | None) -> dict[str, Any]:
+    """What the fingerprint of remediate's own SSL policy covers; `exists` False when missing."""
+    if raw is None:
+        return {"exists": False}
+    facts = ssl_policy_facts(raw)
+    return {
+        "exists": True,
+        "min_tls_version": facts["min_tls_version"],
+        "profile": facts["profile"],
+    }
+
+
+def proxy_settings(raw: compute_v1.TargetHttpsProxy) -> dict[str, Any]:
+    return {"ssl_policy": raw.ssl_policy or None}
+
+
+def backend_settings(raw: compute_v1.BackendService) -> dict[str, Any]:
+    return {"protocol": raw.protocol or "HTTP", "timeout_sec": raw.timeout_sec or 30}
+
+
+def _location(link: Link) -> str:
+    return f"{link.project}/{link.region or 'global'}"
+
+
+def url_map_services(url_map: compute_v1.UrlMap) -> set[str]:
+    """Every backend service a URL map can route to (backend buckets are not services)."""
+    found = {url_map.default_service}
+    routes = [
+        url_map.default_route_action,
+        *(m.default_route_action for m in url_map.path_matchers),
+    ]
+    for matcher in url_map.path_matchers:
+        found.add(matcher.default_service)
+        for path_rule in matcher.path_rules:
+            found.add(path_rule.service)
+            routes.append(path_rule.route_action)
+        for route_rule in matcher.route_rules:
+            found.add(route_rule.service)
+            routes.append(route_rule.route_action)
+    for action in routes:
+        found.update(weighted.backend_service for weighted in action.weighted_backend_services)
+    return {canonical(link) for link in found if link and "/backendServices/" in link}
+
+
+def canonical(url: str) -> str:
+    """A reference in selfLink form (references may use another host or a partial path)."""
+    try:
+        return Link.parse(url).self_link
+    except ValueError:
+        return url
+
+
+@dataclass
+class ProjectState:
+    proxies: list[compute_v1.TargetHttpsProxy]
+    ssl_policies: dict[str, compute_v1.SslPolicy]
+    services: dict[str, compute_v1.BackendService]
+    url_maps: dict[str, compute_v1.UrlMap]
+
+
+def read_project(clients: Clients, project: str) -> ProjectState:
+    with clients.errors(f"project {project}"):
+        proxies = [
+            proxy
+            for _, scoped in clients.proxies.aggregated_list(
+                request=compute_v1.AggregatedListTargetHttpsProxiesRequest(project=project),
+                timeout=CALL_TIMEOUT,
+            )
+            for proxy in scoped.target_https_proxies
+        ]
+        ssl_policies = {
+            canonical(item.self_link): item
+            for _, scoped in clients.ssl_policies.aggregated_list(
+                request=compute_v1.AggregatedListSslPoliciesRequest(project=project),
+                timeout=CALL_TIMEOUT,
+            )
+            for item in scoped.ssl_policies
+        }
+        url_maps = {
+            canonical(item.self_link): item
+            for _, scoped in clients.url_maps.aggregated_list(
+                request=compute_v1.AggregatedListUrlMapsRequest(project=project),
+                timeout=CALL_TIMEOUT,
+            )
+            for item in scoped.url_maps
+        }
+        services = {
+            canonical(item.self_link): item
+            for _, scoped in clients.backend_services.aggregated_list(
+                request=compute_v1.AggregatedListBackendServicesRequest(project=project),
+                timeout=CALL_TIMEOUT,
+            )
+            for item in scoped.backend_services
+        }
+    return ProjectState(proxies, ssl_policies, services, url_maps)
+
+
+def discover(policy: Policy, progress: Progress | None = None) -> Inventory:
+    """Every target HTTPS proxy of the policy's projects, the SSL policies they use or need, and
+    the backend services their URL maps route to."""
+    progress = progress or Silent()
+    projects = list(settings_of(policy).projects)
+    if not projects:
+        raise DiscoveryError("gcp.projects is empty: list the projects to scan")
+    clients = Clients.open(policy)
+    inventory = Inventory(providers=[Provider.GCP])
+    ssl_facts: dict[str, Any] = {}
+    proxy_facts: dict[str, dict[str, Any]] = {}
+
+    def read(project: str) -> ProjectState:
+        progress.update(f"gcp {project}", "reading proxies, SSL policies, URL maps, services")
+        state = read_project(clients, project)
+        progress.done(
+            f"gcp {project}",
+            f"{len(state.proxies)} target HTTPS proxies, {len(state.ssl_policies)} SSL policies",
+        )
+        return state
+
+    with ThreadPoolExecutor(max_workers=min(PROJECT_WORKERS, len(projects))) as pool:
+        states = list(pool.map(read, projects))
+    for state in states:
+        owned: dict[str, Endpoint] = {}
+        proxies: list[Endpoint] = []
+        services: dict[str, Endpoint] = {}
+        ssl_facts.update({link: ssl_policy_facts(raw) for link, raw in state.ssl_policies.items()})
+        for raw in state.proxies:
+            proxy = _proxy_endpoint(raw)
+            proxies.append(proxy)
+            proxy_facts[proxy.resource] = dict(proxy.settings)
+            slot = owned_policy_link(proxy.resource, policy)
+            if slot not in owned:
+                owned[slot] = _owned_policy_endpoint(slot, state.ssl_policies.get(slot))
+            url_map = state.url_maps.get(canonical(raw.url_map))
+            for service_link in sorted(url_map_services(url_map) if url_map else ()):
+                service = state.services.get(service_link)
+                if service is not None and service_link not in services:
+                    services[service_link] = _service_endpoint(service)
+        # remediate's own policies first: attaching one needs it to exist.
+        inventory.endpoints.extend(owned.values())
+        inventory.endpoints.extend(proxies)
+        inventory.endpoints.extend(services.values())
+    inventory.facts["gcp.ssl_policies"] = ssl_facts
+    inventory.facts["gcp.target_https_proxies"] = proxy_facts
+    return inventory
+
+
+def _proxy_endpoint(raw: compute_v1.TargetHttpsProxy) -> Endpoint:
+    link = Link.parse(raw.self_link)
+    return Endpoint(
+        provider=Provider.GCP,
+        resource=raw.self_link,
+        kind="target-https-proxy",
+        name=raw.name,
+        location=_location(link),
+        settings=proxy_settings(raw),
+        context={"gcp_fingerprint": raw.fingerprint, "url_map": raw.url_map},
+    )
+
+
+def _owned_policy_endpoint(self_link: str, raw: compute_v1.SslPolicy | None) -> Endpoint:
+    link = Link.parse(self_link)
+    return Endpoint(
+        provider=Provider.GCP,
+        resource=self_link,
+        kind="ssl-policy",
+        name=link.name,
+        location=_location(link),
+        settings=owned_policy_settings(raw),
+        context={"gcp_fingerprint": raw.fingerprint if raw is not None else None},
+    )
+
+
+def _service_endpoint(raw: compute_v1.BackendService) -> Endpoint:
+    link = Link.parse(raw.self_link)
+    return Endpoint(
+        provider=Provider.GCP,
+        resource=raw.self_link,
+        kind="backend-service",
+        name=raw.name,
+        location=_location(link),
+        settings=backend_settings(raw),
+    )
+
+
+def get_proxy(clients: Clients, self_link: str) -> compute_v1.TargetHttpsProxy | None:
+    """The proxy now, or None when it no longer exists."""
+    link = Link.parse(self_link)
+    try:
+        if link.region:
+            return clients.region_proxies.get(
+                project=link.project,
+                region=link.region,
+                target_https_proxy=link.name,
+                timeout=CALL_TIMEOUT,
+            )
+        return clients.proxies.get(
+            project=link.project, target_https_proxy=link.name, timeout=CALL_TIMEOUT
+        )
+    except NotFound:
+        return None
+
+
+def get_ssl_policy(clients: Clients, self_link: str) -> compute_v1.SslPolicy | None:
+    """The SSL policy now, or None when it does not exist."""
+    link = Link.parse(self_link)
+    try:
+        if link.region:
+            return clients.region_ssl_policies.get(
+                project=link.project, region=link.region, ssl_policy=link.name, timeout=CALL_TIMEOUT
+            )
+        return clients.ssl_policies.get(
+            project=link.project, ssl_policy=link.name, timeout=CALL_TIMEOUT
+        )
+    except NotFound:
+        return None
+
+
+def read_settings(clients: Clients, resources: Mapping[str, str]) -> dict[str, Any]:
+    """Re-read `{selfLink: kind}`: each resource's settings now (None when a proxy is gone)."""
+    found: dict[str, Any] = {}
+    for self_link, kind in resources.items():
+        with clients.errors(f"reading {self_link}"):
+            if kind == "target-https-proxy":
+                proxy = get_proxy(clients, self_link)
+                found[self_link] = None if proxy is None else proxy_settings(proxy)
+            elif kind == "ssl-policy":
+                found[self_link] = owned_policy_settings(get_ssl_policy(clients, self_link))
+    return found

@@ -1,0 +1,233 @@
+"""GCP load balancing rules: SSL policies on target HTTPS proxies, and backend service risks.
+
+A proxy with no SSL policy gets Google's default (profile COMPATIBLE, TLS 1.0 and up). Weak proxies
+are attached to the SSL policy remediate owns (named `gcp.ssl_policy_name`, one per project and
+scope: global proxies need a global policy, regional ones a policy in their own region). That
+policy is created when missing and corrected when it drifted; any other policy is never edited,
+even when weak: its proxies are moved to remediate's policy instead.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from remediate.model import Endpoint
+from remediate.policy import GCPSettings, Policy
+from remediate.rules import Desired, Verdict, accepts_phrase, versions_from, weak_versions
+
+GOOGLE_BASE = "https://www.googleapis.com/compute/v1/"
+# What Google applies to a proxy without an SSL policy.
+GOOGLE_DEFAULT_MIN_TLS = "TLS_1_0"
+GOOGLE_DEFAULT_PROFILE = "COMPATIBLE"
+DEFAULT_TIMEOUT_SEC = 30
+_PATH = re.compile(
+    r"^projects/(?P<project>[^/]+)/(?:global|regions/(?P<region>[^/]+))/"
+    r"(?P<collection>[^/]+)/(?P<name>[^/]+)$"
+)
+
+
+@dataclass(frozen=True)
+class Link:
+    """A Compute resource identity parsed from its selfLink (or a partial URL)."""
+
+    project: str
+    region: str | None
+    collection: str
+    name: str
+
+    @classmethod
+    def parse(cls, url: str) -> Link:
+        path = url.split("/compute/v1/", 1)[-1].lstrip("/")
+        match = _PATH.match(path)
+        if match is None:
+            raise ValueError(f"not a Compute resource URL: {url}")
+        return cls(match["project"], match["region"], match["collection"], match["name"])
+
+    @property
+    def scope(self) -> str:
+        return f"regions/{self.region}" if self.region else "global"
+
+    @property
+    def self_link(self) -> str:
+        return f"{GOOGLE_BASE}projects/{self.project}/{self.scope}/{self.collection}/{self.name}"
+
+    def sibling(self, collection: str, name: str) -> Link:
+        """The resource `name` of `collection` in the same project and scope."""
+        return Link(self.project, self.region, collection, name)
+
+
+def same_resource(a: str, b: str) -> bool:
+    """Whether two Compute URLs (full, partial, any host) name the same resource."""
+    try:
+        return Link.parse(a) == Link.parse(b)
+    except ValueError:
+        return a == b
+
+
+def gcp_tls(version: str) -> str:
+    """ "1.2" as the API's "TLS_1_2"."""
+    return "TLS_" + version.replace(".", "_")
+
+
+def plain_tls(min_tls_version: str) -> str:
+    """The API's "TLS_1_0" as "1.0"."""
+    return min_tls_version.removeprefix("TLS_").replace("_", ".")
+
+
+def settings_of(policy: Policy) -> GCPSettings:
+    return policy.gcp or GCPSettings()
+
+
+def owned_policy_link(proxy: str, policy: Policy) -> str:
+    """The selfLink of the SSL policy remediate owns in the proxy's project and scope."""
+    return Link.parse(proxy).sibling("sslPolicies", settings_of(policy).ssl_policy_name).self_link
+
+
+def desired_ssl_policy(policy: Policy) -> dict[str, str]:
+    """The settings of the SSL policy remediate owns, in API field names."""
+    return {"minTlsVersion": gcp_tls(policy.tls.minimum), "profile": settings_of(policy).profile}
+
+
+def proxy_verdict(
+    proxy: str, settings: Mapping[str, Any], ssl_policies: Mapping[str, Any], policy: Policy
+) -> Verdict:
+    """Changes for one target HTTPS proxy given its `ssl_policy` and the SSL policies it may use.
+
+    `ssl_policies` maps selfLinks to `{"name", "min_tls_version", ...}` as discovery reads them.
+    """
+    current = settings.get("ssl_policy")
+    target = owned_policy_link(proxy, policy)
+    minimum = policy.tls.minimum
+    if current is None:
+        weak = weak_versions(versions_from(plain_tls(GOOGLE_DEFAULT_MIN_TLS)), minimum)
+        reason = (
+            f"no SSL policy: Google's default ({GOOGLE_DEFAULT_PROFILE}) {accepts_phrase(weak)}; "
+            f"policy minimum is TLS {minimum}"
+        )
+    elif same_resource(current, target):
+        return Verdict()
+    else:
+        attached = _find(ssl_policies, current)
+        if attached is None:
+            return Verdict(
+                findings=[
+                    f"SSL policy {current} could not be read; cannot tell which TLS versions it "
+                    "accepts"
+                ]
+            )
+        weak = weak_versions(versions_from(plain_tls(attached["min_tls_version"])), minimum)
+        if not weak:
+            return Verdict()
+        reason = (
+            f"SSL policy {attached['name']} {accepts_phrase(weak)}; policy minimum is TLS "
+            f"{minimum} (that policy is not remediate's and is left unchanged)"
+        )
+    return Verdict([Desired(attribute="ssl_policy", before=current, after=target, reason=reason)])
+
+
+def owned_policy_verdict(
+    self_link: str,
+    settings: Mapping[str, Any],
+    proxies: Mapping[str, Mapping[str, Any]],
+    ssl_policies: Mapping[str, Any],
+    policy: Policy,
+) -> Verdict:
+    """Create remediate's SSL policy where a proxy of its scope needs it; correct it if it drifted.
+
+    `settings` is `{"exists": False}` for a missing policy, else its `min_tls_version` and
+    `profile`; `proxies` maps proxy selfLinks to their settings.
+    """
+    desired = desired_ssl_policy(policy)
+    name = Link.parse(self_link).name
+    if not settings.get("exists"):
+        needed = any(
+            same_resource(change.after, self_link)
+            for proxy, proxy_settings in proxies.items()
+            for change in proxy_verdict(proxy, proxy_settings, ssl_policies, policy).changes
+        )
+        if not needed:
+            return Verdict()
+        return Verdict(
+            [
+                Desired(
+                    attribute="ssl_policy",
+                    before=None,
+                    after={"name": name, **desired},
+                    reason=f"create the SSL policy that proxies in {Link.parse(self_link).scope} "
+                    "are attached to",
+                )
+            ]
+        )
+    changes: list[Desired] = []
+    current_min = settings.get("min_tls_version")
+    if current_min != desired["minTlsVersion"]:
+        accepted = versions_from(plain_tls(current_min or GOOGLE_DEFAULT_MIN_TLS))
+        below = weak_versions(accepted, policy.tls.minimum)
+        what = accepts_phrase(below) if below else f"requires {current_min}"
+        changes.append(
+            Desired(
+                attribute="minTlsVersion",
+                before=current_min,
+                after=desired["minTlsVersion"],
+                reason=f"remediate's SSL policy drifted: it {what}; "
+                f"policy minimum is TLS {policy.tls.minimum}",
+            )
+        )
+    if settings.get("profile") != desired["profile"]:
+        changes.append(
+            Desired(
+                attribute="profile",
+                before=settings.get("profile"),
+                after=desired["profile"],
+                reason=f"remediate's SSL policy drifted: profile {settings.get('profile')}, "
+                f"policy says {desired['profile']}",
+            )
+        )
+    return Verdict(changes)
+
+
+def backend_service_verdict(settings: Mapping[str, Any], policy: Policy) -> Verdict:
+    """HTTP/2 to the backends is a 502 risk; a short timeout caps WebSocket lifetimes."""
+    findings: list[str] = []
+    if settings.get("protocol") == "HTTP2":
+        findings.append(
+            "backend service sends HTTP/2 to its backends: backends that do not speak HTTP/2 "
+            "answer 502; confirm they do, or set protocol HTTP or HTTPS"
+        )
+    timeout = settings.get("timeout_sec")
+    if policy.websocket.locations and timeout is not None and timeout <= DEFAULT_TIMEOUT_SEC:
+        findings.append(
+            f"timeoutSec is {timeout}: a WebSocket through this backend service is closed after "
+            f"{timeout} s; raise it above the longest session if it carries WebSockets"
+        )
+    return Verdict(findings=findings)
+
+
+def _find(ssl_policies: Mapping[str, Any], url: str) -> Mapping[str, Any] | None:
+    found = ssl_policies.get(url)
+    if found is not None:
+        return found  # type: ignore[no-any-return]
+    return next((value for key, value in ssl_policies.items() if same_resource(key, url)), None)
+
+
+def evaluate(endpoint: Endpoint, policy: Policy, facts: Mapping[str, Any]) -> Verdict:
+    """The verdict for any GCP endpoint the provider discovers."""
+    ssl_policies: Mapping[str, Any] = facts.get("gcp.ssl_policies", {})
+    if endpoint.kind == "target-https-proxy":
+        return proxy_verdict(endpoint.resource, endpoint.settings, ssl_policies, policy)
+    if endpoint.kind == "ssl-policy":
+        proxies: Mapping[str, Mapping[str, Any]] = facts.get("gcp.target_https_proxies", {})
+        in_scope = {
+            link: settings
+            for link, settings in proxies.items()
+            if same_resource(owned_policy_link(link, policy), endpoint.resource)
+        }
+        return owned_policy_verdict(
+            endpoint.resource, endpoint.settings, in_scope, ssl_policies, policy
+        )
+    if endpoint.kind == "backend-service":
+        return backend_service_verdict(endpoint.settings, policy)
+    return Verdict()
