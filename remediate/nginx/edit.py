@@ -152,11 +152,16 @@ class Tree:
         return _unit(self.files[path])
 
     def replace_args(self, directive: Directive, new_args: str) -> Edit:
-        """Replace everything between the name and the terminator with `new_args`."""
+        """Replace everything between the name and the terminator with `new_args`; a single
+        quoted argument replaced by a single one keeps its quotes."""
         stmt = self.statement(directive)
         if not stmt.args:
             return Edit(directive.file, stmt.name.end, stmt.name.end, " " + new_args)
-        return Edit(directive.file, stmt.args[0].start, stmt.args[-1].end, new_args)
+        first = stmt.args[0]
+        if len(stmt.args) == 1 and first.quoted and " " not in new_args:
+            quote = first.text[0]
+            new_args = f"{quote}{new_args}{quote}"
+        return Edit(directive.file, first.start, stmt.args[-1].end, new_args)
 
     def replace_arg(self, directive: Directive, index: int, new: str) -> Edit:
         stmt = self.statement(directive)

@@ -332,7 +332,11 @@ def _websockets(config: Config, tree: edit.Tree, wanted: Sequence[str], result: 
         # of the server (or http) level, so they are copied in with the new ones.
         copied = [tree.text(h) for h in headers if h.args and h.args[0].lower() not in wanted_lines]
         if copied:
-            reason += f" (the {len(copied)} inherited proxy_set_header lines are copied along)"
+            names = ", ".join(h.args[0] for h in headers if h.args[0].lower() not in wanted_lines)
+            reason += (
+                f" (inherited proxy_set_header {names} copied in: a location with headers "
+                "of its own inherits none)"
+            )
         lines = [*copied, wanted_lines["upgrade"], wanted_lines["connection"]]
         new = _insert(tree, block, ("proxy_http_version", "proxy_pass"), lines)
         result.fixes.append(Fix(new, reason))
