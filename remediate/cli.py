@@ -86,11 +86,23 @@ def plan(
     only: OnlyOption = None,
     quiet: QuietOption = False,
     state_dir: StateDirOption = None,
+    client_logs: Annotated[
+        list[Path] | None,
+        typer.Option(
+            "--client-logs",
+            help="ALB or Nginx access logs: show on each TLS change who would lose access.",
+        ),
+    ] = None,
 ) -> None:
     """Discover the endpoints, plan the changes and show them as a dry-run diff."""
     policy = policy_module.load(policy_file)
     with reporter(quiet) as progress:
         result = engine.plan(policy, _only(only), progress)
+    if client_logs:
+        from remediate import clients
+
+        analysis = clients.analyze(client_logs)
+        result = clients.attach(result, analysis, policy.tls.minimum)
     result = result.model_copy(update={"run_id": Journal(state_dir).record_plan(result)})
     if out is not None:
         result.save(out)
@@ -390,6 +402,48 @@ def rollback(
         raise typer.Exit(EXIT_PARTIAL)
     if result.status == "failed":
         raise typer.Exit(1)
+
+
+@app.command()
+def clients(
+    logs: Annotated[
+        list[Path], typer.Argument(metavar="LOGFILE...", help="ALB or Nginx access logs (.gz too).")
+    ],
+    minimum: Annotated[
+        str, typer.Option("--min-tls", help="Report clients below this TLS version.")
+    ] = "1.2",
+    nginx_format: Annotated[
+        str | None,
+        typer.Option("--nginx-format", help="The log_format string the Nginx logs use."),
+    ] = None,
+    nginx_regex: Annotated[
+        str | None,
+        typer.Option(
+            "--nginx-regex",
+            help="A regex for Nginx lines: named groups ssl_protocol, status, http_user_agent.",
+        ),
+    ] = None,
+    output: FormatOption = Format.TEXT,
+) -> None:
+    """Who still uses TLS 1.0/1.1 or receives 426s, from ALB and Nginx access logs: user agent,
+    count and share. Unparseable lines are counted as skipped."""
+    from remediate import clients as logs_module
+    from remediate.verify import TLS_VERSIONS
+
+    if minimum not in TLS_VERSIONS:
+        raise RemediateError(f"--min-tls must be one of 1.0, 1.1, 1.2, 1.3 (got {minimum!r})")
+    if nginx_format is not None and nginx_regex is not None:
+        raise RemediateError("give --nginx-format or --nginx-regex, not both")
+    pattern = None
+    if nginx_format is not None:
+        pattern = logs_module.nginx_pattern(nginx_format)
+    elif nginx_regex is not None:
+        pattern = logs_module.compile_regex(nginx_regex)
+    analysis = logs_module.analyze(logs, pattern)
+    if output is Format.JSON:
+        _out(logs_module.summary_json(analysis, minimum))
+    else:
+        _out(logs_module.summary_text(analysis, minimum))
 
 
 @app.command()

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from itertools import groupby
 from typing import Any
 
+from remediate.clients import losing_access_lines
 from remediate.drift import Item, Report
 from remediate.executors import Outcome, Status
 from remediate.journal import Run
@@ -46,6 +47,7 @@ def plan_text(plan: Plan) -> str:
                 values = f"{_value(change.before)} -> {_value(change.after)}"
                 lines.append(f"      ~ {change.attribute} = {values}")
             lines.append(f"        # {change.reason}")
+            lines.extend(f"        # {row}" for row in losing_access_lines(change))
             for path, diff in (change.diff or {}).items():
                 lines.append(f"        --- diff of {path}")
                 lines.extend(f"        {row}" for row in diff.rstrip("\n").splitlines())
