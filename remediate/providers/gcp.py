@@ -116,8 +116,10 @@ class Clients:
 
 
 def api_message(exc: GoogleAPICallError) -> str:
-    """`404 The resource ... was not found` without the client's request line."""
-    return f"{exc.code} {exc.message}".strip() if exc.code else str(exc.message)
+    """`404 The resource ... was not found`, without the request line the client prefixes."""
+    details = [e.get("message") for e in exc.errors if isinstance(e, dict) and e.get("message")]
+    message = "; ".join(details) if details else str(exc.message)
+    return f"{exc.code} {message}" if exc.code else message
 
 
 def ssl_policy_facts(raw: compute_v1.SslPolicy) -> dict[str, Any]:
