@@ -117,7 +117,7 @@ class Clients:
 
 def api_message(exc: GoogleAPICallError) -> str:
     """`404 The resource ... was not found`, without the request line the client prefixes."""
-    details = [e.get("message") for e in exc.errors if isinstance(e, dict) and e.get("message")]
+    details = [str(e["message"]) for e in exc.errors if isinstance(e, dict) and e.get("message")]
     message = "; ".join(details) if details else str(exc.message)
     return f"{exc.code} {message}" if exc.code else message
 
