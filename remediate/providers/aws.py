@@ -1,14 +1,19 @@
 """AWS ELBv2 discovery: load balancers, TLS listeners, ALB attributes, target groups.
 
 Regions are read in parallel and, within a region, the per-load-balancer calls run on a small
-thread pool: the describe calls are latency-bound, and botocore's adaptive retry mode keeps the
-client under the account's rate limit rather than retrying after throttling.
+thread pool: the describe calls are latency-bound. A token bucket per region (`RateLimit`, sized by
+`REMEDIATE_AWS_RATE`) paces every request so the client stays under the account's rate limit
+instead of being throttled and retrying; botocore's adaptive retry mode is the safety net when the
+account's limit is lower or other callers share it.
 """
 
 from __future__ import annotations
 
+import os
+import threading
+import time
 from collections.abc import Iterable, Iterator, Mapping
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -34,10 +39,62 @@ RETRY_CONFIG = Config(
     max_pool_connections=WORKERS_PER_REGION * 2,
     user_agent_extra="remediate",
 )
+# Requests a second and burst, per region, unless REMEDIATE_AWS_RATE says "RATE[/BURST]" (or "off").
+# ELBv2 throttles each account per region with token buckets; the benchmark proxy models one of 40
+# burst then 20 a second. A burst below the bucket's leaves headroom for requests that arrive out of
+# step (network jitter, other callers). Lower the rate when the account's limit is lower or shared.
+RATE_ENV = "REMEDIATE_AWS_RATE"
+DEFAULT_RATE = "20/32"
 # Attributes whose absence from describe_load_balancer_attributes means the AWS default.
 ATTRIBUTE_DEFAULTS: dict[str, Any] = {HTTP2_ATTRIBUTE: True}
 
 T = TypeVar("T")
+
+
+class RateLimit:
+    """A token bucket shared by every thread calling one region.
+
+    Each HTTP attempt (retries included) reserves the next free slot and sleeps until it comes, so
+    requests leave at most `rate` a second after an initial `burst`, in the order they asked.
+    """
+
+    def __init__(self, rate: float, burst: int) -> None:
+        self.rate = rate
+        self.burst = burst
+        self._tokens = float(burst)
+        self._stamp = time.monotonic()
+        self._lock = threading.Lock()
+
+    @classmethod
+    def from_env(cls) -> RateLimit | None:
+        value = os.environ.get(RATE_ENV, DEFAULT_RATE).strip() or DEFAULT_RATE
+        if value.lower() == "off":
+            return None
+        rate, _, burst = value.partition("/")
+        try:
+            limit = cls(float(rate), int(burst or 1))
+        except ValueError:
+            limit = cls(0, 0)
+        if limit.rate <= 0 or limit.burst < 1:
+            raise DiscoveryError(
+                f"{RATE_ENV}={value!r}: expected RATE[/BURST] with RATE > 0 and BURST >= 1 "
+                "(for example 20/40), or off"
+            )
+        return limit
+
+    def acquire(self) -> None:
+        with self._lock:
+            now = time.monotonic()
+            self._tokens = min(self.burst, self._tokens + (now - self._stamp) * self.rate)
+            self._stamp = now
+            self._tokens -= 1
+            wait = -self._tokens / self.rate
+        if wait > 0:
+            time.sleep(wait)
+
+    def before_send(self, **_: Any) -> None:
+        """botocore `before-send` handler: returning None lets the request go."""
+        self.acquire()
 
 
 @dataclass(frozen=True)
@@ -77,6 +134,10 @@ class Session:
             }
         except (NoRegionError, BotoCoreError) as exc:
             raise DiscoveryError(f"cannot create an ELBv2 client: {exc}") from None
+        for client in clients.values():
+            limit = RateLimit.from_env()
+            if limit is not None:
+                client.meta.events.register("before-send", limit.before_send)
         return cls(clients)
 
 
@@ -110,10 +171,13 @@ def _discover_region(
     region: str, client: ElasticLoadBalancingv2Client, policy: Policy, progress: Progress
 ) -> tuple[list[Endpoint], list[SslPolicy]]:
     key = f"aws {region}"
-    with _Errors(region):
-        progress.update(key, "reading security policies")
-        catalog = _ssl_policies(client)
+    with _Errors(region), ThreadPoolExecutor(max_workers=WORKERS_PER_REGION) as pool:
+        # The security policies and target groups are read while the load balancers are listed;
+        # each load balancer's attribute read follows its own listener read on the same worker,
+        # so the pool never waits for a slow phase to drain before the next one starts.
         progress.update(key, "listing load balancers")
+        catalog_future = pool.submit(_ssl_policies, client)
+        target_groups_future = pool.submit(_target_groups, client)
         balancers: list[dict[str, Any]] = [
             dict(lb)
             for page in client.get_paginator("describe_load_balancers").paginate(
@@ -122,31 +186,19 @@ def _discover_region(
             for lb in page["LoadBalancers"]
             if lb.get("Type") in ("application", "network")
         ]
-        target_groups: list[dict[str, Any]] = [
-            dict(tg)
-            for page in client.get_paginator("describe_target_groups").paginate(
-                PaginationConfig={"PageSize": 400}
-            )
-            for tg in page["TargetGroups"]
-        ]
         progress.update(key, f"reading listeners of {len(balancers)} load balancers")
-        with ThreadPoolExecutor(max_workers=WORKERS_PER_REGION) as pool:
-            listeners = list(
-                pool.map(lambda lb: _listeners(client, lb["LoadBalancerArn"]), balancers)
-            )
-            endpoints: list[Endpoint] = []
-            needs_attributes: list[dict[str, Any]] = []
-            for lb, lb_listeners in zip(balancers, listeners, strict=True):
-                tls = [item for item in lb_listeners if item.get("Protocol") in TLS_PROTOCOLS]
-                endpoints.extend(_listener_endpoint(region, lb, item) for item in tls)
-                # HTTP/2 only reaches clients over HTTPS, so only those ALBs need their attributes.
-                if policy.http2 and lb["Type"] == "application" and tls:
-                    needs_attributes.append(lb)
-            attributes = pool.map(
-                lambda lb: read_attributes(client, lb["LoadBalancerArn"]), needs_attributes
-            )
-            for lb, values in zip(needs_attributes, attributes, strict=True):
-                endpoints.append(_load_balancer_endpoint(region, lb, values))
+        per_lb: list[Future[list[Endpoint]]] = [
+            pool.submit(_load_balancer_endpoints, client, region, lb, policy.http2)
+            for lb in balancers
+        ]
+        try:
+            endpoints = [endpoint for future in per_lb for endpoint in future.result()]
+            catalog = catalog_future.result()
+            target_groups = target_groups_future.result()
+        except BaseException:
+            # One failure fails the region: do not spend the rate limit on the queued reads.
+            pool.shutdown(wait=False, cancel_futures=True)
+            raise
         wanted = {lb["LoadBalancerArn"] for lb in balancers}
         for tg in target_groups:
             if wanted.intersection(tg.get("LoadBalancerArns", [])):
@@ -197,6 +249,33 @@ def _ssl_policies(client: ElasticLoadBalancingv2Client) -> list[SslPolicy]:
         marker = page.get("NextMarker")
         if not marker:
             return policies
+
+
+def _target_groups(client: ElasticLoadBalancingv2Client) -> list[dict[str, Any]]:
+    return [
+        dict(tg)
+        for page in client.get_paginator("describe_target_groups").paginate(
+            PaginationConfig={"PageSize": 400}
+        )
+        for tg in page["TargetGroups"]
+    ]
+
+
+def _load_balancer_endpoints(
+    client: ElasticLoadBalancingv2Client, region: str, lb: dict[str, Any], http2: bool
+) -> list[Endpoint]:
+    """The TLS listeners of one load balancer and, for an ALB serving HTTPS, its attributes."""
+    tls = [
+        item
+        for item in _listeners(client, lb["LoadBalancerArn"])
+        if item.get("Protocol") in TLS_PROTOCOLS
+    ]
+    endpoints = [_listener_endpoint(region, lb, item) for item in tls]
+    # HTTP/2 only reaches clients over HTTPS, so only those ALBs need their attributes.
+    if http2 and lb["Type"] == "application" and tls:
+        attributes = read_attributes(client, lb["LoadBalancerArn"])
+        endpoints.append(_load_balancer_endpoint(region, lb, attributes))
+    return endpoints
 
 
 def _listeners(client: ElasticLoadBalancingv2Client, arn: str) -> list[dict[str, Any]]:
