@@ -1,0 +1,226 @@
+"""After an apply: probe each changed endpoint that can be reached and check the policy holds there.
+
+What is probed, per applied change (several changes to one endpoint give one verification):
+
+- Nginx hosts: every TLS socket in `change.context["sockets"]` (`address`, `port`,
+  `server_name`, `http2`, `ws_paths`), at the socket's address, or at the host itself when the
+  socket listens on every address. Checked: each TLS version below the policy minimum is refused,
+  the minimum is accepted, h2 is selected when HTTP/2 is on (in the policy or already on the
+  socket), and the WebSocket handshake works on each WebSocket path.
+- AWS listeners: the load balancer's `dns_name` on the listener port, only when the name
+  resolves (an emulator's names do not: "not reachable, skipped"). Checked: the TLS floor, and h2
+  when an ALPN policy was set.
+
+A probe that cannot tell (DESIGN §3) makes its check inconclusive: neither passed nor failed.
+Only a failed check fails the verification.
+"""
+
+from __future__ import annotations
+
+import re
+import socket
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from remediate.executors import Outcome, Status
+from remediate.model import Change, Provider
+from remediate.policy import Policy, tls_key
+from remediate.progress import Progress, Silent
+from remediate.verify import TLS_VERSIONS, Target, alpn_selected, tls_accepted, websocket_ok
+
+WILDCARDS = frozenset({"", "*", "0.0.0.0", "::", "[::]"})
+_PORT = re.compile(r":(\d+)\b")
+
+VERIFIED = "verified"
+FAILED = "failed"
+INCONCLUSIVE = "inconclusive"
+SKIPPED = "skipped"
+
+
+@dataclass(frozen=True)
+class Check:
+    """One expectation at one endpoint: `ok` True passed, False failed, None inconclusive."""
+
+    name: str
+    ok: bool | None
+    detail: str
+
+
+@dataclass
+class Verification:
+    """The checks at one endpoint a change touched."""
+
+    resource: str
+    endpoint: str
+    checks: list[Check] = field(default_factory=list)
+    skipped: str = ""
+
+    @property
+    def status(self) -> str:
+        if self.skipped:
+            return SKIPPED
+        if any(check.ok is False for check in self.checks):
+            return FAILED
+        if any(check.ok is None for check in self.checks):
+            return INCONCLUSIVE
+        return VERIFIED
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "resource": self.resource,
+            "endpoint": self.endpoint,
+            "status": self.status,
+            "skipped": self.skipped or None,
+            "checks": [
+                {"check": check.name, "ok": check.ok, "detail": check.detail}
+                for check in self.checks
+            ],
+        }
+
+
+@dataclass(frozen=True)
+class Expectation:
+    """What must hold at one endpoint after the apply."""
+
+    resource: str
+    target: Target
+    check_tls: bool
+    http2: bool
+    ws_paths: tuple[str, ...] = ()
+
+
+def _probe_host(address: Any, change: Change) -> str:
+    """The address to probe a socket at: its own, or the host's when it listens on all."""
+    text = str(address or "").strip()
+    if text in WILDCARDS:
+        return str(change.context.get("address") or change.resource)
+    return text.removeprefix("[").removesuffix("]")
+
+
+def expectations(changes: Iterable[Change], policy: Policy) -> Iterator[Expectation]:
+    """One expectation per endpoint the changes touch, in order, without repeats."""
+    items = list(changes)
+    seen: set[tuple[str, str, int]] = set()
+    for change in items:
+        if change.provider is Provider.NGINX:
+            for item in change.context.get("sockets") or []:
+                host = _probe_host(item.get("address"), change)
+                port = int(item["port"])
+                if (change.resource, host, port) in seen:
+                    continue
+                seen.add((change.resource, host, port))
+                yield Expectation(
+                    change.resource,
+                    Target(host, port, item.get("server_name") or None),
+                    check_tls=True,
+                    http2=policy.http2 or bool(item.get("http2")),
+                    ws_paths=tuple(item.get("ws_paths") or ()),
+                )
+        elif change.provider is Provider.AWS and change.context.get("kind") == "listener":
+            dns_name = change.context.get("dns_name")
+            listener_port = _PORT.search(change.name)
+            if not dns_name or listener_port is None:
+                continue
+            key = (change.resource, str(dns_name), int(listener_port.group(1)))
+            if key in seen:
+                continue
+            seen.add(key)
+            yield Expectation(
+                change.resource,
+                Target(str(dns_name), int(listener_port.group(1))),
+                check_tls=True,
+                http2=any(
+                    c.resource == change.resource and c.attribute == "alpn_policy" for c in items
+                ),
+            )
+
+
+def _reachable(target: Target) -> str:
+    """Why the target cannot be probed, or "" when a TCP connection succeeds."""
+    try:
+        socket.getaddrinfo(target.host, target.port, type=socket.SOCK_STREAM)
+    except OSError:
+        return f"not reachable, skipped: {target.host} does not resolve"
+    try:
+        with socket.create_connection((target.host, target.port), timeout=5):
+            return ""
+    except OSError as exc:
+        reason = exc.strerror or type(exc).__name__
+        return f"not reachable, skipped: {target.host}:{target.port}: {reason}"
+
+
+def check(expectation: Expectation, minimum: str) -> Verification:
+    """Probe one endpoint against what the policy demands of it."""
+    target = expectation.target
+    name = f" ({target.server_name})" if target.server_name else ""
+    result = Verification(expectation.resource, f"{target.host}:{target.port}{name}")
+    result.skipped = _reachable(target)
+    if result.skipped:
+        return result
+    if expectation.check_tls:
+        for version in TLS_VERSIONS:
+            if tls_key(version) > tls_key(minimum):
+                continue
+            accepted = tls_accepted(target, version)
+            if version == minimum:
+                result.checks.append(_accepts(version, accepted))
+            else:
+                result.checks.append(_refuses(version, accepted))
+    if expectation.http2:
+        selected = alpn_selected(target)
+        result.checks.append(
+            Check("h2 selected", selected == "h2", f"ALPN selected {selected or 'nothing'}")
+        )
+    for path in expectation.ws_paths:
+        ok, status = websocket_ok(target, path)
+        seen = f"HTTP {status}" if status is not None else "no HTTP response"
+        result.checks.append(Check(f"WebSocket {path}", ok, seen))
+    return result
+
+
+def _accepts(version: str, accepted: bool | None) -> Check:
+    detail = {True: "accepted", False: "refused", None: "inconclusive handshake"}[accepted]
+    return Check(f"TLS {version} accepted", accepted, detail)
+
+
+def _refuses(version: str, accepted: bool | None) -> Check:
+    detail = {True: "accepted", False: "refused", None: "inconclusive handshake"}[accepted]
+    return Check(f"TLS {version} refused", None if accepted is None else not accepted, detail)
+
+
+def verify_outcomes(
+    outcomes: Iterable[Outcome], policy: Policy, progress: Progress | None = None
+) -> list[Verification]:
+    """Verify every endpoint that an applied change touched."""
+    progress = progress or Silent()
+    applied = [o.change for o in outcomes if o.status is Status.APPLIED]
+    results: list[Verification] = []
+    for expectation in expectations(applied, policy):
+        key = f"verify {expectation.target.host}:{expectation.target.port}"
+        progress.update(key, "probing")
+        result = check(expectation, policy.tls.minimum)
+        progress.done(key, result.status)
+        results.append(result)
+    return results
+
+
+def failed(results: Iterable[Verification]) -> bool:
+    return any(result.status == FAILED for result in results)
+
+
+def results_text(results: list[Verification]) -> str:
+    if not results:
+        return ""
+    marks = {VERIFIED: "✓", FAILED: "✗", INCONCLUSIVE: "?", SKIPPED: "-"}
+    lines = ["Verification:"]
+    for result in results:
+        lines.append(
+            f"  {marks[result.status]} {result.resource} {result.endpoint}: {result.status}"
+        )
+        if result.skipped:
+            lines.append(f"      {result.skipped}")
+        for item in result.checks:
+            mark = {True: "ok", False: "FAILED", None: "inconclusive"}[item.ok]
+            lines.append(f"      {item.name}: {mark} ({item.detail})")
+    return "\n".join(lines) + "\n"
