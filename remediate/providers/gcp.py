@@ -147,6 +147,7 @@ def proxy_settings(raw: compute_v1.TargetHttpsProxy) -> dict[str, Any]:
 
 
 def backend_settings(raw: compute_v1.BackendService) -> dict[str, Any]:
+    """Protocol to the backends, and `timeoutSec`, which also caps a WebSocket's lifetime."""
     return {"protocol": raw.protocol or "HTTP", "timeout_sec": raw.timeout_sec or 30}
 
 

@@ -22,7 +22,6 @@ GOOGLE_BASE = "https://www.googleapis.com/compute/v1/"
 # What Google applies to a proxy without an SSL policy.
 GOOGLE_DEFAULT_MIN_TLS = "TLS_1_0"
 GOOGLE_DEFAULT_PROFILE = "COMPATIBLE"
-DEFAULT_TIMEOUT_SEC = 30
 _PATH = re.compile(
     r"^projects/(?P<project>[^/]+)/(?:global|regions/(?P<region>[^/]+))/"
     r"(?P<collection>[^/]+)/(?P<name>[^/]+)$"
@@ -189,21 +188,16 @@ def owned_policy_verdict(
     return Verdict(changes)
 
 
-def backend_service_verdict(settings: Mapping[str, Any], policy: Policy) -> Verdict:
-    """HTTP/2 to the backends is a 502 risk; a short timeout caps WebSocket lifetimes."""
-    findings: list[str] = []
-    if settings.get("protocol") == "HTTP2":
-        findings.append(
+def backend_service_verdict(settings: Mapping[str, Any]) -> Verdict:
+    """A backend service that speaks HTTP/2 to its backends is a 502 risk, never a change."""
+    if settings.get("protocol") != "HTTP2":
+        return Verdict()
+    return Verdict(
+        findings=[
             "backend service sends HTTP/2 to its backends: backends that do not speak HTTP/2 "
             "answer 502; confirm they do, or set protocol HTTP or HTTPS"
-        )
-    timeout = settings.get("timeout_sec")
-    if policy.websocket.locations and timeout is not None and timeout <= DEFAULT_TIMEOUT_SEC:
-        findings.append(
-            f"timeoutSec is {timeout}: a WebSocket through this backend service is closed after "
-            f"{timeout} s; raise it above the longest session if it carries WebSockets"
-        )
-    return Verdict(findings=findings)
+        ]
+    )
 
 
 def _find(ssl_policies: Mapping[str, Any], url: str) -> Mapping[str, Any] | None:
@@ -229,5 +223,5 @@ def evaluate(endpoint: Endpoint, policy: Policy, facts: Mapping[str, Any]) -> Ve
             endpoint.resource, endpoint.settings, in_scope, ssl_policies, policy
         )
     if endpoint.kind == "backend-service":
-        return backend_service_verdict(endpoint.settings, policy)
+        return backend_service_verdict(endpoint.settings)
     return Verdict()

@@ -45,7 +45,16 @@ def aws_world(workdir: Path) -> Iterator[dict[str, Any]]:
         server.stop()
 
 
-WORLDS: list[World] = [aws_world]
+@contextmanager
+def gcp_world(workdir: Path) -> Iterator[dict[str, Any]]:
+    """The local Compute API server with a project of weak global and regional proxies."""
+    from remediate.sandbox.gcp import gcp_world as world
+
+    with world(workdir) as fragment:
+        yield fragment
+
+
+WORLDS: list[World] = [aws_world, gcp_world]
 
 
 def _merge(fragments: list[dict[str, Any]]) -> dict[str, Any]:
