@@ -11,7 +11,7 @@ from typing import Annotated
 import typer
 
 from remediate import drift as drift_module
-from remediate import engine, lock, metrics, render
+from remediate import engine, lock, metrics, render, verification
 from remediate import policy as policy_module
 from remediate import rollback as rollback_module
 from remediate.errors import RemediateError
@@ -132,8 +132,12 @@ def apply(
     quiet: QuietOption = False,
     state_dir: StateDirOption = None,
     wait: WaitOption = False,
+    no_verify: Annotated[
+        bool, typer.Option("--no-verify", help="Do not probe the changed endpoints afterwards.")
+    ] = False,
 ) -> None:
-    """Apply a saved plan, or plan and apply (asks first unless --auto-approve)."""
+    """Apply a saved plan, or plan and apply (asks first unless --auto-approve), then probe the
+    changed endpoints that can be reached; exit 3 when a change failed or a probe disagrees."""
     if plan_file is not None:
         saved = Plan.load(plan_file)
         policy = _policy_for_saved_plan(policy_file)
@@ -168,11 +172,17 @@ def apply(
             dry_run=dry_run,
             progress=progress,
         )
+    checks: list[verification.Verification] | None = None
+    if not (dry_run or no_verify):
+        with reporter(quiet) as progress:
+            checks = verification.verify_outcomes(result.outcomes, policy, progress)
     if output is Format.JSON:
-        _out(render.outcomes_json(result.outcomes, result.run_id, result.status))
+        found = None if checks is None else [check.to_dict() for check in checks]
+        _out(render.outcomes_json(result.outcomes, result.run_id, result.status, found))
     else:
         _out(render.outcomes_text(result.outcomes, result.run_id))
-    if result.status == "partial":
+        _out(verification.results_text(checks or []))
+    if result.status == "partial" or verification.failed(checks or []):
         raise typer.Exit(EXIT_PARTIAL)
     if result.status == "failed":
         raise typer.Exit(1)

@@ -114,19 +114,22 @@ def outcomes_text(outcomes: Sequence[Outcome], run_id: str) -> str:
     return "\n".join(lines) + "\n"
 
 
-def outcomes_json(outcomes: Sequence[Outcome], run_id: str, status: str) -> str:
-    return (
-        json.dumps(
-            {
-                "format_version": FORMAT_VERSION,
-                "run_id": run_id,
-                "status": status,
-                "outcomes": [_outcome(o) for o in outcomes],
-            },
-            indent=2,
-        )
-        + "\n"
-    )
+def outcomes_json(
+    outcomes: Sequence[Outcome],
+    run_id: str,
+    status: str,
+    verification: list[dict[str, Any]] | None = None,
+) -> str:
+    """The apply result; `verification` (the probes of the changed endpoints) when they ran."""
+    document: dict[str, Any] = {
+        "format_version": FORMAT_VERSION,
+        "run_id": run_id,
+        "status": status,
+        "outcomes": [_outcome(o) for o in outcomes],
+    }
+    if verification is not None:
+        document["verification"] = verification
+    return json.dumps(document, indent=2) + "\n"
 
 
 def _outcome(outcome: Outcome) -> dict[str, Any]:
