@@ -39,6 +39,7 @@ class Run:
     calls: Counter[str] = field(default_factory=Counter)
     throttled: int = 0
     peak_rss_mb: float | None = None
+    api_window_s: float = 0.0
 
     @property
     def total(self) -> int:
@@ -70,6 +71,7 @@ def scenario(load_balancers: int, limits: Limits, with_custodian: bool, log: Any
         "aws.lower_bound_s": round(bound.seconds, 2),
         "aws.api_calls": plan.total,
         "aws.min_api_calls": bound.calls,
+        "aws.remediate_api_window_s": round(plan.api_window_s, 2),
         "aws.throttled_calls": plan.throttled,
         "aws.remediate_peak_rss_mb": plan.peak_rss_mb,
         "aws.custodian_api_calls": custodian_run.total if custodian_run else None,
@@ -94,8 +96,10 @@ def _remediate(proxy: Proxy, env: dict[str, str], tmp: Path, shape: Shape, log: 
         raise RuntimeError("remediate plan found nothing to change: the fleet was not seen")
     run = Run(result.seconds, peak_rss_mb=result.peak_rss_mb)
     run.calls, run.throttled = proxy.counts_by_action()
+    run.api_window_s = proxy.api_window()
     log(
-        f"remediate plan: {run.seconds:.1f} s, {run.total} calls ({run.throttled} throttled), "
+        f"remediate plan: {run.seconds:.1f} s ({run.api_window_s:.1f} s first to last call), "
+        f"{run.total} calls ({run.throttled} throttled), "
         f"{len(changes)} changes, {result.peak_rss_mb:.0f} MB peak"
     )
     return run

@@ -115,4 +115,4 @@ def run(
         f"custodian: {result.seconds:.1f} s, {sum(calls.values())} calls ({throttled} throttled), "
         f"{matched} resources matched"
     )
-    return Run(result.seconds, calls, throttled, result.peak_rss_mb)
+    return Run(result.seconds, calls, throttled, result.peak_rss_mb, proxy.api_window())

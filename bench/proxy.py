@@ -62,9 +62,12 @@ class Counts:
         self.lock = threading.Lock()
         self.calls: Counter[tuple[str, str]] = Counter()
         self.throttled: Counter[tuple[str, str]] = Counter()
+        self.first: float | None = None
+        self.last: float | None = None
 
-    def add(self, key: tuple[str, str], throttled: bool) -> None:
+    def add(self, key: tuple[str, str], throttled: bool, arrived: float) -> None:
         with self.lock:
+            self.first = arrived if self.first is None else min(self.first, arrived)
             self.calls[key] += 1
             if throttled:
                 self.throttled[key] += 1
@@ -100,6 +103,20 @@ class Proxy:
         with self._lock:
             self.buckets.clear()
         self.counts = Counts()
+
+    def api_window(self) -> float:
+        """Seconds from the first request's arrival to the last reply, since the last reset."""
+        counts = self.counts
+        with counts.lock:
+            if counts.first is None or counts.last is None:
+                return 0.0
+            return counts.last - counts.first
+
+    def replied(self) -> None:
+        counts = self.counts
+        with counts.lock:
+            now = time.monotonic()
+            counts.last = now if counts.last is None else max(counts.last, now)
 
     def counts_by_action(self) -> tuple[Counter[str], int]:
         """Calls by action (all services) and how many were throttled, since the last reset."""
@@ -150,6 +167,7 @@ class _Handler(BaseHTTPRequestHandler):
         self._handle()
 
     def _handle(self) -> None:
+        arrived = time.monotonic()
         body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
         scope = SCOPE.search(self.headers.get("Authorization", ""))
         region, service = scope.groups() if scope else ("-", "-")
@@ -158,7 +176,7 @@ class _Handler(BaseHTTPRequestHandler):
             action = self.headers.get("X-Amz-Target", "-").rpartition(".")[2] or "-"
         time.sleep(self.proxy.limits.latency)
         allowed = self.proxy.bucket((service, region)).take()
-        self.proxy.counts.add((service, action), throttled=not allowed)
+        self.proxy.counts.add((service, action), throttled=not allowed, arrived=arrived)
         if not allowed:
             self._reply(400, [("Content-Type", "text/xml")], THROTTLED)
             return
@@ -175,3 +193,4 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
         self.wfile.write(body)
+        self.proxy.replied()
