@@ -104,7 +104,8 @@ class GcpExecutor:
                 failures[resource] = (
                     f"cannot reach the Compute API at {clients.endpoint} ({type(exc).__name__})"
                 )
-            self._progress.done(f"gcp {first.location}", f"{first.name} written")
+            outcome = "failed" if resource in failures else "written"
+            self._progress.done(f"gcp {first.location}", f"{first.name} {outcome}")
         written = [change for change in changes if change.resource not in failures]
         observed = self._read(written) if written else {}
         outcomes: list[Outcome] = []

@@ -45,7 +45,10 @@ def endpoint_of(policy: Policy) -> str | None:
 
 def credentials_for(endpoint: str | None) -> Credentials:
     """Anonymous for a plain-http loopback endpoint; Application Default Credentials otherwise."""
-    if endpoint is not None and endpoint.startswith("http://"):
+    scheme = urlsplit(endpoint).scheme if endpoint and "://" in endpoint else ""
+    if scheme not in ("", "http", "https"):
+        raise DiscoveryError(f"GCP endpoint {endpoint}: use an https:// (or loopback http://) URL")
+    if endpoint is not None and scheme == "http":
         host = urlsplit(endpoint).hostname or ""
         try:
             loopback = host == "localhost" or ipaddress.ip_address(host).is_loopback

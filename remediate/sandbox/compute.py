@@ -601,6 +601,13 @@ class ComputeServer:
         def apply() -> None:
             stored = self._state.items[target]
             stored.update(changes)
+            for owner, name in REFERENCES:
+                if owner != route.collection or name not in changes:
+                    continue
+                if changes[name]:
+                    stored[name] = canonical(changes[name])
+                else:
+                    del stored[name]  # an empty reference detaches
             if stored.get("profile") != "CUSTOM":
                 stored.pop("customFeatures", None)
             stored["fingerprint"] = _fingerprint()
