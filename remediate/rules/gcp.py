@@ -140,7 +140,8 @@ def owned_policy_verdict(
     `profile`; `proxies` maps proxy selfLinks to their settings.
     """
     desired = desired_ssl_policy(policy)
-    name = Link.parse(self_link).name
+    parsed = Link.parse(self_link)
+    name = parsed.name
     if not settings.get("exists"):
         needed = any(
             same_resource(change.after, self_link)
@@ -155,8 +156,8 @@ def owned_policy_verdict(
                     attribute="ssl_policy",
                     before=None,
                     after={"name": name, **desired},
-                    reason=f"create the SSL policy that proxies in {Link.parse(self_link).scope} "
-                    "are attached to",
+                    reason="missing: created for the weak proxies of "
+                    f"{parsed.project}/{parsed.region or 'global'} to use",
                 )
             ]
         )

@@ -437,9 +437,10 @@ class ComputeServer:
     def _link(self, route: Route, params: Mapping[str, str], name: str) -> str:
         return link(params["project"], route.collection, name, params.get("region"))
 
-    def _resource_name(self, route: Route, params: Mapping[str, str]) -> str:
-        names = {k: v for k, v in params.items() if k not in ("project", "region")}
-        return next(iter(names.values()))
+    @staticmethod
+    def _resource_name(params: Mapping[str, str]) -> str:
+        """The path parameter that names the resource (`sslPolicy`, `targetHttpsProxy`...)."""
+        return next(v for k, v in params.items() if k not in ("project", "region"))
 
     def _lookup(self, self_link: str) -> dict[str, Any]:
         try:
@@ -452,9 +453,7 @@ class ComputeServer:
     ) -> dict[str, Any]:
         if route.collection == "operations":
             return self._poll(self._link(route, params, params["operation"]))
-        return copy.deepcopy(
-            self._lookup(self._link(route, params, self._resource_name(route, params)))
-        )
+        return copy.deepcopy(self._lookup(self._link(route, params, self._resource_name(params))))
 
     def _wait(
         self, route: Route, params: Mapping[str, str], query: Any, body: Any
@@ -589,7 +588,7 @@ class ComputeServer:
         self, route: Route, params: Mapping[str, str], query: Any, body: dict[str, Any]
     ) -> dict[str, Any]:
         project, region = params["project"], params.get("region")
-        target = self._link(route, params, self._resource_name(route, params))
+        target = self._link(route, params, self._resource_name(params))
         current = self._lookup(target)
         self._check_fingerprint(current, body.get("fingerprint"))
         changes = {k: v for k, v in body.items() if k != "fingerprint"}
