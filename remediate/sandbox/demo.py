@@ -46,6 +46,15 @@ def aws_world(workdir: Path) -> Iterator[dict[str, Any]]:
 
 
 @contextmanager
+def nginx_world(workdir: Path) -> Iterator[dict[str, Any]]:
+    """An Nginx host under a private prefix, served by the local nginx binary when installed."""
+    from remediate.sandbox.nginx import nginx_world as world
+
+    with world(workdir) as fragment:
+        yield fragment
+
+
+@contextmanager
 def gcp_world(workdir: Path) -> Iterator[dict[str, Any]]:
     """The local Compute API server with a project of weak global and regional proxies."""
     from remediate.sandbox.gcp import gcp_world as world
@@ -54,7 +63,7 @@ def gcp_world(workdir: Path) -> Iterator[dict[str, Any]]:
         yield fragment
 
 
-WORLDS: list[World] = [aws_world, gcp_world]
+WORLDS: list[World] = [aws_world, gcp_world, nginx_world]
 
 
 def _merge(fragments: list[dict[str, Any]]) -> dict[str, Any]:

@@ -1,0 +1,188 @@
+"""The demo's Nginx host: a temporary config tree that still accepts TLS 1.0, lacks HTTP/2 and
+drops the WebSocket headers, served on loopback by the local nginx binary (with a private
+prefix, a self-signed certificate and a WebSocket echo backend), and reached through Ansible
+with `ansible_connection=local`, exactly as a remote host would be."""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+from websockets.sync.server import ServerConnection, serve
+
+HOST = "demo-web"
+
+MAIN = """{user}# The demo host: everything lives under its private prefix.
+worker_processes 1;
+pid logs/nginx.pid;
+error_log logs/error.log;
+
+events {{
+    worker_connections 64;
+}}
+
+http {{
+    access_log off;
+    client_body_temp_path tmp/body;
+    proxy_temp_path tmp/proxy;
+    fastcgi_temp_path tmp/fastcgi;
+    uwsgi_temp_path tmp/uwsgi;
+    scgi_temp_path tmp/scgi;
+
+    # Old point-of-sale terminals still connect with TLS 1.0
+    ssl_protocols TLSv1 TLSv1.1 TLSv1.2 TLSv1.3;
+    ssl_ciphers "DEFAULT:@SECLEVEL=0";
+
+    include sites/*.conf;
+}}
+"""
+
+SITE = """# The shop, with live order updates over WebSockets.
+server {{
+    listen 127.0.0.1:{port} ssl default_server;
+    server_name shop.demo;
+
+    ssl_certificate     certs/shop.crt;
+    ssl_certificate_key certs/shop.key;
+
+    location / {{
+        return 200 "shop\\n";
+    }}
+
+    location /ws/ {{
+        proxy_pass http://127.0.0.1:{backend};   # order updates
+    }}
+}}
+"""
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def _certificate(directory: Path, name: str) -> None:
+    key = ec.generate_private_key(ec.SECP256R1())
+    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
+    now = datetime.now(UTC)
+    certificate = (
+        x509.CertificateBuilder()
+        .subject_name(subject)
+        .issuer_name(subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - timedelta(hours=1))
+        .not_valid_after(now + timedelta(days=7))
+        .add_extension(
+            x509.SubjectAlternativeName(
+                [x509.DNSName(name), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
+            ),
+            critical=False,
+        )
+        .sign(key, hashes.SHA256())
+    )
+    directory.mkdir(parents=True, exist_ok=True)
+    (directory / "shop.crt").write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
+    (directory / "shop.key").write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+
+
+@contextmanager
+def _echo_backend() -> Iterator[int]:
+    def echo(connection: ServerConnection) -> None:
+        for message in connection:
+            connection.send(message)
+
+    with serve(echo, "127.0.0.1", 0) as server:
+        port: int = server.socket.getsockname()[1]
+        thread = threading.Thread(target=server.serve_forever, daemon=True)
+        thread.start()
+        try:
+            yield port
+        finally:
+            server.shutdown()
+            thread.join(timeout=5)
+
+
+def write_tree(prefix: Path, port: int, backend: int) -> Path:
+    """The demo host's files under `prefix`; returns the main config file."""
+    for name in ("logs", "tmp", "conf/sites"):
+        (prefix / name).mkdir(parents=True, exist_ok=True)
+    _certificate(prefix / "conf" / "certs", "shop.demo")
+    user = "user root;\n" if os.geteuid() == 0 else ""
+    conf = prefix / "conf" / "nginx.conf"
+    conf.write_text(MAIN.format(user=user), encoding="utf-8")
+    site = SITE.format(port=port, backend=backend)
+    (prefix / "conf" / "sites" / "shop.conf").write_text(site, encoding="utf-8")
+    return conf
+
+
+def _wait(port: int, process: subprocess.Popen[bytes], log: Path) -> None:
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and process.poll() is None:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                return
+        except OSError:
+            time.sleep(0.05)
+    errors = log.read_text(errors="replace") if log.exists() else ""
+    raise RuntimeError(f"the demo nginx did not start: {errors.strip()}")
+
+
+@contextmanager
+def nginx_world(workdir: Path) -> Iterator[dict[str, Any]]:
+    """An Nginx host for the demo when an nginx binary is installed; nothing otherwise."""
+    binary = shutil.which("nginx") or (
+        "/usr/sbin/nginx" if Path("/usr/sbin/nginx").exists() else None
+    )
+    if binary is None:
+        yield {}
+        return
+    prefix = workdir / "nginx"
+    port = _free_port()
+    with _echo_backend() as backend:
+        conf = write_tree(prefix, port, backend)
+        process = subprocess.Popen(
+            [binary, "-p", str(prefix), "-c", str(conf), "-g", "daemon off;"],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        try:
+            _wait(port, process, prefix / "logs" / "error.log")
+            inventory = workdir / "nginx-hosts.ini"
+            inventory.write_text(
+                "[nginx]\n"
+                f"{HOST} ansible_connection=local ansible_python_interpreter={sys.executable} "
+                f"nginx_binary={binary} nginx_prefix={prefix} nginx_conf_path={conf}\n",
+                encoding="utf-8",
+            )
+            yield {"nginx": {"inventory": str(inventory)}, "websocket": {"locations": ["/ws/"]}}
+        finally:
+            process.terminate()
+            try:
+                process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
