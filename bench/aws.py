@@ -14,7 +14,7 @@ from typing import Any
 
 from bench import custodian
 from bench.fleet import REGIONS, Shape, seed
-from bench.lower_bound import lower_bound
+from bench.lower_bound import listing_pages, lower_bound
 from bench.proxy import Limits, Proxy
 from bench.rss import run_measured
 from remediate.providers.aws import WORKERS_PER_REGION
@@ -53,6 +53,7 @@ def scenario(load_balancers: int, limits: Limits, with_custodian: bool, log: Any
             started = time.perf_counter()
             shape = seed(load_balancers)
             log(f"seeded {shape.total} load balancers in {time.perf_counter() - started:.1f} s")
+            pages = {region: listing_pages(region) for region in REGIONS}
         with Proxy(server.url, limits) as proxy, tempfile.TemporaryDirectory() as tmp:
             env = {**os.environ, **server.env(), "AWS_ENDPOINT_URL": proxy.url}
             for name in ("AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_CONFIG_FILE"):
@@ -63,7 +64,7 @@ def scenario(load_balancers: int, limits: Limits, with_custodian: bool, log: Any
             )
     finally:
         server.stop()
-    bound = lower_bound(shape, limits, WORKERS_PER_REGION)
+    bound = lower_bound(shape, pages, limits, WORKERS_PER_REGION)
     return {
         "aws.load_balancers": shape.total,
         "aws.remediate_plan_s": round(plan.seconds, 2),

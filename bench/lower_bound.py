@@ -2,12 +2,13 @@
 
 Calls, per region (r):
 
-    C_r = P_ssl + ceil(LB_r / 400) + ceil(TG_r / 400) + LB_r + ALB_https_r
+    C_r = P_ssl + P_lb + P_tg + LB_r + ALB_https_r
 
-one page of `DescribeSSLPolicies` (P_ssl, what moto returns in one call), the load balancers and
-target groups at the API's page maximum of 400, one `DescribeListeners` per load balancer (the API
-lists the listeners of one load balancer per call) and one `DescribeLoadBalancerAttributes` per ALB
-with an HTTPS listener (HTTP/2 is an ALB attribute that only matters over HTTPS).
+the pages of `DescribeSSLPolicies`, `DescribeLoadBalancers` and `DescribeTargetGroups` at the API's
+page maximum of 400 (counted by paging the emulator itself: moto returns every target group in one
+page, where AWS needs ceil(TG_r / 400)), one `DescribeListeners` per load balancer (the API lists
+the listeners of one load balancer per call) and one `DescribeLoadBalancerAttributes` per ALB with
+an HTTPS listener (HTTP/2 is an ALB attribute that only matters over HTTPS).
 
 Time, per region, with the proxy's latency L, burst B and refill R, and W calls in flight:
 
@@ -21,12 +22,21 @@ buckets and run in parallel, so the bound is the largest T_r. It leaves out the 
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
+
+import boto3
 
 from bench.fleet import Shape
 from bench.proxy import Limits
 
 PAGE = 400
+LISTINGS = {
+    "describe_ssl_policies": "SslPolicies",
+    "describe_load_balancers": "LoadBalancers",
+    "describe_target_groups": "TargetGroups",
+}
 DEPTH = 3
 
 
@@ -36,17 +46,28 @@ class Bound:
     seconds: float
 
 
-def lower_bound(shape: Shape, limits: Limits, workers: int, ssl_policy_pages: int = 1) -> Bound:
+def listing_pages(region: str) -> int:
+    """Pages the three listings take at PAGE a page, paged from the emulator (not the proxy)."""
+    client: Any = boto3.client("elbv2", region_name=region)
+    pages = 0
+    for operation in LISTINGS:
+        marker: str | None = None
+        while True:
+            extra = {"Marker": marker} if marker else {}
+            page = getattr(client, operation)(PageSize=PAGE, **extra)
+            pages += 1
+            marker = page.get("NextMarker")
+            if not marker:
+                break
+    return pages
+
+
+def lower_bound(shape: Shape, pages: Mapping[str, int], limits: Limits, workers: int) -> Bound:
+    """`pages`: listing pages per region, from `listing_pages`."""
     calls = 0
     seconds = 0.0
     for region, balancers in shape.load_balancers.items():
-        region_calls = (
-            ssl_policy_pages
-            + math.ceil(balancers / PAGE)
-            + math.ceil(shape.target_groups[region] / PAGE)
-            + balancers
-            + shape.albs_with_https[region]
-        )
+        region_calls = pages[region] + balancers + shape.albs_with_https[region]
         calls += region_calls
         seconds = max(
             seconds,
