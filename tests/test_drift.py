@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import signal
 import socket
 import subprocess
@@ -310,3 +311,45 @@ def test_bad_arguments_are_one_line_and_change_nothing(
     assert result.stderr.strip() == message
     assert ssl_policy(fleet, "shop:443") == WEAK
     assert json.loads(cli("history", "--format", "json").stdout)["runs"] == []
+
+
+EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+
+
+def _example_commands() -> dict[str, list[str]]:
+    """The `remediate ...` argument list each scheduling example runs."""
+    from ruamel.yaml import YAML
+
+    service = (EXAMPLES / "systemd" / "remediate-drift.service").read_text(encoding="utf-8")
+    exec_start = next(
+        line for line in service.replace("\\\n", " ").splitlines() if line.startswith("ExecStart=")
+    )
+    commands = {"systemd": shlex.split(exec_start.removeprefix("ExecStart="))[1:]}
+    manifests = list(YAML(typ="safe").load_all(EXAMPLES / "kubernetes" / "cronjob.yaml"))
+    cronjob = next(doc for doc in manifests if doc["kind"] == "CronJob")
+    pod = cronjob["spec"]["jobTemplate"]["spec"]["template"]["spec"]
+    commands["kubernetes"] = list(pod["containers"][0]["args"])
+    workflow = YAML(typ="safe").load(EXAMPLES / "github-actions" / "drift.yml")
+    assert "schedule" in workflow["on"]
+    script = next(
+        s["run"] for s in workflow["jobs"]["drift"]["steps"] if "drift" in s.get("run", "")
+    )
+    commands["github-actions"] = shlex.split(script.replace("\\\n", " ").split("|")[0])[1:]
+    return commands
+
+
+@pytest.mark.parametrize("example", ["systemd", "kubernetes", "github-actions"])
+def test_scheduling_examples_run_drift_fix(
+    cli: Cli, fleet: Fleet, policy: Path, tmp_path: Path, example: str
+) -> None:
+    """Each example's command line, with its paths moved here, fixes the fleet."""
+    args: list[str] = []
+    for arg in _example_commands()[example]:
+        args.extend(arg.split("=", 1) if arg.startswith("--") else [arg])
+    assert args[:2] == ["drift", "--fix"]
+    places = {"--policy": str(policy), "--metrics-file": str(tmp_path / "remediate.prom")}
+    args = [places.get(before, arg) for before, arg in zip(["", *args], args, strict=False)]
+    result = cli(*args, "--quiet")
+    assert result.code == 0, result.stdout + result.stderr
+    assert ssl_policy(fleet, "shop:443") != WEAK
+    assert cli("drift", "-p", str(policy), "-q").code == 0
