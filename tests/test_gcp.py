@@ -4,7 +4,10 @@ the local Compute server, checked by reading the server's state back."""
 from __future__ import annotations
 
 import json
+import os
 import socket
+import subprocess
+import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -262,14 +265,28 @@ def test_an_unreachable_endpoint_is_one_clear_error(
 
 
 def test_missing_application_default_credentials_is_one_clear_error(
-    cli: Cli, policy_file: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+    policy_file: Path, tmp_path: Path
 ) -> None:
-    monkeypatch.delenv("REMEDIATE_GCP_ENDPOINT", raising=False)
-    monkeypatch.delenv("GOOGLE_APPLICATION_CREDENTIALS", raising=False)
-    monkeypatch.setenv("CLOUDSDK_CONFIG", str(tmp_path / "gcloud"))
-    monkeypatch.setenv("NO_GCE_CHECK", "True")  # no metadata server to ask on this machine
-    result = cli("plan", "-p", str(policy_file), "--quiet")
-    assert result.code == 1
+    # A fresh process, as a user runs it: google-auth reads NO_GCE_CHECK when it is imported.
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if key not in ("REMEDIATE_GCP_ENDPOINT", "GOOGLE_APPLICATION_CREDENTIALS")
+    }
+    env.update(
+        CLOUDSDK_CONFIG=str(tmp_path / "gcloud"),  # no gcloud application-default login
+        NO_GCE_CHECK="true",  # and no metadata server to ask
+        REMEDIATE_STATE_DIR=str(tmp_path / "state"),
+    )
+    result = subprocess.run(
+        [sys.executable, "-m", "remediate", "plan", "-p", str(policy_file), "--quiet"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 1
     assert result.stderr.startswith("error: no Google Cloud credentials found")
     assert len(result.stderr.strip().splitlines()) == 1
 
