@@ -340,3 +340,19 @@ def test_the_planner_gets_one_change_per_file_and_nothing_the_second_time() -> N
     assert main_change.fingerprint == site_change.fingerprint
     fixed = {**files, MAIN: main_change.after, SITE: site_change.after}
     assert planner.plan(inventory(fixed), pol).changes == []
+
+
+def test_quotes_comments_and_variables_do_not_confuse_where_an_edit_lands() -> None:
+    site = (
+        "server {\n"
+        "    listen 443 ssl; # { not a block ; not an end\n"
+        '    return 200 "a;b{c}#d";\n'
+        "    set $x \"${host}:x\";  add_header X-Y '}';\n"
+        "    ssl_protocols TLSv1 TLSv1.2;  ssl_ciphers HIGH;  # two on one line\n"
+        "}\n"
+    )
+    files = {MAIN: main_with("\tssl_protocols TLSv1.3;"), SITE: site}
+    new, _ = fix(files, policy(http2=False))
+    assert new[SITE] == site.replace(
+        "ssl_protocols TLSv1 TLSv1.2;  ssl_ciphers", "ssl_protocols TLSv1.2 TLSv1.3;  ssl_ciphers"
+    )

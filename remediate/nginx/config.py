@@ -54,10 +54,6 @@ class Directive:
     ordinal: int
     children: list[Directive] | None = None
 
-    @property
-    def is_block(self) -> bool:
-        return self.children is not None
-
     def own(self, name: str) -> list[Directive]:
         """Direct children called `name` (included ones count: nginx splices them in)."""
         return [child for child in self.children or () if child.name == name]

@@ -33,8 +33,6 @@ class Statement:
     args: list[Token]
     end: int
     """Offset just after the terminating `;` or `{`."""
-    close: int | None = None
-    """For a block: offset of its closing `}`."""
 
     @property
     def start(self) -> int:
@@ -89,27 +87,15 @@ def tokens(text: str) -> Iterator[Token]:
 def statements(text: str) -> list[Statement]:
     """Every statement of a file, in document order (blocks before their contents)."""
     result: list[Statement] = []
-    open_blocks: list[Statement] = []
     current: Statement | None = None
     for token in tokens(text):
         if current is None:
-            if token.text == "}" and not token.quoted:
-                if open_blocks:
-                    open_blocks.pop().close = token.start
-                continue
-            current = Statement(token, [], token.end)
-            result.append(current)
-            continue
-        if not token.quoted and token.text in (";", "{"):
-            current.end = token.end
-            if token.text == "{":
-                open_blocks.append(current)
+            if token.quoted or token.text != "}":
+                current = Statement(token, [], token.end)
+                result.append(current)
+        elif not token.quoted and token.text in (";", "{", "}"):
+            current.end = token.end if token.text != "}" else token.start
             current = None
-        elif not token.quoted and token.text == "}":
-            current.end = token.start
-            current = None
-            if open_blocks:
-                open_blocks.pop().close = token.start
         else:
             current.args.append(token)
     return result
