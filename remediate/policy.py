@@ -77,7 +77,10 @@ class GCPSettings(_Strict):
 
 
 class NginxSettings(_Strict):
-    inventory: Path | None = Field(default=None, description="Any Ansible inventory.")
+    inventory: Path | None = Field(
+        default=None,
+        description="Any Ansible inventory; a relative path is read from the current directory.",
+    )
 
 
 class Exclusion(_Strict):

@@ -356,3 +356,18 @@ def test_quotes_comments_and_variables_do_not_confuse_where_an_edit_lands() -> N
     assert new[SITE] == site.replace(
         "ssl_protocols TLSv1 TLSv1.2;  ssl_ciphers", "ssl_protocols TLSv1.2 TLSv1.3;  ssl_ciphers"
     )
+
+
+def test_a_catch_all_default_server_on_a_tls_socket_counts_even_without_ssl_settings() -> None:
+    site = (
+        "server {\n    listen 443 ssl;\n    server_name shop.example;\n"
+        "    ssl_protocols TLSv1.2 TLSv1.3;\n}\n"
+        "server {\n    listen 443 default_server;\n    server_name _;\n    return 444;\n}\n"
+    )
+    files = {MAIN: main_with("\tgzip on;"), SITE: site}
+    new, reasons = fix(files, policy(http2=False))
+    assert list(new) == [MAIN]
+    assert changed_lines(files[MAIN], new[MAIN]) == ["+\tssl_protocols TLSv1.2 TLSv1.3;"]
+    assert reasons == [
+        "ssl_protocols is not set: nginx 1.22.1 accepts TLS 1.0, 1.1 on *:443 (default server _)"
+    ]
