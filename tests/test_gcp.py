@@ -57,7 +57,7 @@ class Estate:
     legacy_policy: str
     eu: str  # regional (europe-west1), no SSL policy
     strict: str  # regional (us-central1), on a compliant policy that is not remediate's
-    api: str  # global in the API project, on remediate-tls that drifted to TLS 1.0
+    api: str  # global in the API project, on remediate-tls that drifted to TLS 1.0, COMPATIBLE
     api_policy: str
     grpc_service: str
 
@@ -78,7 +78,7 @@ def seed_estate(server: ComputeServer) -> Estate:
         pathMatchers=[{"name": "rpc", "defaultService": grpc}],
         hostRules=[{"hosts": ["rpc.example.com"], "pathMatcher": "rpc"}],
     )
-    api_policy = server.ssl_policy(API, "remediate-tls", "TLS_1_0", "MODERN")
+    api_policy = server.ssl_policy(API, "remediate-tls", "TLS_1_0", "COMPATIBLE")
     return Estate(
         web=server.https_proxy(SHOP, "web", web_map),
         legacy_a=server.https_proxy(SHOP, "legacy-a", web_map, legacy),
@@ -115,6 +115,7 @@ def test_plan_shows_every_weak_proxy_and_the_policies_they_need(
         (estate.legacy_b, "ssl_policy"),
         (estate.eu, "ssl_policy"),
         (estate.api_policy, "minTlsVersion"),
+        (estate.api_policy, "profile"),
     }
     created = changes[(eu_policy, "ssl_policy")]
     assert created["before"] is None
@@ -144,7 +145,7 @@ def test_apply_fixes_the_estate_and_the_second_plan_is_clean(
 
     result = cli("apply", "-p", str(policy_file), "--only", "gcp", "--auto-approve", "--quiet")
     assert result.code == 0, result.stdout + result.stderr
-    assert "Apply: 7 applied, 0 failed" in result.stdout
+    assert "Apply: 8 applied, 0 failed" in result.stdout
 
     global_policy = compute.get(link(SHOP, "sslPolicies", "remediate-tls"))
     eu_policy = compute.get(link(SHOP, "sslPolicies", "remediate-tls", "europe-west1"))
@@ -154,7 +155,8 @@ def test_apply_fixes_the_estate_and_the_second_plan_is_clean(
     for proxy in (estate.web, estate.legacy_a, estate.legacy_b):
         assert compute.get(proxy)["sslPolicy"] == global_policy["selfLink"]
     assert compute.get(estate.eu)["sslPolicy"] == eu_policy["selfLink"]
-    assert compute.get(estate.api_policy)["minTlsVersion"] == "TLS_1_2"
+    corrected = compute.get(estate.api_policy)
+    assert (corrected["minTlsVersion"], corrected["profile"]) == ("TLS_1_2", "MODERN")
     assert compute.get(estate.legacy_policy) == legacy_before
     assert compute.get(estate.strict) == strict_before
 
@@ -173,6 +175,7 @@ def test_a_stale_fingerprint_is_re_read_and_retried_once(
     # Someone edits the regional proxy between plan and apply: its fingerprint changes, the
     # settings remediate planned from do not.
     compute.touch(estate.eu, description="edited in the console")
+    compute.touch(estate.api_policy, description="edited in the console")
 
     result = cli("apply", str(saved), "-p", str(policy_file), "--quiet")
     assert result.code == 0, result.stdout + result.stderr
@@ -180,8 +183,11 @@ def test_a_stale_fingerprint_is_re_read_and_retried_once(
     assert proxy["sslPolicy"] == link(SHOP, "sslPolicies", "remediate-tls", "europe-west1")
     assert proxy["description"] == "edited in the console"
     patches = [status for method, path, status in compute.requests if method == "PATCH"]
-    assert patches.count(412) == 1
-    assert patches.count(200) >= 2  # the retried proxy and the drifted policy
+    assert patches.count(412) == 2  # the regional proxy and the drifted policy, once each
+    assert patches.count(200) == 2
+    corrected = compute.get(estate.api_policy)
+    assert (corrected["minTlsVersion"], corrected["profile"]) == ("TLS_1_2", "MODERN")
+    assert corrected["description"] == "edited in the console"
 
 
 def test_a_plan_whose_resource_moved_is_refused_whole(
@@ -242,7 +248,7 @@ def test_the_endpoint_can_come_from_the_policy_file(
     path = write_policy(POLICY + f"  endpoint: {compute.url}\n")
     result = cli("plan", "-p", str(path), "--quiet")
     assert result.code == 0, result.stderr
-    assert "Plan: 7 changes to 7 resources" in result.stdout
+    assert "Plan: 8 changes to 7 resources" in result.stdout
 
 
 def _closed_port() -> int:
