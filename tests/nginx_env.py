@@ -112,9 +112,7 @@ def write_certificate(directory: Path, name: str, address: str) -> None:
         .not_valid_before(now - timedelta(minutes=5))
         .not_valid_after(now + timedelta(days=30))
         .add_extension(
-            x509.SubjectAlternativeName(
-                [x509.DNSName(name), x509.IPAddress(ip_address(address))]
-            ),
+            x509.SubjectAlternativeName([x509.DNSName(name), x509.IPAddress(ip_address(address))]),
             critical=False,
         )
         .sign(key, hashes.SHA256())
@@ -198,10 +196,16 @@ class NginxHost:
     def site(self) -> Path:
         return self.root / "conf.d" / "site.conf"
 
+    @property
+    def backups(self) -> Path:
+        """Where apply keeps this host's backups: outside the tree, as in production."""
+        return self.root.parent / f"{self.name}-backups"
+
     def write_weak_config(self) -> None:
         """TLS 1.0 accepted, no HTTP/2, a WebSocket location without the upgrade headers."""
-        for sub in ("conf.d", "logs", "tmp", "backups"):
+        for sub in ("conf.d", "logs", "tmp"):
             (self.root / sub).mkdir(parents=True, exist_ok=True)
+        self.backups.mkdir(exist_ok=True)
         write_certificate(self.root / "certs", "site.test", self.address)
         self.conf.write_text(MAIN_CONF.format(name=self.name), encoding="utf-8")
         self.site.write_text(
@@ -249,7 +253,7 @@ class NginxHost:
             "nginx_binary": self.binary,
             "nginx_prefix": str(self.root),
             "nginx_conf_path": str(self.conf),
-            "nginx_backup_dir": str(self.root / "backups"),
+            "nginx_backup_dir": str(self.backups),
             **self.extra_vars,
         }
         if self.netns is None:
@@ -364,6 +368,7 @@ def ssh_namespace(workdir: Path) -> Iterator[SshNamespace]:
                 "ansible_ssh_private_key_file": str(client_key),
                 "ansible_ssh_common_args": "'-o StrictHostKeyChecking=no"
                 " -o UserKnownHostsFile=/dev/null -o ControlMaster=no'",
+                "ansible_pipelining": "true",
                 "ansible_python_interpreter": PYTHON,
             },
         )
@@ -371,8 +376,8 @@ def ssh_namespace(workdir: Path) -> Iterator[SshNamespace]:
         if sshd is not None:
             sshd.terminate()
             sshd.wait(10)
-        subprocess.run(["ip", "link", "del", outside], capture_output=True, timeout=30)
-        subprocess.run(["ip", "netns", "del", netns], capture_output=True, timeout=30)
+        subprocess.run(["ip", "link", "del", outside], check=False, capture_output=True, timeout=30)
+        subprocess.run(["ip", "netns", "del", netns], check=False, capture_output=True, timeout=30)
 
 
 def _port_open(address: str, port: int) -> bool:

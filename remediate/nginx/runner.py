@@ -24,7 +24,7 @@ PLAYBOOKS = Path(__file__).resolve().parents[2] / "playbooks"
 FORKS = 20
 TIMEOUT_SECONDS = 900
 # nginx's log prefix on stderr: "2026/01/02 03:04:05 [emerg] 123#123: "
-_NGINX_LOG_PREFIX = re.compile(r"^\d{4}/\d\d/\d\d \d\d:\d\d:\d\d (\[\w+\]) \d+#\d+: ", re.M)
+_NGINX_LOG_PREFIX = re.compile(r"\d{4}/\d\d/\d\d \d\d:\d\d:\d\d (\[\w+\]) \d+#\d+: ")
 
 
 @dataclass
