@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import re
 import socket
+import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -31,6 +32,7 @@ from remediate.verify import TLS_VERSIONS, Target, alpn_selected, tls_accepted, 
 
 WILDCARDS = frozenset({"", "*", "0.0.0.0", "::", "[::]"})
 _PORT = re.compile(r":(\d+)\b")
+SETTLE_SECONDS = 5.0
 
 VERIFIED = "verified"
 FAILED = "failed"
@@ -150,8 +152,21 @@ def _reachable(target: Target) -> str:
         return f"not reachable, skipped: {target.host}:{target.port}: {reason}"
 
 
-def check(expectation: Expectation, minimum: str) -> Verification:
-    """Probe one endpoint against what the policy demands of it."""
+def check(expectation: Expectation, minimum: str, settle: float = SETTLE_SECONDS) -> Verification:
+    """Probe one endpoint against what the policy demands of it.
+
+    A reload takes effect asynchronously (old workers finish their connections), so a failing
+    probe is repeated for up to `settle` seconds before it counts.
+    """
+    deadline = time.monotonic() + settle
+    while True:
+        result = _check_once(expectation, minimum)
+        if result.status != FAILED or time.monotonic() >= deadline:
+            return result
+        time.sleep(0.5)
+
+
+def _check_once(expectation: Expectation, minimum: str) -> Verification:
     target = expectation.target
     name = f" ({target.server_name})" if target.server_name else ""
     result = Verification(expectation.resource, f"{target.host}:{target.port}{name}")
@@ -190,7 +205,10 @@ def _refuses(version: str, accepted: bool | None) -> Check:
 
 
 def verify_outcomes(
-    outcomes: Iterable[Outcome], policy: Policy, progress: Progress | None = None
+    outcomes: Iterable[Outcome],
+    policy: Policy,
+    progress: Progress | None = None,
+    settle: float = SETTLE_SECONDS,
 ) -> list[Verification]:
     """Verify every endpoint that an applied change touched."""
     progress = progress or Silent()
@@ -199,7 +217,7 @@ def verify_outcomes(
     for expectation in expectations(applied, policy):
         key = f"verify {expectation.target.host}:{expectation.target.port}"
         progress.update(key, "probing")
-        result = check(expectation, policy.tls.minimum)
+        result = check(expectation, policy.tls.minimum, settle)
         progress.done(key, result.status)
         results.append(result)
     return results
