@@ -231,3 +231,53 @@ def test_an_unparseable_file_is_one_clear_error_and_nothing_is_written(tmp_path:
     assert str(caught.value) == f'{broken}:9: cannot parse nginx config: unexpected "}}"'
     assert f"{broken}:9" in nginx_t(tmp_path / "nginx").stderr  # the line nginx itself names
     assert {path: Path(path).read_bytes() for path in files} == before
+
+
+def test_inline_and_inserted_edits_of_every_kind_pass_nginx_t(tmp_path: Path) -> None:
+    prefix = tmp_path / "nginx"
+    conf = prefix / "conf"
+    (conf / "sites").mkdir(parents=True)
+    (prefix / "logs").mkdir()
+    make_certificate(conf, "localhost")
+    user = "user root;\n" if os.geteuid() == 0 else ""
+    texts = {
+        conf / "nginx.conf": (
+            f"{user}pid logs/nginx.pid;\nerror_log logs/error.log;\nevents {{}}\n"
+            "http { access_log off; map $http_upgrade $up_conn { default upgrade; '' close; }\n"
+            "  ssl_certificate localhost.crt; ssl_certificate_key localhost.key;\n"
+            "  include sites/*.conf; }\n"
+        ),
+        conf / "sites" / "one.conf": (
+            "server { listen 127.0.0.1:8443 ssl; server_name one;\n"
+            "  proxy_set_header Host $host;\n"
+            "  location /a/ { proxy_pass http://127.0.0.1:9; }\n"
+            "  location /b/ { proxy_pass http://127.0.0.1:9; proxy_set_header X-B 1; }\n"
+            "  location /c/ {\n"
+            "    proxy_pass http://127.0.0.1:9;\n"
+            "    proxy_http_version 1.0;\n"
+            '    proxy_set_header Connection "";\n'
+            "  }\n"
+            "}\n"
+            "server { listen 127.0.0.1:8443 default_server; server_name two; return 444; }\n"
+        ),
+    }
+    for path, text in texts.items():
+        path.write_text(text, encoding="utf-8")
+    files = {str(path): text for path, text in texts.items()}
+    main = str(conf / "nginx.conf")
+    assert nginx_t(prefix).returncode == 0, nginx_t(prefix).stderr
+    policy = Policy.model_validate({"nginx": {}, "websocket": {"locations": ["*"]}})
+
+    found = rules.review(parse_tree(files, main), policy, VERSION)
+    new = edit.apply(files, [item.edit for item in found.fixes])
+    for path, text in new.items():
+        Path(path).write_text(text, encoding="utf-8")
+
+    checked = nginx_t(prefix)
+    assert checked.returncode == 0, checked.stderr
+    site = new[str(conf / "sites" / "one.conf")]
+    assert "proxy_set_header Connection $up_conn;" in site  # the existing map, reused
+    assert new[main].count("map $http_upgrade") == 1
+    assert "listen 127.0.0.1:8443 default_server http2;" in site  # the catch-all's listen
+    on_disk = {path: Path(path).read_text(encoding="utf-8") for path in files}
+    assert rules.review(parse_tree(on_disk, main), policy, VERSION).fixes == []
