@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -164,6 +165,26 @@ def test_apply_fixes_the_estate_and_the_second_plan_is_clean(
     assert again.code == 0, again.stdout + again.stderr
     assert "No changes." in again.stdout
     assert "grpc" in again.stdout  # the 502 risk is still reported: it needs a person
+
+
+def test_rollback_restores_every_proxy_and_policy(
+    compute: ComputeServer, cli: Cli, policy_file: Path
+) -> None:
+    estate = seed_estate(compute)
+    before = {self_link: compute.get(self_link) for self_link in compute.links()}
+    applied = cli("apply", "-p", str(policy_file), "--auto-approve", "--quiet")
+    assert applied.code == 0, applied.stdout + applied.stderr
+    run_id = re.search(r"\(run (\S+)\)", applied.stdout).group(1)  # type: ignore[union-attr]
+
+    result = cli("rollback", run_id, "-p", str(policy_file), "--auto-approve", "--quiet")
+    assert result.code == 0, result.stdout + result.stderr
+    assert compute.links() == sorted(before)  # remediate's policies are deleted again
+    for self_link, resource in before.items():
+        now = compute.get(self_link)
+        assert now.get("sslPolicy") == resource.get("sslPolicy"), self_link
+        assert now.get("minTlsVersion") == resource.get("minTlsVersion"), self_link
+        assert now.get("profile") == resource.get("profile"), self_link
+    assert compute.get(estate.eu).get("sslPolicy") is None
 
 
 def test_a_stale_fingerprint_is_re_read_and_retried_once(

@@ -15,7 +15,12 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import requests
-from google.api_core.exceptions import Conflict, GoogleAPICallError, PreconditionFailed
+from google.api_core.exceptions import (
+    Conflict,
+    GoogleAPICallError,
+    NotFound,
+    PreconditionFailed,
+)
 from google.cloud import compute_v1
 
 from remediate.errors import RemediateError
@@ -70,6 +75,13 @@ class GcpExecutor:
             for resource, settings in self._read(changes).items()
         }
 
+    def current(self, changes: Sequence[Change]) -> dict[tuple[str, str], object]:
+        settings = self._read(changes)
+        return {
+            (change.resource, change.attribute): _observed(change, settings.get(change.resource))
+            for change in changes
+        }
+
     def apply(self, changes: Sequence[Change], dry_run: bool = False) -> list[Outcome]:
         if dry_run:
             return [Outcome(change, Status.DRY_RUN) for change in changes]
@@ -77,10 +89,7 @@ class GcpExecutor:
         by_resource: dict[str, list[Change]] = defaultdict(list)
         for change in changes:
             by_resource[change.resource].append(change)
-        # remediate's SSL policies first: the attachments need them.
-        order = sorted(
-            by_resource, key=lambda r: by_resource[r][0].context.get("kind") != "ssl-policy"
-        )
+        order = sorted(by_resource, key=lambda resource: _stage(by_resource[resource]))
         failures: dict[str, str] = {}
         for resource in order:
             group = by_resource[resource]
@@ -128,9 +137,11 @@ class GcpExecutor:
         return outcomes
 
     def _attach(self, clients: Clients, change: Change) -> None:
-        """Point a proxy at remediate's SSL policy; on a stale fingerprint re-plan, retry once."""
+        """Point a proxy at `change.after` (None detaches: Google's default applies again); on a
+        stale fingerprint re-read it, re-plan it and retry once."""
         link = Link.parse(change.resource)
         proxy_fingerprint = change.context.get("gcp_fingerprint")
+        target = change.after or ""  # the API clears the reference on an empty string
         for attempt in (1, 2):
             try:
                 if link.region:
@@ -139,7 +150,7 @@ class GcpExecutor:
                         region=link.region,
                         target_https_proxy=link.name,
                         target_https_proxy_resource=compute_v1.TargetHttpsProxy(
-                            ssl_policy=change.after, fingerprint=proxy_fingerprint
+                            ssl_policy=target, fingerprint=proxy_fingerprint
                         ),
                         timeout=CALL_TIMEOUT,
                     )
@@ -148,7 +159,7 @@ class GcpExecutor:
                         project=link.project,
                         target_https_proxy=link.name,
                         ssl_policy_reference_resource=compute_v1.SslPolicyReference(
-                            ssl_policy=change.after
+                            ssl_policy=target
                         ),
                         timeout=CALL_TIMEOUT,
                     )
@@ -163,8 +174,11 @@ class GcpExecutor:
             fresh = get_proxy(clients, change.resource)
             if fresh is None:
                 raise WriteError("the proxy was deleted since the plan")
-            if same_resource(fresh.ssl_policy, change.after):
+            proxy_fingerprint = fresh.fingerprint
+            if _matches(change.after, fresh.ssl_policy or None):
                 return
+            if _matches(change.before, fresh.ssl_policy or None):
+                continue  # something else changed: what was planned from still holds
             attached = get_ssl_policy(clients, fresh.ssl_policy) if fresh.ssl_policy else None
             facts = {fresh.ssl_policy: ssl_policy_facts(attached)} if attached else {}
             verdict = proxy_verdict(change.resource, proxy_settings(fresh), facts, self._policy)
@@ -173,13 +187,16 @@ class GcpExecutor:
                     f"changed since the plan (ssl_policy is now {fresh.ssl_policy or 'unset'}) "
                     "and no longer needs this change; run `remediate plan` again"
                 )
-            proxy_fingerprint = fresh.fingerprint
 
     def _write_policy(self, clients: Clients, group: Sequence[Change]) -> None:
-        """Create remediate's SSL policy, or correct the fields that drifted."""
+        """Create remediate's SSL policy, correct the fields that drifted, or (a rollback of its
+        creation) delete it."""
         first = group[0]
         link = Link.parse(first.resource)
         create = next((c for c in group if c.attribute == "ssl_policy"), None)
+        if create is not None and create.after is None:
+            self._delete_policy(clients, link)
+            return
         wanted: dict[str, Any] = (
             {k: v for k, v in create.after.items() if k in POLICY_FIELDS}
             if create is not None
@@ -212,6 +229,24 @@ class GcpExecutor:
                         "the SSL policy kept changing while it was being updated (stale "
                         "fingerprint twice); run `remediate plan` again"
                     ) from None
+
+    def _delete_policy(self, clients: Clients, link: Link) -> None:
+        """Delete remediate's SSL policy (a rollback of its creation); gone already is fine."""
+        try:
+            if link.region:
+                operation = clients.region_ssl_policies.delete_unary(
+                    project=link.project,
+                    region=link.region,
+                    ssl_policy=link.name,
+                    timeout=CALL_TIMEOUT,
+                )
+            else:
+                operation = clients.ssl_policies.delete_unary(
+                    project=link.project, ssl_policy=link.name, timeout=CALL_TIMEOUT
+                )
+        except NotFound:
+            return
+        self._wait(clients, operation, link)
 
     @staticmethod
     def _insert_policy(
@@ -282,6 +317,14 @@ class GcpExecutor:
                 f"operation {operation.name} failed: "
                 f"{details or operation.http_error_message or operation.http_error_status_code}"
             )
+
+
+def _stage(group: Sequence[Change]) -> int:
+    """Write order: remediate's SSL policies before the proxies that use them, and deleting one
+    (a rollback of its creation) only after its proxies were detached."""
+    if group[0].context.get("kind") != "ssl-policy":
+        return 1
+    return 2 if any(c.attribute == "ssl_policy" and c.after is None for c in group) else 0
 
 
 def _observed(change: Change, settings: Mapping[str, Any] | None) -> Any:

@@ -52,7 +52,9 @@ RESOURCES: dict[str, tuple[str, str]] = {
     "globalOperations": ("operations", "global"),
     "regionOperations": ("operations", "region"),
 }
-METHODS = frozenset({"aggregatedList", "list", "get", "insert", "patch", "setSslPolicy", "wait"})
+METHODS = frozenset(
+    {"aggregatedList", "list", "get", "insert", "patch", "delete", "setSslPolicy", "wait"}
+)
 # The resource schema of each collection, and the fields a new resource gets by default.
 SCHEMAS = {
     "targetHttpsProxies": "TargetHttpsProxy",
@@ -612,6 +614,33 @@ class ComputeServer:
             stored["fingerprint"] = _fingerprint()
 
         return self._operation(project, region, "patch", target, apply)
+
+    def _delete(
+        self, route: Route, params: Mapping[str, str], query: Any, body: Any
+    ) -> dict[str, Any]:
+        project, region = params["project"], params.get("region")
+        target = self._link(route, params, self._resource_name(params))
+        self._lookup(target)
+        for (owner, name), target_collection in REFERENCES.items():
+            if target_collection != route.collection:
+                continue
+            users = sorted(
+                key
+                for key, item in self._state.items.items()
+                if f"/{owner}/" in key and item.get(name) == target
+            )
+            if users:
+                raise ApiError(
+                    400,
+                    f"The {route.collection} resource '{target.removeprefix(GOOGLE_BASE)}' is "
+                    f"already being used by '{users[0].removeprefix(GOOGLE_BASE)}'",
+                    "resourceInUseByAnotherResource",
+                )
+
+        def apply() -> None:
+            self._state.items.pop(target, None)
+
+        return self._operation(project, region, "delete", target, apply)
 
     def _setSslPolicy(  # noqa: N802 - named after the API method
         self, route: Route, params: Mapping[str, str], query: Any, body: dict[str, Any]
