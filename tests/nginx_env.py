@@ -366,8 +366,9 @@ def ssh_namespace(workdir: Path) -> Iterator[SshNamespace]:
                 "ansible_host": address,
                 "ansible_user": "root",
                 "ansible_ssh_private_key_file": str(client_key),
-                "ansible_ssh_common_args": "'-o StrictHostKeyChecking=no"
-                " -o UserKnownHostsFile=/dev/null -o ControlMaster=no'",
+                # Replaces Ansible's default ssh_args: no ControlPersist master outliving the test.
+                "ansible_ssh_args": "'-o ControlMaster=no -o StrictHostKeyChecking=no"
+                " -o UserKnownHostsFile=/dev/null'",
                 "ansible_pipelining": "true",
                 "ansible_python_interpreter": PYTHON,
             },
@@ -376,6 +377,12 @@ def ssh_namespace(workdir: Path) -> Iterator[SshNamespace]:
         if sshd is not None:
             sshd.terminate()
             sshd.wait(10)
+        # Anything still inside the namespace (a session sshd, an nginx) was started by the tests.
+        listed = subprocess.run(
+            ["ip", "netns", "pids", netns], check=False, capture_output=True, text=True, timeout=30
+        )
+        for pid in listed.stdout.split():
+            os.kill(int(pid), signal.SIGTERM)
         subprocess.run(["ip", "link", "del", outside], check=False, capture_output=True, timeout=30)
         subprocess.run(["ip", "netns", "del", netns], check=False, capture_output=True, timeout=30)
 
