@@ -320,9 +320,16 @@ _LISTENER_PORT = re.compile(r":(\d+)\b")
 
 
 def is_tls_change(change: Change) -> bool:
-    """A change to what TLS versions an endpoint accepts (security policy, ssl_protocols...)."""
+    """A change to what TLS versions an endpoint accepts: an attribute about SSL/TLS (security
+    policy, minTlsVersion), or a file whose diff edits an `ssl_protocols` line (Nginx)."""
     attribute = change.attribute.lower()
-    return "ssl" in attribute or "tls" in attribute
+    if "ssl" in attribute or "tls" in attribute:
+        return True
+    return any(
+        line.startswith(("-", "+")) and "ssl_protocols" in line
+        for diff in (change.diff or {}).values()
+        for line in diff.splitlines()
+    )
 
 
 def _alb_listener(change: Change) -> tuple[str, int | None] | None:

@@ -96,8 +96,13 @@ def _probe_host(address: Any, change: Change) -> str:
     """The address to probe a socket at: its own, or the host's when it listens on all."""
     text = str(address or "").strip()
     if text in WILDCARDS:
-        return str(change.context.get("address") or change.resource)
+        return _host_of(change)
     return text.removeprefix("[").removesuffix("]")
+
+
+def _host_of(change: Change) -> str:
+    """The Nginx host a change edits (its resource is `host:path`, one per file)."""
+    return str(change.context.get("host") or change.resource)
 
 
 def expectations(changes: Iterable[Change], policy: Policy) -> Iterator[Expectation]:
@@ -109,11 +114,11 @@ def expectations(changes: Iterable[Change], policy: Policy) -> Iterator[Expectat
             for item in change.context.get("sockets") or []:
                 host = _probe_host(item.get("address"), change)
                 port = int(item["port"])
-                if (change.resource, host, port) in seen:
+                if (_host_of(change), host, port) in seen:
                     continue
-                seen.add((change.resource, host, port))
+                seen.add((_host_of(change), host, port))
                 yield Expectation(
-                    change.resource,
+                    _host_of(change),
                     Target(host, port, item.get("server_name") or None),
                     check_tls=True,
                     http2=policy.http2 or bool(item.get("http2")),

@@ -12,6 +12,8 @@ from typing import Any
 
 import boto3
 
+from remediate.clients import analyze, attach
+from remediate.model import Change, Plan, Provider
 from remediate.sandbox.aws import FleetBuilder, MotoServer
 from tests.conftest import Cli
 
@@ -247,3 +249,27 @@ def test_plan_attaches_who_would_lose_access(
         ][0]["SslPolicy"]
         == "ELBSecurityPolicy-2016-08"
     )
+
+
+def test_nginx_tls_edits_get_the_summary_of_all_logs(tmp_path: Path) -> None:
+    def change(path: str, diff: str) -> Change:
+        return Change(
+            provider=Provider.NGINX,
+            resource=f"web1:{path}",
+            attribute="content",
+            before="",
+            after="",
+            reason="",
+            executor="ansible",
+            fingerprint="sha256:0",
+            diff={path: diff},
+        )
+
+    tls = change(
+        "/etc/nginx/nginx.conf", "-    ssl_protocols TLSv1 TLSv1.2;\n+    ssl_protocols TLSv1.2;\n"
+    )
+    websocket = change("/etc/nginx/site.conf", "+        proxy_http_version 1.1;\n")
+    plan = attach(Plan(changes=[tls, websocket]), analyze(write_logs(tmp_path)), "1.2")
+    losing = plan.changes[0].context["clients_losing_access"]
+    assert (losing["source"], losing["requests"], losing["of_requests"]) == ("all logs", 9, 26)
+    assert "clients_losing_access" not in plan.changes[1].context

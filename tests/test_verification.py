@@ -22,17 +22,20 @@ from tests.nginx_env import NGINX, NginxHost, free_port
 __all__ = ["edge"]
 
 
-def nginx_change(host: str, *sockets: dict[str, object]) -> Change:
+def nginx_change(
+    host: str, *sockets: dict[str, object], path: str = "/etc/nginx/nginx.conf"
+) -> Change:
+    """A change to one file of an Nginx host, shaped as the Nginx rules plan it."""
     return Change(
         provider=Provider.NGINX,
-        resource=f"{host}:/etc/nginx/nginx.conf",
+        resource=f"{host}:{path}",
         attribute="content",
-        before="a",
-        after="b",
-        reason="test",
+        before="ssl_protocols TLSv1 TLSv1.1 TLSv1.2;\n",
+        after="ssl_protocols TLSv1.2 TLSv1.3;\n",
+        reason="accepts TLS 1.0, 1.1",
         executor="ansible",
         fingerprint="sha256:0",
-        context={"sockets": list(sockets)},
+        context={"host": host, "path": path, "sockets": list(sockets)},
     )
 
 
@@ -51,7 +54,15 @@ def socket_of(
 def test_fixed_endpoint_is_verified_and_weak_ones_fail(edge: Edge) -> None:
     fixed = nginx_change("web1", socket_of(edge.fixed, ["/ws/"]))
     weak = nginx_change("web2", socket_of(edge.old), socket_of(edge.new, ["/ws/"], http2=False))
-    outcomes = [Outcome(fixed, Status.APPLIED), Outcome(weak, Status.APPLIED)]
+    # A second file of the same host: its sockets are probed once, not once per file.
+    weak_site = nginx_change(
+        "web2", socket_of(edge.old), socket_of(edge.new, ["/ws/"]), path="/etc/nginx/site.conf"
+    )
+    outcomes = [
+        Outcome(fixed, Status.APPLIED),
+        Outcome(weak, Status.APPLIED),
+        Outcome(weak_site, Status.APPLIED),
+    ]
     results = verify_outcomes(outcomes, Policy(), settle=0)
     assert [(r.endpoint, r.status) for r in results] == [
         (f"127.0.0.1:{edge.fixed} (localhost)", VERIFIED),
@@ -75,7 +86,7 @@ def test_fixed_endpoint_is_verified_and_weak_ones_fail(edge: Edge) -> None:
         ("WebSocket /ws/", "HTTP 505"),
     ]
     text = results_text(results)
-    assert f"✗ web2:/etc/nginx/nginx.conf 127.0.0.1:{edge.old} (localhost): failed" in text
+    assert f"✗ web2 127.0.0.1:{edge.old} (localhost): failed" in text
     assert "TLS 1.0 refused: FAILED (accepted)" in text
 
 
