@@ -258,6 +258,7 @@ class Edge:
     fixed: int  # TLS 1.2-1.3, h2, WebSocket headers: healthy
     tls13: int  # TLS 1.3 only: the floor is too high
     expiring: int  # healthy but for a certificate that expires in 5 days
+    legacy: int  # TLS 1.0 and 1.1 only
     upgrade426: int  # plain HTTP, every request 426 with Upgrade: TLS/1.2, HTTP/1.1
     websocket: int  # the websockets backend itself
 
@@ -269,7 +270,7 @@ def edge(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Edge]:
         http_server(Upgrade426) as upgrade426,
         http_server(NoUpgrade) as plain,
     ):
-        ports = [free_port() for _ in range(5)]
+        ports = [free_port() for _ in range(6)]
         closer = f"""
         location /ws-closer/ {{
             proxy_pass http://127.0.0.1:{plain};{WS_HEADERS}
@@ -280,6 +281,9 @@ def edge(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Edge]:
             + server_block(ports[2], NEW_TLS, backend, locations=closer)
             + server_block(ports[3], "ssl_protocols TLSv1.3;", backend)
             + server_block(ports[4], NEW_TLS, backend, cert_days=5)
+            + server_block(
+                ports[5], "ssl_protocols TLSv1 TLSv1.1; ssl_ciphers DEFAULT:@SECLEVEL=0;"
+            )
         )
         nginx = Nginx(tmp_path_factory.mktemp("nginx"), servers, cert_days=(30, 5))
         try:

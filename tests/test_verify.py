@@ -132,6 +132,16 @@ def test_tls_probes_per_version(edge: Edge) -> None:
     assert alpn_selected(floor_too_high, ("http/1.1",)) == "http/1.1"
 
 
+def test_server_choosing_an_older_version_counts_as_refusal(cli: Cli, edge: Edge) -> None:
+    # Asked for TLS 1.2 only, this server answers with a TLS 1.1 hello: the version is refused.
+    code, report = _verify_json(cli, f"https://localhost:{edge.legacy}/")
+    assert code == 2
+    assert report["tls_versions"] == {"1.0": True, "1.1": True, "1.2": False, "1.3": False}
+    assert "TLS 1.2 is refused: clients that stop at TLS 1.2 fail the handshake." in str(
+        report["problems"]
+    )
+
+
 @pytest.fixture
 def hang_up() -> Iterator[int]:
     """A TCP server that accepts and closes at once: a reset, not an answer."""
