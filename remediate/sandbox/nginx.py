@@ -175,7 +175,8 @@ def nginx_world(workdir: Path) -> Iterator[dict[str, Any]]:
             inventory.write_text(
                 "[nginx]\n"
                 f"{HOST} ansible_connection=local ansible_python_interpreter={sys.executable} "
-                f"nginx_binary={binary} nginx_prefix={prefix} nginx_conf_path={conf}\n",
+                f"nginx_binary={binary} nginx_prefix={prefix} nginx_conf_path={conf} "
+                f"nginx_backup_dir={workdir / 'nginx-backups'}\n",
                 encoding="utf-8",
             )
             yield {"nginx": {"inventory": str(inventory)}, "websocket": {"locations": ["/ws/"]}}
