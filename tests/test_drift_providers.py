@@ -51,9 +51,11 @@ def test_gcp_drift_is_fixed_and_rollback_is_refused_clearly(
     before = {item: compute.get(item) for item in compute.links()}
     refused = cli("rollback", fixed["run_id"], "-p", str(policy_file), "--auto-approve")
     assert refused.code == 1
+    # The gcp-api executor reads current values: rollback names the proxy that moved.
     assert refused.stderr.strip() == (
-        f"error: cannot roll back run {fixed['run_id']}: the gcp-api executor (gcp) cannot read "
-        "current values, so rollback cannot check that nothing moved; nothing was changed"
+        f"error: rollback of run {fixed['run_id']} refused: 1 resource(s) changed since that run "
+        f"({estate.web} ssl_policy is now '{estate.legacy_policy}', not '{remediate_tls}'); "
+        "nothing was changed"
     )
     assert {item: compute.get(item) for item in compute.links()} == before
 
