@@ -6,7 +6,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-dev
 
-.PHONY: demo test lint unit system-deps bench clean
+.PHONY: demo test lint unit system-deps newer-nginx bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -26,10 +26,14 @@ lint: $(STAMP)
 	$(BIN)/mypy remediate
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/ansible-lint --offline playbooks/
 
-unit: $(STAMP) system-deps
+unit: $(STAMP) system-deps newer-nginx
 	$(BIN)/pytest
 
 test: lint unit
+
+# nginx from Debian 13, unpacked under build/ (not installed) for the 1.25.1+ syntax tests.
+newer-nginx:
+	@scripts/fetch-newer-nginx || echo "could not fetch a newer nginx; its tests will be skipped" >&2
 
 bench: $(STAMP) system-deps
 	$(BIN)/python -m bench

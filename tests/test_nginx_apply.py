@@ -47,6 +47,8 @@ nginx:
 """
 
 HostFactory = Callable[..., NginxHost]
+# nginx 1.25.1+ from Debian 13, unpacked by scripts/fetch-newer-nginx (`make test` runs it).
+NEWER_NGINX = Path(__file__).resolve().parents[1] / "build" / "nginx-trixie" / "nginx"
 
 
 def _can_use_netns() -> bool:
@@ -87,10 +89,11 @@ def hosts(tmp_path: Path, backend: str) -> Iterator[HostFactory]:
         name: str,
         ns: SshNamespace | None = None,
         ns_backend: str = "",
+        binary: str = NGINX,
         **extra_vars: str,
     ) -> NginxHost:
         if ns is None:
-            host = NginxHost(name, tmp_path / name, "127.0.0.1", free_port(), backend)
+            host = NginxHost(name, tmp_path / name, "127.0.0.1", free_port(), backend, binary)
         else:
             host = NginxHost(
                 name,
@@ -313,3 +316,26 @@ def test_one_failing_host_does_not_stop_the_other(
     assert bad.files() == bad_before
     assert_weak(bad)
     assert_fixed(good)
+
+
+@pytest.mark.skipif(
+    not NEWER_NGINX.exists(), reason="no nginx 1.25.1+: run scripts/fetch-newer-nginx"
+)
+def test_newer_nginx_gets_http2_on_instead_of_the_listen_parameter(
+    tmp_path: Path, hosts: HostFactory, cli: Cli
+) -> None:
+    web = hosts("web126", binary=str(NEWER_NGINX))
+    policy = write_setup(tmp_path, web)
+    assert_weak(web)
+
+    planned = cli("plan", "-p", str(policy))
+    assert planned.code == 0, planned.stderr
+    assert "nginx 1.26" in planned.stdout
+    assert "+    http2 on;" in planned.stdout
+    assert "-    listen" not in planned.stdout and "+    listen" not in planned.stdout
+
+    applied = cli("apply", "-p", str(policy), "--auto-approve")
+    assert applied.code == 0, applied.stdout + applied.stderr
+    assert f"    listen 127.0.0.1:{web.port} ssl;\n" in web.site.read_text()
+    assert_fixed(web)
+    assert "No changes" in cli("plan", "-p", str(policy)).stdout
