@@ -189,6 +189,48 @@ def owned_policy_verdict(
     return Verdict(changes)
 
 
+# Profiles by strength; CUSTOM lists its own features and has no place in the order.
+PROFILE_STRENGTH = {"COMPATIBLE": 0, "MODERN": 1, "RESTRICTED": 2}
+
+
+def declared_policy_verdict(settings: Mapping[str, Any], policy: Policy) -> Verdict:
+    """Changes for an SSL policy a program declares itself (Pulumi): a minimum TLS version or a
+    profile weaker than the policy's is raised, a stricter one is kept.
+
+    `settings` holds `min_tls_version` and `profile` as declared; a missing one is the API default
+    (TLS_1_0, COMPATIBLE). Unlike `owned_policy_verdict`, this never lowers a setting: the program
+    owns the policy and may be stricter than remediate asks.
+    """
+    minimum = policy.tls.minimum
+    desired = desired_ssl_policy(policy)
+    current_min = settings.get("min_tls_version") or GOOGLE_DEFAULT_MIN_TLS
+    profile = settings.get("profile") or GOOGLE_DEFAULT_PROFILE
+    changes: list[Desired] = []
+    findings: list[str] = []
+    weak = weak_versions(versions_from(plain_tls(current_min)), minimum)
+    if weak:
+        changes.append(
+            Desired(
+                attribute="minTlsVersion",
+                before=settings.get("min_tls_version"),
+                after=desired["minTlsVersion"],
+                reason=f"{accepts_phrase(weak)}; policy minimum is TLS {minimum}",
+            )
+        )
+    if profile not in PROFILE_STRENGTH:
+        findings.append(f"profile {profile} lists its own features; they are not checked")
+    elif PROFILE_STRENGTH[profile] < PROFILE_STRENGTH[desired["profile"]]:
+        changes.append(
+            Desired(
+                attribute="profile",
+                before=settings.get("profile"),
+                after=desired["profile"],
+                reason=f"profile {profile} offers weaker ciphers than {desired['profile']}",
+            )
+        )
+    return Verdict(changes, findings)
+
+
 def backend_service_verdict(settings: Mapping[str, Any]) -> Verdict:
     """A backend service that speaks HTTP/2 to its backends is a 502 risk, never a change."""
     if settings.get("protocol") != "HTTP2":

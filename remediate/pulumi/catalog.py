@@ -1,0 +1,82 @@
+"""ELB security policies for Pulumi programs, which run before any listener exists.
+
+The rules pick policies by the protocols `describe_ssl_policies` reports, never by name. A program
+that cannot call the API (a preview without credentials, a unit test under mocks) uses the bundled
+snapshot of that same response, `data/elb-ssl-policies.json`; `fetch()` reads it live instead.
+Regenerate the snapshot against any endpoint botocore can reach (AWS itself, or an emulator through
+`AWS_ENDPOINT_URL`) with `python -m remediate.pulumi.catalog [REGION]`.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from datetime import UTC, datetime
+from importlib import resources
+from typing import Any
+
+from remediate.errors import RemediateError
+from remediate.rules.aws import SslPolicy
+
+BUNDLED = "elb-ssl-policies.json"
+
+
+def _parse(document: dict[str, Any], source: str) -> list[SslPolicy]:
+    try:
+        return [SslPolicy.from_api(raw) for raw in document["SslPolicies"]]
+    except (KeyError, TypeError) as exc:
+        raise RemediateError(f"{source}: not a describe_ssl_policies response ({exc})") from None
+
+
+def bundled() -> list[SslPolicy]:
+    """The snapshot shipped with remediate (see `provenance` in the file)."""
+    text = resources.files("remediate.pulumi").joinpath("data", BUNDLED).read_text("utf-8")
+    return _parse(json.loads(text), BUNDLED)
+
+
+def describe(region: str | None = None) -> list[dict[str, Any]]:
+    """Every security policy `describe_ssl_policies` returns in `region`, as the API shapes it."""
+    import boto3
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    client = boto3.client("elbv2", region_name=region)
+    raw: list[dict[str, Any]] = []
+    marker: str | None = None
+    try:
+        while True:
+            page = (
+                client.describe_ssl_policies(Marker=marker)
+                if marker
+                else client.describe_ssl_policies()
+            )
+            raw.extend(dict(item) for item in page["SslPolicies"])
+            marker = page.get("NextMarker")
+            if not marker:
+                return raw
+    except (BotoCoreError, ClientError) as exc:
+        raise RemediateError(f"describe_ssl_policies failed: {exc}") from None
+
+
+def fetch(region: str | None = None) -> list[SslPolicy]:
+    """The live catalog, for programs that have AWS credentials at preview time."""
+    return [SslPolicy.from_api(raw) for raw in describe(region)]
+
+
+def main(argv: list[str]) -> None:
+    """Print a fresh snapshot (to redirect into data/elb-ssl-policies.json)."""
+    import boto3
+
+    region = argv[0] if argv else None
+    endpoint = boto3.client("elbv2", region_name=region).meta.endpoint_url
+    document = {
+        "provenance": (
+            f"describe_ssl_policies from {endpoint} on {datetime.now(UTC).date()}, "
+            "written by `python -m remediate.pulumi.catalog`"
+        ),
+        "SslPolicies": describe(region),
+    }
+    sys.stdout.write(json.dumps(document, indent=1, sort_keys=True) + "\n")
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

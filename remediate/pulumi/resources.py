@@ -1,0 +1,196 @@
+"""What the shared rules say about one Pulumi resource, given its inputs as the engine names them.
+
+Pure: no Pulumi runtime here, so the transforms of `enforce()` and the CrossGuard policy pack (which
+runs in its own environment) make the same decisions from the same `remediate.rules`. Inputs use
+the engine's property names (`sslPolicy`, `enableHttp2`...); a missing input means the provider's
+default, which is what the resource will get.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from remediate.policy import Policy
+from remediate.rules import Verdict
+from remediate.rules import aws as aws_rules
+from remediate.rules import gcp as gcp_rules
+
+LISTENERS = frozenset({"aws:lb/listener:Listener", "aws:alb/listener:Listener"})
+LOAD_BALANCERS = frozenset(
+    {"aws:lb/loadBalancer:LoadBalancer", "aws:alb/loadBalancer:LoadBalancer"}
+)
+SSL_POLICIES = frozenset(
+    {"gcp:compute/sSLPolicy:SSLPolicy", "gcp:compute/regionSslPolicy:RegionSslPolicy"}
+)
+GLOBAL_PROXY = "gcp:compute/targetHttpsProxy:TargetHttpsProxy"
+REGIONAL_PROXY = "gcp:compute/regionTargetHttpsProxy:RegionTargetHttpsProxy"
+PROXIES = frozenset({GLOBAL_PROXY, REGIONAL_PROXY})
+TYPES = LISTENERS | LOAD_BALANCERS | SSL_POLICIES | PROXIES
+
+# The AWS tag that opts one resource out (any value but "false").
+SKIP_TAG = "remediate:skip"
+# What ELBv2 gives an HTTPS or TLS listener created without a security policy.
+DEFAULT_LISTENER_POLICY = "ELBSecurityPolicy-2016-08"
+# HTTPS listeners exist only on application load balancers, TLS listeners only on network ones.
+LOAD_BALANCER_TYPE = {"HTTPS": "application", "TLS": "network"}
+# The inputs each decision reads (engine names); the transforms resolve these before deciding.
+READS: dict[str, tuple[str, ...]] = {
+    **dict.fromkeys(LISTENERS, ("protocol", "sslPolicy", "alpnPolicy", "tags")),
+    **dict.fromkeys(LOAD_BALANCERS, ("loadBalancerType", "enableHttp2", "tags")),
+    **dict.fromkeys(SSL_POLICIES, ("minTlsVersion", "profile")),
+    **dict.fromkeys(PROXIES, ("sslPolicy", "project", "region")),
+}
+# The inputs a decision may write.
+WRITES: dict[str, tuple[str, ...]] = {
+    **dict.fromkeys(LISTENERS, ("sslPolicy", "alpnPolicy")),
+    **dict.fromkeys(LOAD_BALANCERS, ("enableHttp2",)),
+    **dict.fromkeys(SSL_POLICIES, ("minTlsVersion", "profile")),
+    **dict.fromkeys(PROXIES, ("sslPolicy",)),
+}
+_ATTRIBUTE_INPUT = {
+    "ssl_policy": "sslPolicy",
+    "alpn_policy": "alpnPolicy",
+    aws_rules.HTTP2_ATTRIBUTE: "enableHttp2",
+    "minTlsVersion": "minTlsVersion",
+    "profile": "profile",
+}
+
+
+@dataclass(frozen=True)
+class ManagedPolicy:
+    """The SSL policy remediate declares for proxies that have none: one per project and scope."""
+
+    name: str
+    min_tls_version: str
+    profile: str
+    project: str | None = None
+    region: str | None = None
+
+
+@dataclass(frozen=True)
+class Decision:
+    """New values for some inputs (engine names), each with its reason, plus findings.
+
+    For a proxy without an SSL policy, `attach` names the managed policy to declare and attach;
+    its reference is only known once declared, so `updates` does not carry it.
+    """
+
+    updates: dict[str, Any] = field(default_factory=dict)
+    reasons: dict[str, str] = field(default_factory=dict)
+    findings: list[str] = field(default_factory=list)
+    attach: ManagedPolicy | None = None
+
+    @property
+    def compliant(self) -> bool:
+        return not (self.updates or self.attach)
+
+    def violations(self) -> list[str]:
+        """The changes in words, one line each, as the policy pack reports them."""
+        lines = [
+            f"{name} should be {value!r}: {self.reasons[name]}"
+            for name, value in self.updates.items()
+        ]
+        if self.attach is not None:
+            managed = self.attach
+            lines.append(
+                f"sslPolicy should be the SSL policy {managed.name} "
+                f"({managed.min_tls_version}, {managed.profile}): {self.reasons['sslPolicy']}"
+            )
+        return lines
+
+
+def skipped(name: str, props: Mapping[str, Any], names: Iterable[str] = ()) -> bool:
+    """Opted out: tagged `remediate:skip` (AWS), or the resource name matches a glob of `names`."""
+    tags = props.get("tags")
+    if (
+        isinstance(tags, Mapping)
+        and SKIP_TAG in tags
+        and str(tags[SKIP_TAG]).strip().lower() != "false"
+    ):
+        return True
+    return any(fnmatch.fnmatchcase(name, pattern) for pattern in names)
+
+
+def decide(
+    type_: str,
+    name: str,
+    props: Mapping[str, Any],
+    policy: Policy,
+    catalog: Sequence[aws_rules.SslPolicy],
+    default_region: str | None = None,
+) -> Decision:
+    """The decision for one resource; resources of other types are left alone."""
+    if type_ in LISTENERS:
+        protocol = props.get("protocol")
+        if protocol not in aws_rules.TLS_PROTOCOLS:
+            return Decision()
+        settings = {
+            "protocol": protocol,
+            "ssl_policy": props.get("sslPolicy") or DEFAULT_LISTENER_POLICY,
+            "alpn_policy": props.get("alpnPolicy"),
+        }
+        return _from_verdict(
+            aws_rules.listener_verdict(settings, LOAD_BALANCER_TYPE[protocol], catalog, policy)
+        )
+    if type_ in LOAD_BALANCERS:
+        if (props.get("loadBalancerType") or "application") != "application":
+            return Decision()
+        enabled = props.get("enableHttp2")
+        settings = {aws_rules.HTTP2_ATTRIBUTE: True if enabled is None else bool(enabled)}
+        return _from_verdict(aws_rules.load_balancer_verdict(settings, policy))
+    if type_ in SSL_POLICIES:
+        settings = {"min_tls_version": props.get("minTlsVersion"), "profile": props.get("profile")}
+        return _from_verdict(gcp_rules.declared_policy_verdict(settings, policy))
+    if type_ in PROXIES:
+        return _proxy(type_, name, props, policy, default_region)
+    return Decision()
+
+
+def _from_verdict(verdict: Verdict) -> Decision:
+    updates: dict[str, Any] = {}
+    reasons: dict[str, str] = {}
+    for change in verdict.changes:
+        key = _ATTRIBUTE_INPUT[change.attribute]
+        updates[key] = change.after
+        reasons[key] = change.reason
+    return Decision(updates, reasons, list(verdict.findings))
+
+
+def _proxy(
+    type_: str, name: str, props: Mapping[str, Any], policy: Policy, default_region: str | None
+) -> Decision:
+    if props.get("sslPolicy"):
+        # An attached policy is either declared in the program (and enforced there) or external.
+        return Decision()
+    project = props.get("project") or None
+    region = None
+    if type_ == REGIONAL_PROXY:
+        region = props.get("region") or default_region
+        if not region:
+            return Decision(
+                findings=[
+                    "regional proxy without a region (input or gcp:region config): "
+                    "cannot tell where its SSL policy belongs"
+                ]
+            )
+    collection = "regionTargetHttpsProxies" if region else "targetHttpsProxies"
+    link = gcp_rules.Link(project or "default", region, collection, name).self_link
+    verdict = gcp_rules.proxy_verdict(link, {"ssl_policy": None}, {}, policy)
+    if not verdict.changes:
+        return Decision(findings=list(verdict.findings))
+    desired = gcp_rules.desired_ssl_policy(policy)
+    managed = ManagedPolicy(
+        name=gcp_rules.settings_of(policy).ssl_policy_name,
+        min_tls_version=desired["minTlsVersion"],
+        profile=desired["profile"],
+        project=project,
+        region=region,
+    )
+    return Decision(
+        reasons={"sslPolicy": verdict.changes[0].reason},
+        findings=list(verdict.findings),
+        attach=managed,
+    )
