@@ -468,12 +468,28 @@ def demo(
 
 
 def main() -> None:
-    """Console entry point: user errors become one line on stderr and exit 1."""
+    """Console entry point: user errors, bad arguments included, become one line on stderr and
+    exit 1 (click's usage errors would exit 2, which drift, verify and diagnose use for "problems
+    found": a scheduler must not mistake a typo for drift)."""
     try:
-        app()
+        code = app(standalone_mode=False)
+    except typer.TyperException as exc:
+        message = exc.format_message().strip()
+        if not message or "\n" in message:
+            # A command group called without a command: its help page (typer may have printed
+            # it already), not an error.
+            if message:
+                _err(message)
+            sys.exit(exc.exit_code)
+        _err(f"error: {message}")
+        sys.exit(1)
+    except typer.Abort:
+        _err("aborted; nothing changed")
+        sys.exit(1)
     except RemediateError as exc:
         _err(f"error: {exc}")
         sys.exit(1)
     except KeyboardInterrupt:
         _err("interrupted")
         sys.exit(130)
+    sys.exit(code if isinstance(code, int) else 0)

@@ -21,14 +21,19 @@ def moto_server() -> Iterator[MotoServer]:
 
 
 @pytest.fixture
-def aws(moto_server: MotoServer, monkeypatch: pytest.MonkeyPatch) -> MotoServer:
-    """boto3 pointed at a freshly reset moto server through AWS_ENDPOINT_URL."""
+def aws(moto_server: MotoServer, monkeypatch: pytest.MonkeyPatch) -> Iterator[MotoServer]:
+    """boto3 pointed at a freshly reset moto server through AWS_ENDPOINT_URL.
+
+    Reset again afterwards: moto's backends are global to the process, so a fleet left behind
+    would show up in any other moto server this process starts (the demo's, for one).
+    """
     for name in ("AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_CONFIG_FILE"):
         monkeypatch.delenv(name, raising=False)
     for name, value in moto_server.env().items():
         monkeypatch.setenv(name, value)
     moto_server.reset()
-    return moto_server
+    yield moto_server
+    moto_server.reset()
 
 
 @dataclass

@@ -301,6 +301,11 @@ def test_every_stops_between_passes_on_sigterm(
             "error: --passes takes a number of 1 or more, and only goes with --every",
         ),
         (["--fix", "--max-changes", "-1"], "error: --max-changes -1: must be zero or more"),
+        # A usage error exits 1 too: 2 would tell a scheduler that drift was found.
+        (
+            ["--format", "xml"],
+            "error: Invalid value for '--format': Value error, 'xml' is not one of 'text', 'json'.",
+        ),
     ],
 )
 def test_bad_arguments_are_one_line_and_change_nothing(
