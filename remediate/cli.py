@@ -15,7 +15,7 @@ from remediate import engine, lock, metrics, render, verification
 from remediate import policy as policy_module
 from remediate import rollback as rollback_module
 from remediate.errors import RemediateError
-from remediate.journal import Journal
+from remediate.journal import RUN_KINDS, Journal
 from remediate.model import Plan
 from remediate.policy import Policy
 from remediate.progress import reporter
@@ -362,13 +362,17 @@ def history(
     limit: Annotated[int, typer.Option("--limit", help="How many runs to list.")] = 50,
     kind: Annotated[
         str | None,
-        typer.Option("--kind", help="Only runs of this kind: plan, apply, drift, rollback."),
+        typer.Option(
+            "--kind", help="Only runs of this kind: plan, apply, dry-run, drift, rollback."
+        ),
     ] = None,
     state_dir: StateDirOption = None,
 ) -> None:
     """List the journaled runs (plan, apply, drift, rollback), newest first, or show one."""
     if limit < 1:
         raise RemediateError(f"--limit {limit}: must be 1 or more")
+    if kind is not None and kind not in RUN_KINDS:
+        raise RemediateError(f"--kind {kind!r}: not a kind of run ({', '.join(RUN_KINDS)})")
     journal = Journal(state_dir)
     if run_id is not None:
         run = journal.run(run_id)

@@ -22,6 +22,7 @@ import platformdirs
 from remediate.errors import RemediateError
 from remediate.model import Change, Plan
 
+RUN_KINDS = ("plan", "apply", "dry-run", "drift", "rollback")
 # Run kinds whose applied changes are fixes (a rollback restores; a plan or dry run writes nothing).
 FIXING_KINDS = ("apply", "drift")
 

@@ -66,6 +66,11 @@ def test_history_lists_plan_apply_and_drift_runs(cli: Cli, fleet: Fleet, policy:
     assert shop["after"] == ssl_policy(fleet, "shop:443")
     assert shop["outcome"] == "applied"
 
+    only_plans = _json(cli("history", "--kind", "plan", "--format", "json").stdout)["runs"]
+    assert isinstance(only_plans, list)
+    assert [r["run_id"] for r in only_plans] == [planned["run_id"]]
+    assert len(_json(cli("history", "--limit", "1", "--format", "json").stdout)["runs"]) == 1
+
     text = cli("history").stdout
     assert text.splitlines()[0].split() == ["RUN", "KIND", "STARTED", "BY", "STATUS", "CHANGES"]
     assert f"{applied['run_id']}  apply " in text
@@ -79,6 +84,12 @@ def test_history_of_an_unknown_run_is_one_line(cli: Cli) -> None:
     assert result.code == 1
     assert result.stderr.startswith("error: no run 'nope' in ")
     assert len(result.stderr.splitlines()) == 1
+    result = cli("history", "--kind", "deploy")
+    assert result.code == 1
+    assert result.stderr == (
+        "error: --kind 'deploy': not a kind of run (plan, apply, dry-run, drift, rollback)\n"
+    )
+    assert cli("history").stdout == "No runs recorded yet.\n"
 
 
 def test_rollback_restores_the_before_state(cli: Cli, fleet: Fleet, policy: Path) -> None:
