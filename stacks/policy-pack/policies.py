@@ -1,0 +1,101 @@
+"""The pack's policies as plain functions, so they run (and are tested) without pulumi_policy.
+
+Each policy covers resource types of `remediate.pulumi.resources` and asks the same question
+`enforce()` asks: what do remediate's rules want these inputs to be? `violations` reports the
+answer; `remediation` returns the corrected inputs. Configuration (per pack, `pulumi policy
+enable --config` or `--policy-pack-config`): `policyFile`, a remediate policy file (absolute, or
+relative to where Pulumi runs), and `skip`, resource-name globs to leave alone. Resources tagged
+`remediate:skip` are left alone too.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from functools import cache
+from typing import Any
+
+from remediate import policy as policy_module
+from remediate.policy import Policy
+from remediate.pulumi import resources
+from remediate.pulumi.catalog import bundled
+from remediate.rules.aws import SslPolicy
+
+
+@dataclass(frozen=True)
+class PackPolicy:
+    name: str
+    description: str
+    types: frozenset[str]
+    fixable: bool
+
+
+POLICIES = [
+    PackPolicy(
+        "elb-listener-tls",
+        "HTTPS/TLS listeners use a security policy that meets the TLS minimum; TLS listeners "
+        "offer HTTP/2 through ALPN",
+        resources.LISTENERS,
+        fixable=True,
+    ),
+    PackPolicy(
+        "elb-http2",
+        "Application load balancers keep HTTP/2 on",
+        resources.LOAD_BALANCERS,
+        fixable=True,
+    ),
+    PackPolicy(
+        "gcp-ssl-policy-tls",
+        "SSL policies meet the TLS minimum and profile",
+        resources.SSL_POLICIES,
+        fixable=True,
+    ),
+    PackPolicy(
+        "gcp-proxy-ssl-policy",
+        "Target HTTPS proxies have an SSL policy (without one, Google's default accepts TLS 1.0)",
+        resources.PROXIES,
+        # Remediation can only change the proxy's inputs, not declare the SSL policy it needs:
+        # `remediate.pulumi.enforce()` does that in the program.
+        fixable=False,
+    ),
+]
+CONFIG_SCHEMA: dict[str, dict[str, Any]] = {
+    "policyFile": {"type": "string"},
+    "skip": {"type": "array", "items": {"type": "string"}},
+}
+
+
+@cache
+def _policy(path: str | None) -> Policy:
+    return Policy() if not path else policy_module.load(path)
+
+
+@cache
+def _catalog() -> list[SslPolicy]:
+    return bundled()
+
+
+def _decision(
+    resource_type: str, name: str, props: Mapping[str, Any], config: Mapping[str, Any]
+) -> resources.Decision:
+    if resources.skipped(name, props, config.get("skip") or ()):
+        return resources.Decision()
+    policy = _policy(config.get("policyFile"))
+    return resources.decide(resource_type, name, props, policy, _catalog())
+
+
+def violations(
+    resource_type: str, name: str, props: Mapping[str, Any], config: Mapping[str, Any]
+) -> list[str]:
+    """What the rules would change on this resource, one line each; empty when compliant."""
+    return _decision(resource_type, name, props, config).violations()
+
+
+def remediation(
+    resource_type: str, name: str, props: Mapping[str, Any], config: Mapping[str, Any]
+) -> dict[str, Any] | None:
+    """The inputs with the rules' values, or None when nothing changes."""
+    decision = _decision(resource_type, name, props, config)
+    if not decision.updates:
+        return None
+    return {**props, **decision.updates}
