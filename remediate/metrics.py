@@ -38,10 +38,12 @@ def registry_for(report: Report, last_success: datetime | None) -> CollectorRegi
         labels,
         registry=registry,
     )
-    for provider, counts in report.by_provider().items():
-        drifted.labels(provider).set(counts["drifted"])
-        fixed.labels(provider).set(counts["fixed"])
-        failed.labels(provider).set(counts["failed"])
+    # A pass that failed knows no reliable counts: leave them out rather than report zeros.
+    if report.status != "error":
+        for provider, counts in report.by_provider().items():
+            drifted.labels(provider).set(counts["drifted"])
+            fixed.labels(provider).set(counts["fixed"])
+            failed.labels(provider).set(counts["failed"])
     Gauge(
         "remediate_last_run_timestamp_seconds",
         "When the last drift run started (Unix time).",

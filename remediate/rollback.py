@@ -84,10 +84,14 @@ def prepare(
         runner = executors.get(name, policy, progress)
         if not isinstance(runner, executors.ReadsCurrent):
             providers = ", ".join(sorted({c.provider.value for c in changes}))
-            raise RemediateError(
+            message = (
                 f"cannot roll back run {run_id}: the {name} executor ({providers}) cannot read "
                 "current values, so rollback cannot check that nothing moved; nothing was changed"
             )
+            _journal_refusal(
+                journal, run_id, policy, [reverse(c, run_id) for c in applied], message
+            )
+            raise RemediateError(message)
         values = runner.current(changes)
         fingerprints = runner.fingerprints(changes)
         for change in changes:
