@@ -171,7 +171,7 @@ def run_once(
         report.error = str(exc)
     except BaseException as exc:
         report.status = "error"
-        report.error = f"interrupted: {type(exc).__name__}"
+        report.error = f"stopped by {type(exc).__name__}"
         raise
     finally:
         journal.finish(run_id, report.status, report.summary())
