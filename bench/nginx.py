@@ -31,6 +31,8 @@ events {
 }
 http {
     access_log off;
+    server_names_hash_max_size 8192;
+    server_names_hash_bucket_size 128;
     client_body_temp_path tmp/body;
     proxy_temp_path tmp/proxy;
     fastcgi_temp_path tmp/fastcgi;
@@ -182,6 +184,7 @@ def scenario(server_blocks: int, files: int, log: Callable[[str], None]) -> dict
         "nginx.plan_s": round(plan.seconds, 2),
         "nginx.parse_only_s": round(parse.seconds, 2),
         "nginx.peak_rss_mb": plan.peak_rss_mb,
+        "nginx.changes": len(changes),
         "nginx.listeners": server_blocks * LISTENS_PER_BLOCK,
         "nginx.files": files,
     }
