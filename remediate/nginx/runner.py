@@ -118,7 +118,13 @@ def run_playbook(
             quiet=True,
             suppress_env_files=True,
             event_handler=on_event,
-            envvars={"PATH": f"{bin_dir}:{path}", "ANSIBLE_NOCOLOR": "1"},
+            # ansible-runner empties any event result over MAX_EVENT_RES characters (700,000 by
+            # default): a large tree's collected files would vanish and the host plan nothing.
+            envvars={
+                "PATH": f"{bin_dir}:{path}",
+                "ANSIBLE_NOCOLOR": "1",
+                "MAX_EVENT_RES": str(2**62),
+            },
         )
         if runner.status not in ("successful", "failed") or (
             runner.rc not in (0, 2, 4) and not outcome.failures
