@@ -156,7 +156,8 @@ def test_plan_shows_diffs_and_apply_fixes_the_live_server(
     pid = web.master_pid()
     assert_weak(web)
 
-    planned = cli("plan", "-p", str(policy), "--detailed-exitcode")
+    saved = tmp_path / "plan.json"
+    planned = cli("plan", "-p", str(policy), "--detailed-exitcode", "--out", str(saved))
     assert planned.code == 2, planned.stderr
     assert f"+    listen 127.0.0.1:{web.port} ssl http2;" in planned.stdout
     assert "-    ssl_protocols TLSv1 TLSv1.1 TLSv1.2;" in planned.stdout
@@ -164,13 +165,13 @@ def test_plan_shows_diffs_and_apply_fixes_the_live_server(
     assert f"--- a{web.site}" in planned.stdout
     assert web.files() == before
 
-    dry = cli("apply", "-p", str(policy), "--dry-run")
+    dry = cli("apply", str(saved), "-p", str(policy), "--dry-run")
     assert dry.code == 0, dry.stdout + dry.stderr
     assert f"nginx web1:{web.site} would be written (dry run)" in dry.stdout
     assert web.files() == before
     assert not any(web.backups.iterdir())
 
-    applied = cli("apply", "-p", str(policy), "--auto-approve")
+    applied = cli("apply", str(saved), "-p", str(policy))
     assert applied.code == 0, applied.stdout + applied.stderr
     assert f"nginx web1:{web.site} written (read back)" in applied.stdout
     after = web.files()
@@ -280,12 +281,13 @@ def test_ssh_host_plans_and_applies_like_a_local_one(
     pid = remote.master_pid()
     assert_weak(remote)
 
-    planned = cli("plan", "-p", str(policy))
+    saved = tmp_path / "plan.json"
+    planned = cli("plan", "-p", str(policy), "--out", str(saved))
     assert planned.code == 0, planned.stderr
     assert f"+    listen {remote.address}:{remote.port} ssl http2;" in planned.stdout
     assert remote.files() == before
 
-    applied = cli("apply", "-p", str(policy), "--auto-approve")
+    applied = cli("apply", str(saved), "-p", str(policy))
     assert applied.code == 0, applied.stdout + applied.stderr
     after = remote.files()
     assert all(after[path].mode == before[path].mode for path in before)
@@ -328,13 +330,14 @@ def test_newer_nginx_gets_http2_on_instead_of_the_listen_parameter(
     policy = write_setup(tmp_path, web)
     assert_weak(web)
 
-    planned = cli("plan", "-p", str(policy))
+    saved = tmp_path / "plan.json"
+    planned = cli("plan", "-p", str(policy), "--out", str(saved))
     assert planned.code == 0, planned.stderr
     assert "nginx 1.26" in planned.stdout
     assert "+    http2 on;" in planned.stdout
     assert "-    listen" not in planned.stdout and "+    listen" not in planned.stdout
 
-    applied = cli("apply", "-p", str(policy), "--auto-approve")
+    applied = cli("apply", str(saved), "-p", str(policy))
     assert applied.code == 0, applied.stdout + applied.stderr
     assert f"    listen 127.0.0.1:{web.port} ssl;\n" in web.site.read_text()
     assert_fixed(web)
