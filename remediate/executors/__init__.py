@@ -77,10 +77,17 @@ def _ansible(policy: Policy, progress: Progress) -> Executor:
     return AnsibleExecutor(policy.nginx.inventory if policy.nginx else None, progress)
 
 
+def _pulumi(policy: Policy, progress: Progress) -> Executor:
+    from remediate.executors.pulumi import PulumiExecutor
+
+    return PulumiExecutor(policy, progress)
+
+
 FACTORIES: dict[str, ExecutorFactory] = {
     "boto3": _boto3,
     "gcp-api": _gcp_api,
     "ansible": _ansible,
+    "pulumi": _pulumi,
 }
 
 
