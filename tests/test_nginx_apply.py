@@ -342,3 +342,17 @@ def test_newer_nginx_gets_http2_on_instead_of_the_listen_parameter(
     assert f"    listen 127.0.0.1:{web.port} ssl;\n" in web.site.read_text()
     assert_fixed(web)
     assert "No changes" in cli("plan", "-p", str(policy)).stdout
+
+
+def test_an_inventory_without_hosts_is_an_error(tmp_path: Path, cli: Cli) -> None:
+    inventory = tmp_path / "hosts.ini"
+    inventory.write_text("# nobody here yet\n", encoding="utf-8")
+    policy = tmp_path / "remediate.yaml"
+    policy.write_text(POLICY.format(inventory=inventory), encoding="utf-8")
+
+    result = cli("plan", "-p", str(policy))
+
+    assert result.code == 1
+    assert result.stderr.strip().splitlines()[-1] == (
+        f"error: {inventory}: no hosts found (is it an Ansible inventory?)"
+    )

@@ -45,9 +45,8 @@ class AnsibleExecutor:
         result: dict[str, str | None] = {}
         for change in changes:
             files = trees.get(_host(change))
-            path = change.context.get("path")
-            exists = files is not None and path in files
-            result[change.resource] = tree_fingerprint(files) if files and exists else None
+            present = files is not None and change.context.get("path") in files
+            result[change.resource] = tree_fingerprint(files) if files and present else None
         return result
 
     def current(self, changes: Sequence[Change]) -> dict[tuple[str, str], object]:

@@ -56,6 +56,8 @@ def collect(
     nginx's own message such as `[emerg] unknown directive "foo" in /etc/nginx/nginx.conf:12`).
     """
     run = run_playbook(COLLECT_PLAYBOOK, inventory, progress, limit=hosts, label="nginx")
+    if not run.hosts and hosts is None:
+        raise DiscoveryError(f"{inventory}: no hosts found (is it an Ansible inventory?)")
     if run.failures:
         problems = "; ".join(f"{host}: {reason}" for host, reason in sorted(run.failures.items()))
         raise DiscoveryError(f"cannot read the nginx configuration of {problems}")

@@ -126,8 +126,9 @@ def run_playbook(
                 "MAX_EVENT_RES": str(2**62),
             },
         )
+        # A non-zero exit without a failed host is Ansible's own error (inventory, syntax...).
         if runner.status not in ("successful", "failed") or (
-            runner.rc not in (0, 2, 4) and not outcome.failures
+            runner.rc != 0 and not outcome.failures
         ):
             tail = _tail(runner.stdout.read() if runner.stdout else "")
             raise RemediateError(
