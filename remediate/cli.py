@@ -136,8 +136,10 @@ def apply(
         bool, typer.Option("--no-verify", help="Do not probe the changed endpoints afterwards.")
     ] = False,
 ) -> None:
-    """Apply a saved plan, or plan and apply (asks first unless --auto-approve), then probe the
-    changed endpoints that can be reached; exit 3 when a change failed or a probe disagrees."""
+    """Apply a saved plan, or plan and apply (asks first unless --auto-approve).
+
+    Then probe the changed endpoints that can be reached (--no-verify skips it); exit 3 when a
+    change failed or a probe disagrees."""
     if plan_file is not None:
         saved = Plan.load(plan_file)
         policy = _policy_for_saved_plan(policy_file)
@@ -235,8 +237,9 @@ def verify(
     ] = True,
     output: FormatOption = Format.TEXT,
 ) -> None:
-    """Probe live endpoints: TLS versions, ALPN, HTTP/2, HTTP/1.1 status, WebSocket handshakes,
-    certificate expiry. Exit 0 healthy, 2 problems found, 1 error."""
+    """Probe live endpoints: TLS versions, ALPN, HTTP/2, status, WebSocket, certificate.
+
+    Exit 0 healthy, 2 problems found, 1 error (bad URL, unreachable host)."""
     from remediate import verify as probes
 
     if minimum not in probes.TLS_VERSIONS:
@@ -271,8 +274,10 @@ def diagnose(
     ] = "1.2",
     output: FormatOption = Format.TEXT,
 ) -> None:
-    """Explain a 426 Upgrade Required (and its neighbours: TLS floor, h2, WebSocket headers, 502
-    after an upgrade) at URL, with what to run or change. Exit 2 when a problem is found."""
+    """Explain a 426 Upgrade Required at URL, and its neighbours, with what to run or change.
+
+    Covers the protocol the server demands, the TLS floor, h2, WebSocket headers dropped by a
+    proxy and 502s after an upgrade. Exit 2 when a problem is found."""
     from remediate import diagnose as triage
     from remediate.verify import TLS_VERSIONS
 
@@ -439,8 +444,9 @@ def clients(
     ] = None,
     output: FormatOption = Format.TEXT,
 ) -> None:
-    """Who still uses TLS 1.0/1.1 or receives 426s, from ALB and Nginx access logs: user agent,
-    count and share. Unparseable lines are counted as skipped."""
+    """Who still uses TLS 1.0/1.1 or receives 426s, from ALB and Nginx access logs.
+
+    Reports user agent, count and share; unparseable lines are counted as skipped."""
     from remediate import clients as logs_module
     from remediate.verify import TLS_VERSIONS
 
