@@ -30,6 +30,9 @@ def aws_world(workdir: Path) -> Iterator[dict[str, Any]]:
     server = MotoServer()
     try:
         with environment(server.env()):
+            # moto's backends are process-wide: start from an empty world even in a process
+            # (a test run) that used moto before.
+            server.reset()
             seed_fleet()
             yield {
                 "aws": {"regions": ["us-east-1", "eu-west-1"], "ssl_policy": "auto"},
