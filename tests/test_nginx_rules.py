@@ -371,3 +371,14 @@ def test_a_catch_all_default_server_on_a_tls_socket_counts_even_without_ssl_sett
     assert reasons == [
         "ssl_protocols is not set: nginx 1.22.1 accepts TLS 1.0, 1.1 on *:443 (default server _)"
     ]
+
+
+def test_proxy_http_version_defaults_to_1_1_from_1_29_7() -> None:
+    site = "server { listen 80; location /ws/ { proxy_pass http://b; } }\n"
+    files = {MAIN: main_with("\tsendfile on;"), SITE: site}
+    ws = policy(http2=False, websocket={"locations": ["/ws/"]})
+    old, _ = fix(files, ws, "1.29.6")
+    new, _ = fix(files, ws, "1.29.7")
+    assert "proxy_http_version 1.1;" in old[SITE]
+    assert "proxy_http_version" not in new[SITE]
+    assert "proxy_set_header Upgrade $http_upgrade;" in new[SITE]

@@ -8,7 +8,7 @@ them into text edits with the reason for each, and `evaluate` into one change pe
 from __future__ import annotations
 
 import ssl
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -42,6 +42,8 @@ MODERN_CIPHERS = (
     "DHE-RSA-AES128-GCM-SHA256:DHE-RSA-AES256-GCM-SHA384:DHE-RSA-CHACHA20-POLY1305"
 )
 UPGRADE_MAP = {"default": "upgrade", "": "close"}
+# proxy_http_version defaults to 1.0 before nginx 1.29.7, and to 1.1 from it.
+PROXY_HTTP11_DEFAULT_SINCE = (1, 29, 7)
 MAP_VARIABLE = "connection_upgrade"
 
 
@@ -150,8 +152,9 @@ def _where(config: Config, servers: Sequence[Server]) -> str:
 
 
 def _group(
-    servers: Sequence[Server], directive_of: Any
+    servers: Sequence[Server], directive_of: Callable[[Server], Directive | None]
 ) -> list[tuple[Directive | None, list[Server]]]:
+    """Servers grouped by the directive that takes effect for them (None: nginx's default)."""
     groups: list[tuple[Directive | None, list[Server]]] = []
     for server in servers:
         directive = directive_of(server)
@@ -190,7 +193,7 @@ def review(config: Config, policy: Policy, version: str) -> Review:
     if policy.http2:
         _http2(config, tree, parsed_version, tls_servers, result)
     if policy.websocket.locations:
-        _websockets(config, tree, policy.websocket.locations, result)
+        _websockets(config, tree, parsed_version, policy.websocket.locations, result)
     return result
 
 
@@ -268,7 +271,13 @@ def _http2(
             result.fixes.append(Fix(new, reason))
 
 
-def _websockets(config: Config, tree: edit.Tree, wanted: Sequence[str], result: Review) -> None:
+def _websockets(
+    config: Config,
+    tree: edit.Tree,
+    parsed_version: tuple[int, ...],
+    wanted: Sequence[str],
+    result: Review,
+) -> None:
     assert config.http is not None
     maps = config.maps()
     equivalent = [v for v in (upgrade_map_variable(m) for m in maps) if v]
@@ -281,7 +290,8 @@ def _websockets(config: Config, tree: edit.Tree, wanted: Sequence[str], result: 
             continue
         block = location.directive
         version = effective(location.chain, "proxy_http_version")
-        if version is None or version.args[:1] != ["1.1"]:
+        http11 = parsed_version >= PROXY_HTTP11_DEFAULT_SINCE
+        if (version is None and not http11) or (version and version.args[:1] != ["1.1"]):
             reason = f"{where} proxies with HTTP/1.0: WebSockets need proxy_http_version 1.1"
             if version is not None and any(version is c for c in block.children or ()):
                 result.fixes.append(Fix(tree.replace_args(version, "1.1"), reason))
