@@ -5,8 +5,10 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-dev
+PACK_VENV  := stacks/policy-pack/venv
+PACK_STAMP := $(PACK_VENV)/.installed
 
-.PHONY: demo test lint unit system-deps newer-nginx bench clean
+.PHONY: demo test lint unit system-deps newer-nginx policy-pack-venv bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -26,7 +28,7 @@ lint: $(STAMP)
 	$(BIN)/mypy remediate
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/ansible-lint --offline playbooks/
 
-unit: $(STAMP) system-deps newer-nginx
+unit: $(STAMP) system-deps newer-nginx policy-pack-venv
 	$(BIN)/pytest
 
 test: lint unit
@@ -35,8 +37,17 @@ test: lint unit
 newer-nginx:
 	@scripts/fetch-newer-nginx || echo "could not fetch a newer nginx; its tests will be skipped" >&2
 
+# The CrossGuard pack's own virtualenv (pulumi-policy pins protobuf 5.29), where PulumiPolicy.yaml
+# says and the way Pulumi builds it: pip in the pack directory. Its test serves the pack over gRPC.
+$(PACK_STAMP): stacks/policy-pack/requirements.txt pyproject.toml
+	$(PYTHON) -m venv $(PACK_VENV)
+	cd stacks/policy-pack && venv/bin/pip install --quiet -r requirements.txt
+	touch $@
+
+policy-pack-venv: $(PACK_STAMP)
+
 bench: $(STAMP) system-deps
 	$(BIN)/python -m bench
 
 clean:
-	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache
+	rm -rf $(VENV) $(PACK_VENV) .mypy_cache .ruff_cache .pytest_cache

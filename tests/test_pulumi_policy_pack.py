@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import importlib.util
+import json
+import subprocess
 import sys
 from pathlib import Path
 from types import ModuleType
@@ -14,6 +16,8 @@ from remediate.pulumi import resources
 from remediate.pulumi.catalog import bundled
 
 PACK = Path(__file__).resolve().parent.parent / "stacks" / "policy-pack"
+# The virtualenv PulumiPolicy.yaml names; `make policy-pack-venv` builds it as Pulumi would.
+PACK_PYTHON = PACK / "venv" / "bin" / "python"
 LISTENER = "aws:lb/listener:Listener"
 WEAK = "ELBSecurityPolicy-2016-08"
 STRICT = "ELBSecurityPolicy-TLS13-1-3-2021-06"
@@ -118,3 +122,32 @@ def test_opt_out_and_policy_file(pack: ModuleType, tmp_path: Path) -> None:
         config,
     )
     assert _versions(fixed["sslPolicy"]) == ("1.3",)
+
+
+@pytest.mark.skipif(
+    not PACK_PYTHON.exists(), reason="the pack's own venv is missing: make policy-pack-venv"
+)
+def test_the_pack_served_by_pulumi_policy_reports_and_remediates() -> None:
+    requests = [
+        {"type": LISTENER, "name": "shop", "props": {"protocol": "HTTPS", "sslPolicy": WEAK}},
+        {"type": LISTENER, "name": "admin", "props": {"protocol": "HTTPS", "sslPolicy": STRICT}},
+        {"type": "gcp:compute/targetHttpsProxy:TargetHttpsProxy", "name": "web", "props": {}},
+    ]
+    done = subprocess.run(
+        [str(PACK_PYTHON), str(Path(__file__).with_name("policy_pack_driver.py"))],
+        input=json.dumps(requests),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    shop, admin, web = json.loads(done.stdout)
+    assert [v["policy"] for v in shop["violations"]] == ["elb-listener-tls"]
+    (fix,) = shop["remediations"]
+    assert fix["policy"] == "elb-listener-tls"
+    assert _versions(fix["props"]["sslPolicy"])[0] == "1.2"
+    assert admin == {"violations": [], "remediations": []}
+    assert [v["policy"] for v in web["violations"]] == ["gcp-proxy-ssl-policy"]
+    assert "remediate-tls" in web["violations"][0]["message"]
+    assert web["remediations"] == []
