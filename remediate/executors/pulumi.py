@@ -12,6 +12,7 @@ file backend under remediate's state directory (`PULUMI_CONFIG_PASSPHRASE` defau
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import shutil
@@ -19,7 +20,7 @@ import sys
 from collections import defaultdict
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from remediate import executors
 from remediate.errors import RemediateError
@@ -28,20 +29,24 @@ from remediate.journal import default_state_dir
 from remediate.model import Change, Provider
 from remediate.policy import Policy
 from remediate.progress import Progress
-from remediate.pulumi.remediation import (
-    Declaration,
-    UnsupportedChangeError,
-    declarations,
-    declare,
-)
+
+if TYPE_CHECKING:
+    from remediate.pulumi.remediation import Declaration
 
 STACK = "remediation"
 PROJECT = "remediate"
 NATIVE = {Provider.AWS: "boto3", Provider.GCP: "gcp-api"}
+SDKS = ("pulumi", "pulumi_aws", "pulumi_gcp")
 
 
 def require_cli() -> str:
-    """The `pulumi` binary the Automation API drives; one clear line when there is none."""
+    """The `pulumi` binary the Automation API drives, and the SDKs the program needs; one clear
+    line when either is missing."""
+    missing = [name for name in SDKS if importlib.util.find_spec(name) is None]
+    if missing:
+        raise RemediateError(
+            f"the pulumi executor needs {', '.join(missing)}: pip install 'remediate[pulumi]'"
+        )
     found = shutil.which("pulumi")
     if found is None:
         raise RemediateError(
@@ -117,6 +122,8 @@ class PulumiExecutor:
     def apply(self, changes: Sequence[Change], dry_run: bool = False) -> list[Outcome]:
         from pulumi import automation as auto
 
+        from remediate.pulumi.remediation import UnsupportedChangeError, declarations, declare
+
         try:
             wanted = declarations(changes)
         except UnsupportedChangeError as exc:
@@ -177,6 +184,8 @@ class PulumiExecutor:
 
 def _stack_contents(stack: Any) -> tuple[dict[str, Declaration], set[str]]:
     """What earlier runs declared (their stack output), and the ids in the stack's state."""
+    from remediate.pulumi.remediation import Declaration
+
     outputs = stack.outputs()
     raw = outputs["declarations"].value if "declarations" in outputs else "[]"
     earlier = {item["resource"]: Declaration.from_json(item) for item in json.loads(raw)}
