@@ -63,40 +63,21 @@ def test_gcp_drift_is_fixed_and_rollback_is_refused_clearly(
 @pytest.mark.skipif(
     not Path(nginx_tests.NGINX).exists(), reason="needs the nginx binary (Debian package nginx)"
 )
-def test_nginx_rollback_restores_the_files_and_the_live_server(
+def test_nginx_drift_is_fixed_and_rollback_checks_the_files_first(
     tmp_path: Path, hosts: nginx_tests.HostFactory, cli: Cli
 ) -> None:
     web = hosts("web1")
     policy = nginx_tests.write_setup(tmp_path, web)
-    before = {path: state.data for path, state in web.files().items()}
-
+    original = {path: state.data for path, state in web.files().items()}
     fixed = _report(cli("drift", "-p", str(policy), "-q", "--fix", "--format", "json"))
     assert fixed["status"] == "fixed", fixed
     nginx_tests.assert_fixed(web)
-
-    result = cli("rollback", fixed["run_id"], "-p", str(policy), "-q", "--auto-approve")
-    assert result.code == 0, result.stdout + result.stderr
-    assert {path: state.data for path, state in web.files().items()} == before
-    probe = nginx_tests.target(web)
-    wait_until(lambda: tls_accepted(probe, "1.0") is True, what="TLS 1.0 to be accepted again")
-
-
-@pytest.mark.skipif(
-    not Path(nginx_tests.NGINX).exists(), reason="needs the nginx binary (Debian package nginx)"
-)
-def test_nginx_out_of_band_edit_is_drift_and_blocks_rollback(
-    tmp_path: Path, hosts: nginx_tests.HostFactory, cli: Cli
-) -> None:
-    web = hosts("web1")
-    policy = nginx_tests.write_setup(tmp_path, web)
-    fixed = _report(cli("drift", "-p", str(policy), "-q", "--fix", "--format", "json"))
-    assert fixed["status"] == "fixed", fixed
-    site_fixed = web.site.read_bytes()
+    fixed_conf = web.conf.read_text(encoding="utf-8")
+    fixed_site = web.site.read_bytes()
 
     # A configuration-management run elsewhere puts the old protocols back.
-    text = web.conf.read_text(encoding="utf-8")
-    assert "ssl_protocols TLSv1.2 TLSv1.3;" in text
-    edited = text.replace("ssl_protocols TLSv1.2 TLSv1.3;", "ssl_protocols TLSv1 TLSv1.2;")
+    assert "ssl_protocols TLSv1.2 TLSv1.3;" in fixed_conf
+    edited = fixed_conf.replace("ssl_protocols TLSv1.2 TLSv1.3;", "ssl_protocols TLSv1 TLSv1.2;")
     web.conf.write_text(edited, encoding="utf-8")
     check = cli("drift", "-p", str(policy), "-q", "--format", "json")
     assert check.code == 2
@@ -104,9 +85,18 @@ def test_nginx_out_of_band_edit_is_drift_and_blocks_rollback(
     assert change["resource"] == f"web1:{web.conf}"
     assert change["recurring"]["count"] == 1
 
-    result = cli("rollback", fixed["run_id"], "-p", str(policy), "-q", "--auto-approve")
-    assert result.code == 1
-    assert f"web1:{web.conf} content was edited since" in result.stderr
-    assert "nothing was changed" in result.stderr
+    refused = cli("rollback", fixed["run_id"], "-p", str(policy), "-q", "--auto-approve")
+    assert refused.code == 1
+    assert f"web1:{web.conf} content was edited since" in refused.stderr
+    assert "nothing was changed" in refused.stderr
     assert web.conf.read_text(encoding="utf-8") == edited
-    assert web.site.read_bytes() == site_fixed
+    assert web.site.read_bytes() == fixed_site
+
+    # Once the file is back as the run left it, the rollback goes through: every file of the
+    # host is restored byte for byte, and the live server accepts TLS 1.0 again.
+    web.conf.write_text(fixed_conf, encoding="utf-8")
+    result = cli("rollback", fixed["run_id"], "-p", str(policy), "-q", "--auto-approve")
+    assert result.code == 0, result.stdout + result.stderr
+    assert {path: state.data for path, state in web.files().items()} == original
+    probe = nginx_tests.target(web)
+    wait_until(lambda: tls_accepted(probe, "1.0") is True, what="TLS 1.0 to be accepted again")
