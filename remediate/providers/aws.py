@@ -178,20 +178,21 @@ def _discover_region(
         progress.update(key, "listing load balancers")
         catalog_future = pool.submit(_ssl_policies, client)
         target_groups_future = pool.submit(_target_groups, client)
-        balancers: list[dict[str, Any]] = [
-            dict(lb)
+        balancers: list[dict[str, Any]] = []
+        per_lb: list[Future[list[Endpoint]]] = []
+        try:
+            # A page's load balancers are read while the next page is fetched.
             for page in client.get_paginator("describe_load_balancers").paginate(
                 PaginationConfig={"PageSize": 400}
-            )
-            for lb in page["LoadBalancers"]
-            if lb.get("Type") in ("application", "network")
-        ]
-        progress.update(key, f"reading listeners of {len(balancers)} load balancers")
-        per_lb: list[Future[list[Endpoint]]] = [
-            pool.submit(_load_balancer_endpoints, client, region, lb, policy.http2)
-            for lb in balancers
-        ]
-        try:
+            ):
+                for raw in page["LoadBalancers"]:
+                    if raw.get("Type") in ("application", "network"):
+                        lb = dict(raw)
+                        balancers.append(lb)
+                        per_lb.append(
+                            pool.submit(_load_balancer_endpoints, client, region, lb, policy.http2)
+                        )
+                progress.update(key, f"reading listeners of {len(balancers)} load balancers")
             endpoints = [endpoint for future in per_lb for endpoint in future.result()]
             catalog = catalog_future.result()
             target_groups = target_groups_future.result()
