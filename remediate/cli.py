@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+from contextlib import nullcontext
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
@@ -165,7 +166,9 @@ def apply(
     if plan_file is None and not (auto_approve or dry_run):
         _confirm(len(to_apply.changes))
     journal = Journal(state_dir)
-    with lock.hold(journal.state_dir, wait=wait, note=_err), reporter(quiet) as progress:
+    # A dry run writes nothing, so it need not wait for (or hold up) a run that does.
+    holding = nullcontext() if dry_run else lock.hold(journal.state_dir, wait=wait, note=_err)
+    with holding, reporter(quiet) as progress:
         result = engine.apply(
             to_apply,
             policy,

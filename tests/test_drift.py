@@ -222,10 +222,17 @@ def test_a_second_run_exits_naming_the_lock_holder(
 ) -> None:
     with hold_lock(tmp_path / "state") as holder:
         result = cli("drift", "-p", str(policy), "-q", "--fix")
-    assert result.code == 1
-    assert f"pid {holder.pid} on {socket.gethostname()} since " in result.stderr
-    assert "--wait" in result.stderr
+        applied = cli("apply", "-p", str(policy), "-q", "--auto-approve", "--no-verify")
+        dry = cli("apply", "-p", str(policy), "-q", "--dry-run")
+        checked = cli("drift", "-p", str(policy), "-q")
+    for blocked in (result, applied):
+        assert blocked.code == 1
+        assert f"pid {holder.pid} on {socket.gethostname()} since " in blocked.stderr
+        assert "--wait" in blocked.stderr
     assert ssl_policy(fleet, "shop:443") == WEAK
+    # Neither a dry run nor a check writes, so neither needs the lock.
+    assert dry.code == 0, dry.stderr
+    assert checked.code == 2
     # The lock is free again once its holder has gone.
     assert cli("drift", "-p", str(policy), "-q", "--fix").code == 0
 
