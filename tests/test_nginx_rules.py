@@ -382,3 +382,14 @@ def test_proxy_http_version_defaults_to_1_1_from_1_29_7() -> None:
     assert "proxy_http_version 1.1;" in old[SITE]
     assert "proxy_http_version" not in new[SITE]
     assert "proxy_set_header Upgrade $http_upgrade;" in new[SITE]
+
+
+def test_a_tls_server_without_listen_is_a_finding_for_http2_not_a_broken_edit() -> None:
+    site = "server {\n    ssl on;\n    server_name old.example;\n    ssl_protocols TLSv1.2;\n}\n"
+    files = {MAIN: main_with(""), SITE: site}
+    found = rules.review(parse_tree(files, MAIN), policy(), "1.14.2")
+    assert found.fixes == []
+    assert found.findings == [
+        "HTTP/2 is off on *:80 (default server old.example): "
+        "it has no listen directive to add http2 to"
+    ]

@@ -7,6 +7,7 @@ the statements of that file), so `remediate.nginx.edit` can change exactly that 
 
 from __future__ import annotations
 
+import dataclasses
 import fnmatch
 import posixpath
 import tempfile
@@ -75,6 +76,8 @@ class Listen:
     ssl: bool
     http2: bool
     default: bool
+    implicit: bool = False
+    """A server without `listen` listens on *:80: there is no directive to edit."""
 
 
 @dataclass(eq=False)
@@ -364,7 +367,7 @@ def parse_tree(files: Mapping[str, str], conf_path: str, prefix: str | None = No
                 directive = Directive("listen", ["80"], block.file, block.line, block.ordinal)
                 implicit = parse_listen(directive)
                 assert implicit is not None
-                server.listens = [implicit]
+                server.listens = [dataclasses.replace(implicit, implicit=True)]
             _collect_locations(server, block, [http, block])
             servers.append(server)
             for listen in server.listens:

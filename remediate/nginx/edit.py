@@ -122,7 +122,11 @@ class Tree:
         if directive.file not in self._statements:
             self._statements[directive.file] = statements(self.files[directive.file])
         found = self._statements[directive.file]
-        if directive.ordinal >= len(found) or found[directive.ordinal].name.line != directive.line:
+        if (
+            directive.ordinal >= len(found)
+            or found[directive.ordinal].name.line != directive.line
+            or _unquote(found[directive.ordinal].name.text) != directive.name
+        ):
             raise RemediateError(
                 f"{directive.where()}: cannot locate the {directive.name} statement for an edit"
             )
@@ -204,6 +208,12 @@ class Tree:
         if end_of_line < 0:
             return Edit(path, len(text), len(text), "\n" + body)
         return Edit(path, end_of_line + 1, end_of_line + 1, body)
+
+
+def _unquote(token: str) -> str:
+    if len(token) >= 2 and token[0] == token[-1] and token[0] in "\"'":
+        return token[1:-1]
+    return token
 
 
 def _line_start(text: str, offset: int) -> int:

@@ -257,6 +257,9 @@ def _http2(
             default = socket.default
             listen = socket.listen_of(default)
             reason = f"HTTP/2 is off on {socket.key} (default server {_label(default)})"
+            if listen.implicit:
+                result.findings.append(f"{reason}: it has no listen directive to add http2 to")
+                continue
             result.fixes.append(Fix(tree.add_param(listen.directive, "http2", after="ssl"), reason))
         return
     for server in servers:
