@@ -188,6 +188,8 @@ def canonical(url: str) -> str:
 
 @dataclass
 class ProjectState:
+    """What one project's four aggregated lists hold (global and every region), by selfLink."""
+
     proxies: list[compute_v1.TargetHttpsProxy]
     ssl_policies: dict[str, compute_v1.SslPolicy]
     services: dict[str, compute_v1.BackendService]
