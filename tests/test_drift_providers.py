@@ -29,7 +29,7 @@ def _report(result: Any) -> dict[str, Any]:
     return document
 
 
-def test_gcp_drift_is_fixed_and_rollback_is_refused_clearly(
+def test_gcp_drift_is_fixed_and_rollback_refuses_a_moved_proxy(
     compute: ComputeServer, cli: Cli, policy_file: Path
 ) -> None:
     estate = gcp_tests.seed_estate(compute)
