@@ -17,6 +17,10 @@ from pathlib import Path
 
 import pytest
 
+from remediate import engine
+from remediate import policy as policy_module
+from remediate.executors import Status, get
+from remediate.progress import Silent
 from remediate.verify import Target, alpn_selected, tls_accepted, websocket_ok
 from tests.conftest import Cli
 from tests.nginx_env import (
@@ -356,3 +360,21 @@ def test_an_inventory_without_hosts_is_an_error(tmp_path: Path, cli: Cli) -> Non
     assert result.stderr.strip().splitlines()[-1] == (
         f"error: {inventory}: no hosts found (is it an Ansible inventory?)"
     )
+
+
+def test_a_file_edited_between_the_check_and_the_write_is_refused(
+    tmp_path: Path, hosts: HostFactory
+) -> None:
+    """The playbook's own checksum guard, for an edit that lands after apply's stale check."""
+    web = hosts("web1")
+    policy = policy_module.load(write_setup(tmp_path, web))
+    plan = engine.plan(policy)
+    web.site.write_text(web.site.read_text() + "# edited by hand\n", encoding="utf-8")
+    before = web.files()
+
+    outcomes = get("ansible", policy, Silent()).apply(plan.changes)
+
+    assert [outcome.status for outcome in outcomes] == [Status.FAILED] * len(plan.changes)
+    assert f"{web.site} changed since it was planned; nothing was written" in outcomes[0].message
+    assert web.files() == before
+    assert not any(web.backups.iterdir())
