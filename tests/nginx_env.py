@@ -81,9 +81,9 @@ server {{
 """
 
 
-def free_port(address: str = "127.0.0.1") -> int:
+def free_port() -> int:
     with socket.socket() as sock:
-        sock.bind((address, 0))
+        sock.bind(("127.0.0.1", 0))
         port: int = sock.getsockname()[1]
         return port
 
@@ -293,7 +293,6 @@ class SshNamespace:
     netns: str
     host_address: str
     address: str
-    key: Path
     ssh_vars: dict[str, str]
 
 
@@ -361,7 +360,6 @@ def ssh_namespace(workdir: Path) -> Iterator[SshNamespace]:
             netns=netns,
             host_address=host_address,
             address=address,
-            key=client_key,
             ssh_vars={
                 "ansible_host": address,
                 "ansible_user": "root",
