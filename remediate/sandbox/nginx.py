@@ -158,6 +158,7 @@ def nginx_world(workdir: Path) -> Iterator[dict[str, Any]]:
         "/usr/sbin/nginx" if Path("/usr/sbin/nginx").exists() else None
     )
     if binary is None:
+        print("demo: no nginx binary, so no Nginx host (apt-get install nginx)", file=sys.stderr)
         yield {}
         return
     prefix = workdir / "nginx"
