@@ -62,10 +62,10 @@ def collect(
         problems = "; ".join(f"{host}: {reason}" for host, reason in sorted(run.failures.items()))
         raise DiscoveryError(f"cannot read the nginx configuration of {problems}")
     collected: list[HostConfig] = []
-    for host in sorted(run.facts):
-        report = run.facts[host].get("remediate_nginx")
+    for host in sorted(run.hosts):
+        report = run.facts.get(host, {}).get("remediate_nginx")
         if report is None:
-            continue
+            raise DiscoveryError(f"{host}: Ansible reported no nginx configuration for this host")
         collected.append(_host_config(host, report))
         progress.done(f"nginx {host}", f"nginx {report['version']}, {len(report['files'])} files")
     return collected
