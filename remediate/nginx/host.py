@@ -1,8 +1,8 @@
 """Collect each Nginx host's version and effective config tree through Ansible.
 
 `playbooks/collect.yml` runs `nginx -v`, learns every file of the effective tree from `nginx -T`
-(includes and globs resolved by nginx itself) and slurps each file for its exact bytes. Running it
-through ansible-runner makes `ansible_connection=local` hosts and SSH hosts behave the same.
+(includes and globs resolved by nginx itself) and reads them all, exact bytes, as one tar archive.
+Running it through ansible-runner makes `ansible_connection=local` and SSH hosts behave the same.
 """
 
 from __future__ import annotations
@@ -10,7 +10,9 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
+import io
 import shlex
+import tarfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -66,18 +68,38 @@ def collect(
         report = run.facts.get(host, {}).get("remediate_nginx")
         if report is None:
             raise DiscoveryError(f"{host}: Ansible reported no nginx configuration for this host")
-        collected.append(_host_config(host, report))
-        progress.done(f"nginx {host}", f"nginx {report['version']}, {len(report['files'])} files")
+        config = _host_config(host, report)
+        collected.append(config)
+        progress.done(f"nginx {host}", f"nginx {config.version}, {len(config.files)} files")
     return collected
 
 
-def _host_config(host: str, report: dict[str, Any]) -> HostConfig:
+def _unpack(host: str, encoded: str) -> dict[str, str]:
+    """The files of the base64 tar archive collect.yml reports: {absolute path: text}."""
     files: dict[str, str] = {}
-    for path, encoded in report["files"].items():
+    try:
+        raw = io.BytesIO(base64.b64decode(encoded, validate=True))
+        with tarfile.open(fileobj=raw) as archive:
+            _read_members(host, archive, files)
+    except (binascii.Error, tarfile.TarError):
+        raise DiscoveryError(f"{host}: the collected configuration archive is unreadable") from None
+    return files
+
+
+def _read_members(host: str, archive: tarfile.TarFile, files: dict[str, str]) -> None:
+    for member in archive:
+        handle = archive.extractfile(member) if member.isfile() else None
+        if handle is None:
+            continue
+        path = "/" + member.name.lstrip("/")
         try:
-            files[path] = base64.b64decode(encoded, validate=True).decode("utf-8")
-        except (binascii.Error, UnicodeDecodeError):
+            files[path] = handle.read().decode("utf-8")
+        except UnicodeDecodeError:
             raise DiscoveryError(f"{host}:{path}: not a UTF-8 text file") from None
+
+
+def _host_config(host: str, report: dict[str, Any]) -> HostConfig:
+    files = _unpack(host, str(report["archive"]))
     reload_command = report.get("reload_command")
     if isinstance(reload_command, str):
         reload_command = shlex.split(reload_command)
