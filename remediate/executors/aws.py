@@ -97,7 +97,8 @@ def _write(session: Session, group: Sequence[Change]) -> None:
             if change.attribute == "ssl_policy":
                 fields["SslPolicy"] = change.after
             elif change.attribute == "alpn_policy":
-                fields["AlpnPolicy"] = [change.after] if change.after else []
+                # The API spells "no ALPN policy" as the value None (a rollback writes it).
+                fields["AlpnPolicy"] = [change.after or "None"]
         client.modify_listener(ListenerArn=first.resource, **fields)
     elif kind == "load-balancer":
         client.modify_load_balancer_attributes(

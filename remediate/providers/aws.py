@@ -303,7 +303,7 @@ def listener_settings(listener: Mapping[str, Any]) -> dict[str, Any]:
         "protocol": listener["Protocol"],
         "port": listener.get("Port"),
         "ssl_policy": listener.get("SslPolicy"),
-        "alpn_policy": alpn[0] if alpn else None,
+        "alpn_policy": alpn[0] if alpn and alpn[0] != "None" else None,
     }
 
 
