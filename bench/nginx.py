@@ -14,11 +14,11 @@ import shutil
 import sys
 import tempfile
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from bench.rss import run_measured
+from remediate.sandbox.certs import self_signed
 
 NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
 LISTENS_PER_BLOCK = 5
@@ -77,7 +77,7 @@ def write_tree(root: Path, server_blocks: int, files: int) -> Path:
     """
     for directory in ("sites", "logs", "tmp", "certs"):
         (root / directory).mkdir(parents=True, exist_ok=True)
-    _write_certificate(root / "certs")
+    self_signed(root / "certs", "site", "bench.example.com", days=1)
     conf = root / "nginx.conf"
     conf.write_text(MAIN_CONF, encoding="utf-8")
     per_file = -(-server_blocks // files)
@@ -97,35 +97,6 @@ def write_tree(root: Path, server_blocks: int, files: int) -> Path:
             )
         (root / "sites" / f"site-{number:04d}.conf").write_text("\n".join(blocks), "utf-8")
     return conf
-
-
-def _write_certificate(directory: Path) -> None:
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import NameOID
-
-    key = ec.generate_private_key(ec.SECP256R1())
-    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "bench.example.com")])
-    now = datetime.now(UTC)
-    certificate = (
-        x509.CertificateBuilder()
-        .subject_name(subject)
-        .issuer_name(subject)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - timedelta(minutes=5))
-        .not_valid_after(now + timedelta(days=1))
-        .sign(key, hashes.SHA256())
-    )
-    (directory / "site.crt").write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
-    (directory / "site.key").write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.TraditionalOpenSSL,
-            serialization.NoEncryption(),
-        )
-    )
 
 
 def skipped(server_blocks: int, reason: str) -> dict[str, Any]:

@@ -3,7 +3,6 @@ certificate, a `websockets` backend, and a stdlib HTTP server that answers 426."
 
 from __future__ import annotations
 
-import ipaddress
 import os
 import shutil
 import socket
@@ -13,16 +12,13 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 from websockets.sync.server import ServerConnection, serve
+
+from remediate.sandbox.certs import self_signed
 
 NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
 OLD_TLS = "ssl_protocols TLSv1 TLSv1.1 TLSv1.2 TLSv1.3; ssl_ciphers DEFAULT:@SECLEVEL=0;"
@@ -49,40 +45,6 @@ def wait_for_port(port: int, timeout: float = 10.0) -> None:
         except OSError:
             time.sleep(0.05)
     raise TimeoutError(f"nothing listens on 127.0.0.1:{port}")
-
-
-def make_certificate(directory: Path, name: str = "localhost", days: int = 30) -> tuple[Path, Path]:
-    """A self-signed certificate for `name` and 127.0.0.1 that expires in `days` days."""
-    key = ec.generate_private_key(ec.SECP256R1())
-    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
-    now = datetime.now(UTC)
-    certificate = (
-        x509.CertificateBuilder()
-        .subject_name(subject)
-        .issuer_name(subject)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - timedelta(hours=1))
-        .not_valid_after(now + timedelta(days=days, hours=1))
-        .add_extension(
-            x509.SubjectAlternativeName(
-                [x509.DNSName(name), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
-            ),
-            critical=False,
-        )
-        .sign(key, hashes.SHA256())
-    )
-    cert_path = directory / f"{name}.crt"
-    key_path = directory / f"{name}.key"
-    cert_path.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
-    key_path.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-    )
-    return cert_path, key_path
 
 
 def server_block(
@@ -132,9 +94,7 @@ class Nginx:
         (prefix / "logs").mkdir(parents=True, exist_ok=True)
         (prefix / "conf" / "certs").mkdir(parents=True, exist_ok=True)
         for days in cert_days:
-            cert, key = make_certificate(prefix / "conf" / "certs", "localhost", days)
-            cert.rename(prefix / "conf" / "certs" / f"cert{days}.crt")
-            key.rename(prefix / "conf" / "certs" / f"cert{days}.key")
+            self_signed(prefix / "conf" / "certs", f"cert{days}", "localhost", days=days)
         user = "user root;" if os.geteuid() == 0 else ""
         (prefix / "conf" / "nginx.conf").write_text(
             f"""{user}

@@ -18,15 +18,13 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
-from ipaddress import ip_address
 from pathlib import Path
 
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ed25519, rsa
-from cryptography.x509.oid import NameOID
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ed25519
 from websockets.asyncio.server import ServerConnection, serve
+
+from remediate.sandbox.certs import self_signed
 
 NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
 SSHD = shutil.which("sshd") or "/usr/sbin/sshd"
@@ -96,37 +94,6 @@ def wait_until(check: Callable[[], object], timeout: float = 15.0, what: str = "
             return
         time.sleep(0.1)
     raise TimeoutError(f"timed out waiting for {what or check}")
-
-
-def write_certificate(directory: Path, name: str, address: str) -> None:
-    """A self-signed RSA certificate for `name` and `address` as DIR/site.crt and DIR/site.key."""
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
-    now = datetime.now(UTC)
-    certificate = (
-        x509.CertificateBuilder()
-        .subject_name(subject)
-        .issuer_name(subject)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - timedelta(minutes=5))
-        .not_valid_after(now + timedelta(days=30))
-        .add_extension(
-            x509.SubjectAlternativeName([x509.DNSName(name), x509.IPAddress(ip_address(address))]),
-            critical=False,
-        )
-        .sign(key, hashes.SHA256())
-    )
-    directory.mkdir(parents=True, exist_ok=True)
-    (directory / "site.crt").write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
-    (directory / "site.key").write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.TraditionalOpenSSL,
-            serialization.NoEncryption(),
-        )
-    )
-    (directory / "site.key").chmod(0o600)
 
 
 @contextmanager
@@ -206,7 +173,7 @@ class NginxHost:
         for sub in ("conf.d", "logs", "tmp"):
             (self.root / sub).mkdir(parents=True, exist_ok=True)
         self.backups.mkdir(exist_ok=True)
-        write_certificate(self.root / "certs", "site.test", self.address)
+        self_signed(self.root / "certs", "site", "site.test", address=self.address, key_type="rsa")
         self.conf.write_text(MAIN_CONF.format(name=self.name), encoding="utf-8")
         self.site.write_text(
             SITE_CONF.format(

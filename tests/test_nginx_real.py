@@ -23,7 +23,8 @@ from remediate.nginx.host import HostConfig
 from remediate.policy import Policy
 from remediate.providers.nginx import endpoint_of
 from remediate.rules import nginx as rules
-from tests.loopback import free_port, make_certificate, wait_for_port, websocket_backend
+from remediate.sandbox.certs import self_signed
+from tests.loopback import free_port, wait_for_port, websocket_backend
 
 NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
 VERSION = "1.22.1"
@@ -43,7 +44,7 @@ def write_tree(prefix: Path, port: int, backend: int) -> dict[str, str]:
     (conf / "conf.d").mkdir(parents=True)
     (prefix / "logs").mkdir()
     (prefix / "tmp").mkdir()
-    make_certificate(conf, "localhost")
+    self_signed(conf, "localhost", "localhost")
     user = "user root;\n" if os.geteuid() == 0 else ""
     files = {
         conf / "nginx.conf": f"""{user}worker_processes 1;
@@ -238,7 +239,7 @@ def test_inline_and_inserted_edits_of_every_kind_pass_nginx_t(tmp_path: Path) ->
     conf = prefix / "conf"
     (conf / "sites").mkdir(parents=True)
     (prefix / "logs").mkdir()
-    make_certificate(conf, "localhost")
+    self_signed(conf, "localhost", "localhost")
     user = "user root;\n" if os.geteuid() == 0 else ""
     texts = {
         conf / "nginx.conf": (

@@ -5,7 +5,6 @@ with `ansible_connection=local`, exactly as a remote host would be."""
 
 from __future__ import annotations
 
-import ipaddress
 import os
 import shutil
 import socket
@@ -15,15 +14,12 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 from websockets.sync.server import ServerConnection, serve
+
+from remediate.sandbox.certs import self_signed
 
 HOST = "demo-web"
 
@@ -78,37 +74,6 @@ def _free_port() -> int:
         return port
 
 
-def _certificate(directory: Path, name: str) -> None:
-    key = ec.generate_private_key(ec.SECP256R1())
-    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
-    now = datetime.now(UTC)
-    certificate = (
-        x509.CertificateBuilder()
-        .subject_name(subject)
-        .issuer_name(subject)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - timedelta(hours=1))
-        .not_valid_after(now + timedelta(days=7))
-        .add_extension(
-            x509.SubjectAlternativeName(
-                [x509.DNSName(name), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
-            ),
-            critical=False,
-        )
-        .sign(key, hashes.SHA256())
-    )
-    directory.mkdir(parents=True, exist_ok=True)
-    (directory / "shop.crt").write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
-    (directory / "shop.key").write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-    )
-
-
 @contextmanager
 def _echo_backend() -> Iterator[int]:
     def echo(connection: ServerConnection) -> None:
@@ -130,7 +95,7 @@ def write_tree(prefix: Path, port: int, backend: int) -> Path:
     """The demo host's files under `prefix`; returns the main config file."""
     for name in ("logs", "tmp", "conf/sites"):
         (prefix / name).mkdir(parents=True, exist_ok=True)
-    _certificate(prefix / "conf" / "certs", "shop.demo")
+    self_signed(prefix / "conf" / "certs", "shop", "shop.demo", days=7)
     user = "user root;\n" if os.geteuid() == 0 else ""
     conf = prefix / "conf" / "nginx.conf"
     conf.write_text(MAIN.format(user=user), encoding="utf-8")
