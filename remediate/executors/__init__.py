@@ -29,6 +29,21 @@ class Outcome:
     observed: object = None
 
 
+def confirmed(change: Change, value: object, matches: bool, failure: str | None = None) -> Outcome:
+    """The outcome of a write: failed with the write's own error, applied when the value read
+    back is the one asked for, failed saying what it reads otherwise."""
+    if failure is not None:
+        return Outcome(change, Status.FAILED, failure)
+    if matches:
+        return Outcome(change, Status.APPLIED, observed=value)
+    return Outcome(
+        change,
+        Status.FAILED,
+        f"written, but {change.attribute} reads back as {value!r}",
+        observed=value,
+    )
+
+
 class Executor(Protocol):
     """The write side of one tool (boto3, gcp-api, ansible, pulumi).
 

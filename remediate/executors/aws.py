@@ -8,7 +8,7 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from remediate.executors import Outcome, Status
+from remediate.executors import Outcome, Status, confirmed
 from remediate.model import Change, fingerprint
 from remediate.progress import Progress
 from remediate.providers.aws import Session, read_settings
@@ -68,21 +68,9 @@ class Boto3Executor:
         observed = self._read(written) if written else {}
         outcomes: list[Outcome] = []
         for change in changes:
-            if change.resource in failures:
-                outcomes.append(Outcome(change, Status.FAILED, failures[change.resource]))
-                continue
             value = _value_of(observed.get(change.resource), change.attribute)
-            if value == change.after:
-                outcomes.append(Outcome(change, Status.APPLIED, observed=value))
-            else:
-                outcomes.append(
-                    Outcome(
-                        change,
-                        Status.FAILED,
-                        f"written, but {change.attribute} reads back as {value!r}",
-                        observed=value,
-                    )
-                )
+            failure = failures.get(change.resource)
+            outcomes.append(confirmed(change, value, value == change.after, failure))
         return outcomes
 
 

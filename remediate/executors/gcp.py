@@ -24,7 +24,7 @@ from google.api_core.exceptions import (
 from google.cloud import compute_v1
 
 from remediate.errors import RemediateError
-from remediate.executors import Outcome, Status
+from remediate.executors import Outcome, Status, confirmed
 from remediate.model import Change, fingerprint
 from remediate.policy import Policy
 from remediate.progress import Progress
@@ -120,20 +120,10 @@ class GcpExecutor:
         outcomes: list[Outcome] = []
         for change in changes:
             if change.resource in failures:
-                outcomes.append(Outcome(change, Status.FAILED, failures[change.resource]))
+                outcomes.append(confirmed(change, None, False, failures[change.resource]))
                 continue
             value = _observed(change, observed.get(change.resource))
-            if _matches(change.after, value):
-                outcomes.append(Outcome(change, Status.APPLIED, observed=value))
-            else:
-                outcomes.append(
-                    Outcome(
-                        change,
-                        Status.FAILED,
-                        f"written, but {change.attribute} reads back as {value!r}",
-                        observed=value,
-                    )
-                )
+            outcomes.append(confirmed(change, value, _matches(change.after, value)))
         return outcomes
 
     def _attach(self, clients: Clients, change: Change) -> None:

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 from remediate import executors
 from remediate.errors import RemediateError
-from remediate.executors import Outcome, Status
+from remediate.executors import Outcome, Status, confirmed
 from remediate.journal import default_state_dir
 from remediate.model import Change, Provider
 from remediate.policy import Policy
@@ -168,17 +168,7 @@ class PulumiExecutor:
         outcomes: list[Outcome] = []
         for change in changes:
             value = observed.get((change.resource, change.attribute))
-            if value == change.after:
-                outcomes.append(Outcome(change, Status.APPLIED, observed=value))
-            else:
-                outcomes.append(
-                    Outcome(
-                        change,
-                        Status.FAILED,
-                        f"pulumi up done, but {change.attribute} reads back as {value!r}",
-                        observed=value,
-                    )
-                )
+            outcomes.append(confirmed(change, value, value == change.after))
         return outcomes
 
 
