@@ -154,10 +154,6 @@ def backend_settings(raw: compute_v1.BackendService) -> dict[str, Any]:
     return {"protocol": raw.protocol or "HTTP", "timeout_sec": raw.timeout_sec or 30}
 
 
-def _location(link: Link) -> str:
-    return f"{link.project}/{link.region or 'global'}"
-
-
 def url_map_services(url_map: compute_v1.UrlMap) -> set[str]:
     """Every backend service a URL map can route to (backend buckets are not services)."""
     found = {url_map.default_service}
@@ -289,7 +285,7 @@ def _proxy_endpoint(raw: compute_v1.TargetHttpsProxy) -> Endpoint:
         resource=raw.self_link,
         kind="target-https-proxy",
         name=raw.name,
-        location=_location(link),
+        location=link.location,
         settings=proxy_settings(raw),
         context={"gcp_fingerprint": raw.fingerprint, "url_map": raw.url_map},
     )
@@ -302,7 +298,7 @@ def _owned_policy_endpoint(self_link: str, raw: compute_v1.SslPolicy | None) -> 
         resource=self_link,
         kind="ssl-policy",
         name=link.name,
-        location=_location(link),
+        location=link.location,
         settings=owned_policy_settings(raw),
         context={"gcp_fingerprint": raw.fingerprint if raw is not None else None},
     )
@@ -315,7 +311,7 @@ def _service_endpoint(raw: compute_v1.BackendService) -> Endpoint:
         resource=raw.self_link,
         kind="backend-service",
         name=raw.name,
-        location=_location(link),
+        location=link.location,
         settings=backend_settings(raw),
     )
 

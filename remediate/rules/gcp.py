@@ -50,6 +50,11 @@ class Link:
         return f"regions/{self.region}" if self.region else "global"
 
     @property
+    def location(self) -> str:
+        """`project/global` or `project/region`: where the resource lives, as the plan shows it."""
+        return f"{self.project}/{self.region or 'global'}"
+
+    @property
     def self_link(self) -> str:
         return f"{GOOGLE_BASE}projects/{self.project}/{self.scope}/{self.collection}/{self.name}"
 
@@ -156,8 +161,7 @@ def owned_policy_verdict(
                     attribute="ssl_policy",
                     before=None,
                     after={"name": name, **desired},
-                    reason="missing: created for the weak proxies of "
-                    f"{parsed.project}/{parsed.region or 'global'} to use",
+                    reason=f"missing: created for the weak proxies of {parsed.location} to use",
                 )
             ]
         )
