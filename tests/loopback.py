@@ -1,5 +1,6 @@
 """Real servers on loopback for the probe tests: nginx with a private prefix and a real
-certificate, a `websockets` backend, and a stdlib HTTP server that answers 426."""
+certificate, a `websockets` backend, and a stdlib HTTP server that answers 426; and the planned
+change to an Nginx file that those tests feed in."""
 
 from __future__ import annotations
 
@@ -14,10 +15,12 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Any
 
 import pytest
 from websockets.sync.server import ServerConnection, serve
 
+from remediate.model import Change, Provider
 from remediate.sandbox.certs import self_signed
 
 NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
@@ -27,6 +30,20 @@ WS_HEADERS = """
             proxy_http_version 1.1;
             proxy_set_header Upgrade $http_upgrade;
             proxy_set_header Connection $connection_upgrade;"""
+
+
+def nginx_file_change(host: str, path: str = "/etc/nginx/nginx.conf", **fields: Any) -> Change:
+    """A change to one file of an Nginx host, shaped as the Nginx rules plan it; `fields` (such
+    as `before`, `after`, `diff`, `context`) fill in the rest."""
+    values: dict[str, Any] = {"before": "", "after": "", "reason": "", **fields}
+    return Change(
+        provider=Provider.NGINX,
+        resource=f"{host}:{path}",
+        attribute="content",
+        executor="ansible",
+        fingerprint="sha256:0",
+        **values,
+    )
 
 
 def free_port() -> int:

@@ -13,9 +13,10 @@ from typing import Any
 import boto3
 
 from remediate.clients import analyze, attach
-from remediate.model import Change, Plan, Provider
+from remediate.model import Change, Plan
 from remediate.sandbox.aws import FleetBuilder, MotoServer
 from tests.conftest import Cli
+from tests.loopback import nginx_file_change
 
 ELB = "app/shop/50dc6c495c0c9188"
 OLD_BROWSER = "Mozilla/4.0 (compatible; MSIE 8.0; Windows NT 5.1)"
@@ -253,17 +254,7 @@ def test_plan_attaches_who_would_lose_access(
 
 def test_nginx_tls_edits_get_the_summary_of_all_logs(tmp_path: Path) -> None:
     def change(path: str, diff: str) -> Change:
-        return Change(
-            provider=Provider.NGINX,
-            resource=f"web1:{path}",
-            attribute="content",
-            before="",
-            after="",
-            reason="",
-            executor="ansible",
-            fingerprint="sha256:0",
-            diff={path: diff},
-        )
+        return nginx_file_change("web1", path, diff={path: diff})
 
     tls = change(
         "/etc/nginx/nginx.conf", "-    ssl_protocols TLSv1 TLSv1.2;\n+    ssl_protocols TLSv1.2;\n"

@@ -11,13 +11,14 @@ from pathlib import Path
 import pytest
 
 from remediate.executors import Outcome, Status
-from remediate.model import Change, Provider
+from remediate.model import Change
 from remediate.policy import Policy
 from remediate.sandbox.aws import FleetBuilder, MotoServer
+from remediate.sandbox.nginx import free_port
 from remediate.verification import FAILED, SKIPPED, VERIFIED, results_text, verify_outcomes
 from tests.conftest import Cli
-from tests.loopback import Edge, edge
-from tests.nginx_env import NGINX, NginxHost, free_port
+from tests.loopback import Edge, edge, nginx_file_change
+from tests.nginx_env import NGINX, NginxHost
 
 __all__ = ["edge"]
 
@@ -25,16 +26,13 @@ __all__ = ["edge"]
 def nginx_change(
     host: str, *sockets: dict[str, object], path: str = "/etc/nginx/nginx.conf"
 ) -> Change:
-    """A change to one file of an Nginx host, shaped as the Nginx rules plan it."""
-    return Change(
-        provider=Provider.NGINX,
-        resource=f"{host}:{path}",
-        attribute="content",
+    """A TLS change to one file of an Nginx host that listens on `sockets`."""
+    return nginx_file_change(
+        host,
+        path,
         before="ssl_protocols TLSv1 TLSv1.1 TLSv1.2;\n",
         after="ssl_protocols TLSv1.2 TLSv1.3;\n",
         reason="accepts TLS 1.0, 1.1",
-        executor="ansible",
-        fingerprint="sha256:0",
         context={"host": host, "path": path, "sockets": list(sockets)},
     )
 
