@@ -110,9 +110,7 @@ class GcpExecutor:
             except GoogleAPICallError as exc:
                 failures[resource] = api_message(exc)
             except requests.RequestException as exc:
-                failures[resource] = (
-                    f"cannot reach the Compute API at {clients.endpoint} ({type(exc).__name__})"
-                )
+                failures[resource] = clients.unreachable(exc)
             outcome = "failed" if resource in failures else "written"
             self._progress.done(f"gcp {first.location}", f"{first.name} {outcome}")
         written = [change for change in changes if change.resource not in failures]

@@ -110,12 +110,13 @@ class Clients:
         except GoogleAPICallError as exc:
             raise DiscoveryError(f"GCP {what}: {api_message(exc)}") from None
         except requests.RequestException as exc:
-            raise DiscoveryError(
-                f"GCP {what}: cannot reach the Compute API at {self.endpoint} "
-                f"({type(exc).__name__})"
-            ) from None
+            raise DiscoveryError(f"GCP {what}: {self.unreachable(exc)}") from None
         except GoogleAuthError as exc:
             raise DiscoveryError(f"GCP {what}: credentials were refused: {exc}") from None
+
+    def unreachable(self, exc: requests.RequestException) -> str:
+        """A transport failure as the user reads it, for reads and writes alike."""
+        return f"cannot reach the Compute API at {self.endpoint} ({type(exc).__name__})"
 
 
 def api_message(exc: GoogleAPICallError) -> str:
