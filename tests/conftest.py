@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from remediate.cli import main
-from remediate.sandbox.aws import MotoServer
+from remediate.sandbox.aws import Fleet, MotoServer, seed_fleet
 
 
 @pytest.fixture(scope="session")
@@ -34,6 +34,12 @@ def aws(moto_server: MotoServer, monkeypatch: pytest.MonkeyPatch) -> Iterator[Mo
     moto_server.reset()
     yield moto_server
     moto_server.reset()
+
+
+@pytest.fixture
+def fleet(aws: MotoServer) -> Fleet:
+    """The sandbox's mixed ELBv2 fleet, freshly seeded (see remediate.sandbox.aws.seed_fleet)."""
+    return seed_fleet()
 
 
 @dataclass

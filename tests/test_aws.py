@@ -15,6 +15,7 @@ from remediate import planner
 from remediate.policy import parse
 from remediate.providers import aws as aws_provider
 from remediate.sandbox.aws import Fleet, FleetBuilder, MotoServer, seed_fleet
+from tests.aws_state import http2_attribute, listener
 from tests.conftest import Cli
 
 WritePolicy = Callable[..., Path]
@@ -32,27 +33,6 @@ exclude:
     reason: "POS terminals speak TLS 1.0 until the March upgrade"
     until: {until}
 """
-
-
-def listener(fleet: Fleet, key: str) -> dict[str, Any]:
-    region = fleet.listeners[key].split(":")[3]
-    client = boto3.client("elbv2", region_name=region)
-    found: dict[str, Any] = client.describe_listeners(ListenerArns=[fleet.listeners[key]])[
-        "Listeners"
-    ][0]
-    return found
-
-
-def http2_enabled(fleet: Fleet, name: str) -> str | None:
-    arn = fleet.load_balancers[name]
-    client = boto3.client("elbv2", region_name=arn.split(":")[3])
-    attributes = client.describe_load_balancer_attributes(LoadBalancerArn=arn)["Attributes"]
-    return {a["Key"]: a["Value"] for a in attributes}.get("routing.http2.enabled")
-
-
-@pytest.fixture
-def fleet(aws: MotoServer) -> Fleet:
-    return seed_fleet()
 
 
 @pytest.fixture
@@ -132,7 +112,7 @@ def test_apply_changes_the_fleet_and_a_second_plan_is_clean(
     assert listener(fleet, "admin:8443")["SslPolicy"] == BEST_1_2
     mqtt = listener(fleet, "mqtt-edge:8883")
     assert (mqtt["SslPolicy"], mqtt["AlpnPolicy"]) == (BEST_1_2, ["HTTP2Preferred"])
-    assert http2_enabled(fleet, "api") == "true"
+    assert http2_attribute(fleet, "api") == "true"
     # Left alone: the stricter policy, the excluded listener, and the certificate.
     assert listener(fleet, "admin:443")["SslPolicy"] == "ELBSecurityPolicy-TLS13-1-3-2021-06"
     assert listener(fleet, "legacy-pos:443")["SslPolicy"] == "ELBSecurityPolicy-2016-08"
@@ -179,7 +159,7 @@ def test_stale_plan_is_refused_whole_and_names_what_moved(
     assert fleet.listeners["admin:8443"] not in result.stderr
     # Nothing was applied, not even the resources that did not move.
     assert listener(fleet, "admin:8443")["SslPolicy"] == "ELBSecurityPolicy-2016-08"
-    assert http2_enabled(fleet, "api") == "false"
+    assert http2_attribute(fleet, "api") == "false"
 
 
 def test_expired_exclusion_stops_applying_and_plan_says_so(

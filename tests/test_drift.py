@@ -19,7 +19,8 @@ import boto3
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from remediate.sandbox.aws import Fleet, MotoServer, seed_fleet
+from remediate.sandbox.aws import Fleet, MotoServer
+from tests.aws_state import http2_enabled, ssl_policy
 from tests.conftest import Cli
 
 POLICY = """\
@@ -32,22 +33,6 @@ exclude:
 """
 WEAK = "ELBSecurityPolicy-2016-08"
 REMEDIATE = str(Path(sys.executable).with_name("remediate"))
-
-
-def ssl_policy(fleet: Fleet, listener: str) -> str:
-    region = "eu-west-1" if listener.startswith(("admin", "mqtt")) else "us-east-1"
-    client = boto3.client("elbv2", region_name=region)
-    found = client.describe_listeners(ListenerArns=[fleet.listeners[listener]])["Listeners"]
-    return str(found[0]["SslPolicy"])
-
-
-def http2_enabled(fleet: Fleet, load_balancer: str) -> bool:
-    client = boto3.client("elbv2", region_name="us-east-1")
-    raw = client.describe_load_balancer_attributes(
-        LoadBalancerArn=fleet.load_balancers[load_balancer]
-    )["Attributes"]
-    values = {item["Key"]: item["Value"] for item in raw}
-    return values.get("routing.http2.enabled", "true") == "true"
 
 
 def weaken(fleet: Fleet, listener: str = "shop:443") -> None:
@@ -63,11 +48,6 @@ def metrics(path: Path) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
         for sample in family.samples:
             samples[(sample.name, tuple(sorted(sample.labels.items())))] = sample.value
     return samples
-
-
-@pytest.fixture
-def fleet(aws: MotoServer) -> Fleet:
-    return seed_fleet()
 
 
 @pytest.fixture

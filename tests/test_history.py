@@ -13,14 +13,10 @@ import boto3
 import pytest
 
 from remediate.policy import load
-from remediate.sandbox.aws import Fleet, MotoServer, seed_fleet
+from remediate.sandbox.aws import Fleet
+from tests.aws_state import http2_enabled, ssl_policy
 from tests.conftest import Cli
-from tests.test_drift import POLICY, WEAK, http2_enabled, ssl_policy
-
-
-@pytest.fixture
-def fleet(aws: MotoServer) -> Fleet:
-    return seed_fleet()
+from tests.test_drift import POLICY, WEAK
 
 
 @pytest.fixture
