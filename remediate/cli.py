@@ -187,9 +187,14 @@ def apply(
     else:
         _out(render.outcomes_text(result.outcomes, result.run_id))
         _out(verification.results_text(checks or []))
-    if result.status == "partial" or verification.failed(checks or []):
+    _exit_for(result.status, probes_failed=verification.failed(checks or []))
+
+
+def _exit_for(status: str, probes_failed: bool = False) -> None:
+    """Exit 3 for a partial apply (or one a live probe disagrees with), 1 when nothing applied."""
+    if status == "partial" or probes_failed:
         raise typer.Exit(EXIT_PARTIAL)
-    if result.status == "failed":
+    if status == "failed":
         raise typer.Exit(1)
 
 
@@ -420,10 +425,7 @@ def rollback(
         _out(render.outcomes_json(result.outcomes, result.run_id, result.status))
     else:
         _out(render.outcomes_text(result.outcomes, result.run_id))
-    if result.status == "partial":
-        raise typer.Exit(EXIT_PARTIAL)
-    if result.status == "failed":
-        raise typer.Exit(1)
+    _exit_for(result.status)
 
 
 @app.command()
