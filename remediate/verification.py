@@ -107,19 +107,26 @@ def _host_of(change: Change) -> str:
 
 def expectations(changes: Iterable[Change], policy: Policy) -> Iterator[Expectation]:
     """One expectation per endpoint the changes touch, in order, without repeats."""
-    items = list(changes)
     seen: set[tuple[str, str, int]] = set()
+    for expectation in _expectations(list(changes), policy):
+        key = (expectation.resource, expectation.target.host, expectation.target.port)
+        if key not in seen:
+            seen.add(key)
+            yield expectation
+
+
+def _expectations(items: list[Change], policy: Policy) -> Iterator[Expectation]:
+    """An expectation per socket or listener the changes touch, repeats included."""
     for change in items:
         if change.provider is Provider.NGINX:
             for item in change.context.get("sockets") or []:
-                host = _probe_host(item.get("address"), change)
-                port = int(item["port"])
-                if (_host_of(change), host, port) in seen:
-                    continue
-                seen.add((_host_of(change), host, port))
                 yield Expectation(
                     _host_of(change),
-                    Target(host, port, item.get("server_name") or None),
+                    Target(
+                        _probe_host(item.get("address"), change),
+                        int(item["port"]),
+                        item.get("server_name") or None,
+                    ),
                     check_tls=True,
                     http2=policy.http2 or bool(item.get("http2")),
                     ws_paths=tuple(item.get("ws_paths") or ()),
@@ -129,10 +136,6 @@ def expectations(changes: Iterable[Change], policy: Policy) -> Iterator[Expectat
             listener_port = _PORT.search(change.name)
             if not dns_name or listener_port is None:
                 continue
-            key = (change.resource, str(dns_name), int(listener_port.group(1)))
-            if key in seen:
-                continue
-            seen.add(key)
             yield Expectation(
                 change.resource,
                 Target(str(dns_name), int(listener_port.group(1))),
@@ -199,14 +202,16 @@ def _check_once(expectation: Expectation, minimum: str) -> Verification:
     return result
 
 
+_HANDSHAKE = {True: "accepted", False: "refused", None: "inconclusive handshake"}
+
+
 def _accepts(version: str, accepted: bool | None) -> Check:
-    detail = {True: "accepted", False: "refused", None: "inconclusive handshake"}[accepted]
-    return Check(f"TLS {version} accepted", accepted, detail)
+    return Check(f"TLS {version} accepted", accepted, _HANDSHAKE[accepted])
 
 
 def _refuses(version: str, accepted: bool | None) -> Check:
-    detail = {True: "accepted", False: "refused", None: "inconclusive handshake"}[accepted]
-    return Check(f"TLS {version} refused", None if accepted is None else not accepted, detail)
+    ok = None if accepted is None else not accepted
+    return Check(f"TLS {version} refused", ok, _HANDSHAKE[accepted])
 
 
 def verify_outcomes(
