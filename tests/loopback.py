@@ -18,10 +18,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from websockets.sync.server import ServerConnection, serve
 
 from remediate.model import Change, Provider
 from remediate.sandbox.certs import self_signed
+from remediate.sandbox.nginx import echo_backend, free_port
 
 NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
 OLD_TLS = "ssl_protocols TLSv1 TLSv1.1 TLSv1.2 TLSv1.3; ssl_ciphers DEFAULT:@SECLEVEL=0;"
@@ -44,13 +44,6 @@ def nginx_file_change(host: str, path: str = "/etc/nginx/nginx.conf", **fields: 
         fingerprint="sha256:0",
         **values,
     )
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def wait_for_port(port: int, timeout: float = 10.0) -> None:
@@ -160,20 +153,8 @@ http {{
 @contextmanager
 def websocket_backend() -> Iterator[int]:
     """A real `websockets` echo server; a request without the upgrade gets its 426."""
-
-    def echo(connection: ServerConnection) -> None:
-        for message in connection:
-            connection.send(message)
-
-    port = free_port()
-    with serve(echo, "127.0.0.1", port) as server:
-        thread = threading.Thread(target=server.serve_forever, daemon=True)
-        thread.start()
-        try:
-            yield port
-        finally:
-            server.shutdown()
-            thread.join(timeout=5)
+    with echo_backend() as port:
+        yield port
 
 
 class Upgrade426(BaseHTTPRequestHandler):

@@ -7,13 +7,11 @@ DIR/nginx.conf` with its pid, logs and temp paths inside DIR, and is stopped by 
 
 from __future__ import annotations
 
-import asyncio
 import os
 import shutil
 import signal
 import socket
 import subprocess
-import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -22,9 +20,9 @@ from pathlib import Path
 
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519
-from websockets.asyncio.server import ServerConnection, serve
 
 from remediate.sandbox.certs import self_signed
+from remediate.sandbox.nginx import echo_backend
 
 NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
 SSHD = shutil.which("sshd") or "/usr/sbin/sshd"
@@ -79,13 +77,6 @@ server {{
 """
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
 def wait_until(check: Callable[[], object], timeout: float = 15.0, what: str = "") -> None:
     """Poll `check` until it returns something truthy (a reload takes effect asynchronously)."""
     deadline = time.monotonic() + timeout
@@ -98,40 +89,9 @@ def wait_until(check: Callable[[], object], timeout: float = 15.0, what: str = "
 
 @contextmanager
 def websocket_backend(address: str = "127.0.0.1") -> Iterator[str]:
-    """A WebSocket echo server (the `websockets` library) in a thread; yields `address:port`.
-
-    It refuses anything but a proper HTTP/1.1 Upgrade request, as real backends do, so a proxy
-    location without the Upgrade/Connection headers fails the handshake through nginx.
-    """
-    ready = threading.Event()
-    stop: dict[str, asyncio.AbstractEventLoop | asyncio.Future[None]] = {}
-    bound: list[int] = []
-
-    async def echo(connection: ServerConnection) -> None:
-        async for message in connection:
-            await connection.send(message)
-
-    async def main() -> None:
-        loop = asyncio.get_running_loop()
-        done: asyncio.Future[None] = loop.create_future()
-        stop["loop"], stop["done"] = loop, done
-        async with serve(echo, address, 0) as server:
-            bound.append(next(iter(server.sockets)).getsockname()[1])
-            ready.set()
-            await done
-
-    thread = threading.Thread(target=asyncio.run, args=(main(),), daemon=True)
-    thread.start()
-    if not ready.wait(10):
-        raise TimeoutError("the WebSocket backend did not start")
-    try:
-        yield f"{address}:{bound[0]}"
-    finally:
-        loop = stop["loop"]
-        done = stop["done"]
-        assert isinstance(loop, asyncio.AbstractEventLoop) and isinstance(done, asyncio.Future)
-        loop.call_soon_threadsafe(done.set_result, None)
-        thread.join(10)
+    """The sandbox's WebSocket echo backend on `address`; yields `address:port`."""
+    with echo_backend(address) as port:
+        yield f"{address}:{port}"
 
 
 @dataclass

@@ -21,6 +21,7 @@ from remediate import engine
 from remediate import policy as policy_module
 from remediate.executors import Status, get
 from remediate.progress import Silent
+from remediate.sandbox.nginx import free_port
 from remediate.verify import Target, alpn_selected, tls_accepted, websocket_ok
 from tests.conftest import Cli
 from tests.nginx_env import (
@@ -28,7 +29,6 @@ from tests.nginx_env import (
     SSHD,
     NginxHost,
     SshNamespace,
-    free_port,
     ssh_namespace,
     wait_until,
     websocket_backend,

@@ -14,10 +14,11 @@ from remediate.executors import Outcome, Status
 from remediate.model import Change
 from remediate.policy import Policy
 from remediate.sandbox.aws import FleetBuilder, MotoServer
+from remediate.sandbox.nginx import free_port
 from remediate.verification import FAILED, SKIPPED, VERIFIED, results_text, verify_outcomes
 from tests.conftest import Cli
 from tests.loopback import Edge, edge, nginx_file_change
-from tests.nginx_env import NGINX, NginxHost, free_port
+from tests.nginx_env import NGINX, NginxHost
 
 __all__ = ["edge"]
 

@@ -67,7 +67,7 @@ server {{
 """
 
 
-def _free_port() -> int:
+def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port: int = sock.getsockname()[1]
@@ -75,12 +75,18 @@ def _free_port() -> int:
 
 
 @contextmanager
-def _echo_backend() -> Iterator[int]:
+def echo_backend(address: str = "127.0.0.1") -> Iterator[int]:
+    """A `websockets` echo server on `address` in a thread; yields its port.
+
+    It refuses anything but a proper HTTP/1.1 Upgrade request (426), as real backends do, so a
+    proxy location without the Upgrade/Connection headers fails the handshake through nginx.
+    """
+
     def echo(connection: ServerConnection) -> None:
         for message in connection:
             connection.send(message)
 
-    with serve(echo, "127.0.0.1", 0) as server:
+    with serve(echo, address, 0) as server:
         port: int = server.socket.getsockname()[1]
         thread = threading.Thread(target=server.serve_forever, daemon=True)
         thread.start()
@@ -127,8 +133,8 @@ def nginx_world(workdir: Path) -> Iterator[dict[str, Any]]:
         yield {}
         return
     prefix = workdir / "nginx"
-    port = _free_port()
-    with _echo_backend() as backend:
+    port = free_port()
+    with echo_backend() as backend:
         conf = write_tree(prefix, port, backend)
         process = subprocess.Popen(
             [binary, "-p", str(prefix), "-c", str(conf), "-g", "daemon off;"],
