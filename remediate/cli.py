@@ -250,8 +250,7 @@ def verify(
     Exit 0 healthy, 2 problems found, 1 error (bad URL, unreachable host)."""
     from remediate import verify as probes
 
-    if minimum not in probes.TLS_VERSIONS:
-        raise RemediateError(f"--min-tls must be one of 1.0, 1.1, 1.2, 1.3 (got {minimum!r})")
+    probes.check_minimum(minimum)
     parsed = [(url, *probes.parse_url(url)) for url in urls]
     for url, target, _ in parsed:
         probes.reachable(target, url)
@@ -287,10 +286,9 @@ def diagnose(
     Covers the protocol the server demands, the TLS floor, h2, WebSocket headers dropped by a
     proxy and 502s after an upgrade. Exit 2 when a problem is found."""
     from remediate import diagnose as triage
-    from remediate.verify import TLS_VERSIONS
+    from remediate.verify import check_minimum
 
-    if minimum not in TLS_VERSIONS:
-        raise RemediateError(f"--min-tls must be one of 1.0, 1.1, 1.2, 1.3 (got {minimum!r})")
+    check_minimum(minimum)
     result = triage.diagnose(url, minimum)
     if output is Format.JSON:
         _out(triage.diagnosis_json(result))
@@ -453,10 +451,9 @@ def clients(
 
     Reports user agent, count and share; unparseable lines are counted as skipped."""
     from remediate import clients as logs_module
-    from remediate.verify import TLS_VERSIONS
+    from remediate.verify import check_minimum
 
-    if minimum not in TLS_VERSIONS:
-        raise RemediateError(f"--min-tls must be one of 1.0, 1.1, 1.2, 1.3 (got {minimum!r})")
+    check_minimum(minimum)
     if nginx_format is not None and nginx_regex is not None:
         raise RemediateError("give --nginx-format or --nginx-regex, not both")
     pattern = None

@@ -39,6 +39,12 @@ TIMEOUT = 5.0
 CERTIFICATE_WARNING_DAYS = 14
 
 
+def check_minimum(minimum: str) -> None:
+    """Raise a RemediateError unless `minimum` names a TLS version (the `--min-tls` options)."""
+    if minimum not in TLS_VERSIONS:
+        raise RemediateError(f"--min-tls must be one of 1.0, 1.1, 1.2, 1.3 (got {minimum!r})")
+
+
 @dataclass(frozen=True)
 class Target:
     """Where to probe: the socket to connect to, and the name to ask for (SNI and Host)."""
