@@ -159,11 +159,11 @@ def certificate_expiry(target: Target) -> datetime | None:
     return x509.load_der_x509_certificate(der).not_valid_after_utc
 
 
-def days_to_expiry(target: Target, now: datetime | None = None) -> int | None:
+def days_to_expiry(target: Target) -> int | None:
     expiry = certificate_expiry(target)
     if expiry is None:
         return None
-    return (expiry - (now or datetime.now(UTC))).days
+    return (expiry - datetime.now(UTC)).days
 
 
 @dataclass(frozen=True)
