@@ -22,35 +22,18 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519
 
 from remediate.sandbox.certs import self_signed
-from remediate.sandbox.nginx import echo_backend
+from remediate.sandbox.nginx import echo_backend, private_conf
 
 NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
 SSHD = shutil.which("sshd") or "/usr/sbin/sshd"
 PYTHON = "/usr/bin/python3"
 
-MAIN_CONF = """\
-# Test host {name}: a private prefix, nothing outside it.
-pid logs/nginx.pid;
-error_log logs/error.log;
-
-events {{
-    worker_connections 64;
-}}
-
-http {{
-    access_log off;
-    client_body_temp_path tmp/body;
-    proxy_temp_path tmp/proxy;
-    fastcgi_temp_path tmp/fastcgi;
-    uwsgi_temp_path tmp/uwsgi;
-    scgi_temp_path tmp/scgi;
-
+MAIN_HTTP = """
     # Old clients still connect with TLS 1.0
     ssl_protocols TLSv1 TLSv1.1 TLSv1.2;
     ssl_ciphers DEFAULT:@SECLEVEL=0;
 
     include conf.d/*.conf;
-}}
 """
 
 SITE_CONF = """\
@@ -134,7 +117,8 @@ class NginxHost:
             (self.root / sub).mkdir(parents=True, exist_ok=True)
         self.backups.mkdir(exist_ok=True)
         self_signed(self.root / "certs", "site", "site.test", address=self.address, key_type="rsa")
-        self.conf.write_text(MAIN_CONF.format(name=self.name), encoding="utf-8")
+        header = f"# Test host {self.name}: a private prefix, nothing outside it."
+        self.conf.write_text(private_conf(header, MAIN_HTTP), encoding="utf-8")
         self.site.write_text(
             SITE_CONF.format(
                 name=self.name, address=self.address, port=self.port, backend=self.backend

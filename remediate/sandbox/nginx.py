@@ -23,8 +23,11 @@ from remediate.sandbox.certs import self_signed
 
 HOST = "demo-web"
 
-MAIN = """{user}# The demo host: everything lives under its private prefix.
-worker_processes 1;
+
+def private_conf(header: str, http: str) -> str:
+    """A main nginx.conf whose pid, logs and temp files all stay under its `nginx -p` prefix:
+    `header` opens the file, `http` (indented lines) ends its http block."""
+    return f"""{header}
 pid logs/nginx.pid;
 error_log logs/error.log;
 
@@ -39,13 +42,16 @@ http {{
     fastcgi_temp_path tmp/fastcgi;
     uwsgi_temp_path tmp/uwsgi;
     scgi_temp_path tmp/scgi;
+{http}}}
+"""
 
+
+MAIN_HTTP = """
     # Old point-of-sale terminals still connect with TLS 1.0
     ssl_protocols TLSv1 TLSv1.1 TLSv1.2 TLSv1.3;
     ssl_ciphers "DEFAULT:@SECLEVEL=0";
 
     include sites/*.conf;
-}}
 """
 
 SITE = """# The shop, with live order updates over WebSockets.
@@ -104,7 +110,10 @@ def write_tree(prefix: Path, port: int, backend: int) -> Path:
     self_signed(prefix / "conf" / "certs", "shop", "shop.demo", days=7)
     user = "user root;\n" if os.geteuid() == 0 else ""
     conf = prefix / "conf" / "nginx.conf"
-    conf.write_text(MAIN.format(user=user), encoding="utf-8")
+    header = (
+        f"{user}# The demo host: everything lives under its private prefix.\nworker_processes 1;"
+    )
+    conf.write_text(private_conf(header, MAIN_HTTP), encoding="utf-8")
     site = SITE.format(port=port, backend=backend)
     (prefix / "conf" / "sites" / "shop.conf").write_text(site, encoding="utf-8")
     return conf
