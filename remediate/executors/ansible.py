@@ -38,10 +38,7 @@ class AnsibleExecutor:
 
     def fingerprints(self, changes: Sequence[Change]) -> dict[str, str | None]:
         """Re-collect the affected hosts; every change of a host shares its tree's fingerprint."""
-        hosts = sorted({_host(change) for change in changes})
-        trees = {
-            config.host: config.files for config in collect(self._inventory, self._progress, hosts)
-        }
+        trees = self._trees(changes)
         result: dict[str, str | None] = {}
         for change in changes:
             files = trees.get(_host(change))
@@ -51,15 +48,19 @@ class AnsibleExecutor:
 
     def current(self, changes: Sequence[Change]) -> dict[tuple[str, str], object]:
         """Each changed file's whole text as it is now; None when the host no longer has it."""
-        hosts = sorted({_host(change) for change in changes})
-        trees = {
-            config.host: config.files for config in collect(self._inventory, self._progress, hosts)
-        }
+        trees = self._trees(changes)
         return {
             (change.resource, change.attribute): trees.get(_host(change), {}).get(
                 str(change.context.get("path"))
             )
             for change in changes
+        }
+
+    def _trees(self, changes: Sequence[Change]) -> dict[str, dict[str, str]]:
+        """The config tree of every host `changes` touch, collected now: {host: {path: text}}."""
+        hosts = sorted({_host(change) for change in changes})
+        return {
+            config.host: config.files for config in collect(self._inventory, self._progress, hosts)
         }
 
     def apply(self, changes: Sequence[Change], dry_run: bool = False) -> list[Outcome]:
