@@ -28,7 +28,14 @@ from remediate.executors import Outcome, Status
 from remediate.model import Change, Provider
 from remediate.policy import Policy, tls_key
 from remediate.progress import Progress, Silent
-from remediate.verify import TLS_VERSIONS, Target, alpn_selected, tls_accepted, websocket_ok
+from remediate.verify import (
+    TLS_VERSIONS,
+    Target,
+    alpn_selected,
+    connect,
+    tls_accepted,
+    websocket_ok,
+)
 
 WILDCARDS = frozenset({"", "*", "0.0.0.0", "::", "[::]"})
 _PORT = re.compile(r":(\d+)\b")
@@ -149,15 +156,13 @@ def _expectations(items: list[Change], policy: Policy) -> Iterator[Expectation]:
 def _reachable(target: Target) -> str:
     """Why the target cannot be probed, or "" when a TCP connection succeeds."""
     try:
-        socket.getaddrinfo(target.host, target.port, type=socket.SOCK_STREAM)
-    except OSError:
+        connect(target).close()
+    except socket.gaierror:
         return f"not reachable, skipped: {target.host} does not resolve"
-    try:
-        with socket.create_connection((target.host, target.port), timeout=5):
-            return ""
     except OSError as exc:
         reason = exc.strerror or type(exc).__name__
         return f"not reachable, skipped: {target.host}:{target.port}: {reason}"
+    return ""
 
 
 def check(expectation: Expectation, minimum: str, settle: float = SETTLE_SECONDS) -> Verification:
