@@ -163,27 +163,18 @@ class Enforcement:
             for part in (managed.name, managed.project, managed.region, str(same_scope or ""))
             if part
         )
-        resource_opts = pulumi.ResourceOptions(provider=provider)
+        inputs: dict[str, Any] = {
+            "name": managed.name,
+            "project": managed.project,
+            "min_tls_version": managed.min_tls_version,
+            "profile": managed.profile,
+            "opts": pulumi.ResourceOptions(provider=provider),
+        }
         ssl_policy: gcp.compute.SSLPolicy | gcp.compute.RegionSslPolicy
         if managed.region is not None:
-            ssl_policy = gcp.compute.RegionSslPolicy(
-                logical,
-                name=managed.name,
-                project=managed.project,
-                region=managed.region,
-                min_tls_version=managed.min_tls_version,
-                profile=managed.profile,
-                opts=resource_opts,
-            )
+            ssl_policy = gcp.compute.RegionSslPolicy(logical, region=managed.region, **inputs)
         else:
-            ssl_policy = gcp.compute.SSLPolicy(
-                logical,
-                name=managed.name,
-                project=managed.project,
-                min_tls_version=managed.min_tls_version,
-                profile=managed.profile,
-                opts=resource_opts,
-            )
+            ssl_policy = gcp.compute.SSLPolicy(logical, **inputs)
         self._managed[slot] = ssl_policy.id
         return ssl_policy.id
 
