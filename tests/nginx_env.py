@@ -136,11 +136,7 @@ class NginxHost:
         wait_until(self._listening, what=f"nginx {self.name} on {self.address}:{self.port}")
 
     def _listening(self) -> bool:
-        try:
-            with socket.create_connection((self.address, self.port), timeout=0.5):
-                return True
-        except OSError:
-            return False
+        return _port_open(self.address, self.port)
 
     def master_pid(self) -> int:
         return int((self.root / "logs" / "nginx.pid").read_text().strip())
