@@ -2,8 +2,8 @@
 version and whole config tree (collected through Ansible), read into the model the rules use.
 
 One endpoint per host. Its settings are `{path: sha256}` of every file of the tree, so the
-fingerprint moves whenever any file does; the texts themselves travel in the inventory's facts
-(`nginx.trees`), not in the plan.
+fingerprint moves whenever any file does; the texts themselves, and their parse, travel in the
+inventory's facts (`nginx.trees`, `nginx.parsed`), not in the plan.
 """
 
 from __future__ import annotations
@@ -13,11 +13,11 @@ from pathlib import Path
 from remediate.errors import DiscoveryError
 from remediate.inventory import Inventory
 from remediate.model import Endpoint, Provider
-from remediate.nginx.config import parse_tree
+from remediate.nginx.config import Config, parse_tree
 from remediate.nginx.host import HostConfig, collect, sha256_text
 from remediate.policy import Policy
 from remediate.progress import Progress, Silent
-from remediate.rules.nginx import TREES, sockets
+from remediate.rules.nginx import PARSED, TREES, sockets
 
 
 def inventory_path(policy: Policy) -> Path:
@@ -30,9 +30,12 @@ def inventory_path(policy: Policy) -> Path:
     return path
 
 
-def endpoint_of(host: HostConfig, policy: Policy) -> Endpoint:
-    """A host as an endpoint; raises NginxConfigError (file and line) for an unreadable tree."""
-    config = parse_tree(host.files, host.conf_path, host.prefix)
+def endpoint_of(host: HostConfig, policy: Policy, config: Config | None = None) -> Endpoint:
+    """A host as an endpoint; raises NginxConfigError (file and line) for an unreadable tree.
+
+    `config` is the host's tree already parsed, when the caller has it."""
+    if config is None:
+        config = parse_tree(host.files, host.conf_path, host.prefix)
     return Endpoint(
         provider=Provider.NGINX,
         resource=host.host,
@@ -56,8 +59,12 @@ def discover(policy: Policy, progress: Progress | None = None) -> Inventory:
     hosts = collect(inventory_path(policy), progress)
     inventory = Inventory(providers=[Provider.NGINX])
     trees: dict[str, dict[str, str]] = {}
+    parsed: dict[str, Config] = {}
     for host in hosts:
-        inventory.endpoints.append(endpoint_of(host, policy))
+        # Parsed once here; the rules plan from the same parse (facts[PARSED]).
+        parsed[host.host] = parse_tree(host.files, host.conf_path, host.prefix)
+        inventory.endpoints.append(endpoint_of(host, policy, parsed[host.host]))
         trees[host.host] = host.files
     inventory.facts[TREES] = trees
+    inventory.facts[PARSED] = parsed
     return inventory

@@ -29,8 +29,10 @@ from remediate.nginx.config import (
 from remediate.policy import Policy, tls_key
 from remediate.rules import Desired, Verdict, accepts_phrase, versions_from
 
-# Where discovery puts each host's collected tree: facts[TREES][host] = {path: text}.
+# Where discovery puts each host's collected tree: facts[TREES][host] = {path: text}, and the
+# tree as it parsed it, so planning does not parse it again: facts[PARSED][host].
 TREES = "nginx.trees"
+PARSED = "nginx.parsed"
 
 PROTOCOLS = {"TLSv1": "1.0", "TLSv1.1": "1.1", "TLSv1.2": "1.2", "TLSv1.3": "1.3"}
 SSL_PROTOCOLS = ("SSLv2", "SSLv3")
@@ -412,7 +414,9 @@ def evaluate(endpoint: Endpoint, policy: Policy, facts: Mapping[str, Any]) -> Ve
         return Verdict(findings=["the config tree of this host was not collected"])
     context = endpoint.context
     version = str(context["version"])
-    config = parse_tree(files, context["conf_path"], context.get("prefix"))
+    config = facts.get(PARSED, {}).get(endpoint.resource)
+    if config is None:
+        config = parse_tree(files, context["conf_path"], context.get("prefix"))
     found = review(config, policy, version)
     new_files = edit.apply(files, [fix.edit for fix in found.fixes])
     if not new_files:
