@@ -26,7 +26,7 @@ lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy remediate
-	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/ansible-lint --offline playbooks/
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/ansible-lint --offline remediate/providers/nginx/playbooks/
 
 unit: $(STAMP) system-deps newer-nginx policy-pack-venv
 	$(BIN)/pytest

@@ -17,7 +17,7 @@ from bench.fleet import REGIONS, Shape, seed
 from bench.lower_bound import listing_pages, lower_bound
 from bench.proxy import Limits, Proxy
 from bench.rss import run_measured
-from remediate.providers.aws import WORKERS_PER_REGION
+from remediate.providers.aws.discover import WORKERS_PER_REGION
 from remediate.sandbox.aws import MotoServer, environment
 
 POLICY = f"""\

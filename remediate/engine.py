@@ -20,9 +20,9 @@ from remediate.progress import Progress, Silent
 # Provider name -> module with `discover(policy, progress) -> Inventory` (imported on demand, so a
 # run that reads one provider never pays for the others' client libraries).
 PROVIDERS: dict[str, str] = {
-    "aws": "remediate.providers.aws",
-    "gcp": "remediate.providers.gcp",
-    "nginx": "remediate.providers.nginx",
+    "aws": "remediate.providers.aws.discover",
+    "gcp": "remediate.providers.gcp.discover",
+    "nginx": "remediate.providers.nginx.discover",
 }
 
 

@@ -9,10 +9,10 @@ from typing import Any
 from remediate.inventory import Inventory
 from remediate.model import Change, Endpoint, Excluded, Finding, Plan, Provider
 from remediate.policy import Exclusion, Policy
+from remediate.providers.aws import rules as aws_rules
+from remediate.providers.gcp import rules as gcp_rules
+from remediate.providers.nginx import rules as nginx_rules
 from remediate.rules import Verdict
-from remediate.rules import aws as aws_rules
-from remediate.rules import gcp as gcp_rules
-from remediate.rules import nginx as nginx_rules
 
 Rule = Callable[[Endpoint, Policy, Mapping[str, Any]], Verdict]
 

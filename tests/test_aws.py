@@ -13,7 +13,7 @@ from botocore.awsrequest import AWSResponse
 
 from remediate import planner
 from remediate.policy import parse
-from remediate.providers import aws as aws_provider
+from remediate.providers.aws import discover as aws_provider
 from remediate.sandbox.aws import Fleet, FleetBuilder, MotoServer, seed_fleet
 from tests.aws_state import http2_attribute, listener
 from tests.conftest import Cli

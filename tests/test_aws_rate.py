@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from remediate.errors import DiscoveryError
-from remediate.providers.aws import RateLimit
+from remediate.providers.aws.discover import RateLimit
 from remediate.sandbox.aws import MotoServer, seed_fleet
 from tests.conftest import Cli
 

@@ -21,7 +21,7 @@ from google.auth.credentials import AnonymousCredentials
 from google.cloud import compute_v1
 
 from remediate.policy import parse
-from remediate.rules.gcp import owned_policy_verdict, proxy_verdict
+from remediate.providers.gcp.rules import owned_policy_verdict, proxy_verdict
 from remediate.sandbox.compute import ComputeServer, link
 from tests.conftest import Cli
 

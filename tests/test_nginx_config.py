@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from remediate.nginx.config import (
+from remediate.providers.nginx.config import (
     NginxConfigError,
     effective,
     effective_all,

@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from remediate.nginx.config import NginxConfigError, parse_tree
-from remediate.nginx.host import HostConfig, tree_fingerprint
 from remediate.policy import Policy
-from remediate.providers.nginx import endpoint_of
+from remediate.providers.nginx.config import NginxConfigError, parse_tree
+from remediate.providers.nginx.discover import endpoint_of
+from remediate.providers.nginx.host import HostConfig, tree_fingerprint
 from tests.conftest import Cli
 
 MAIN = "/etc/nginx/nginx.conf"

@@ -17,12 +17,11 @@ import pytest
 from websockets.exceptions import InvalidStatus
 from websockets.sync.client import connect
 
-from remediate.nginx import edit
-from remediate.nginx.config import NginxConfigError, parse_tree
-from remediate.nginx.host import HostConfig
 from remediate.policy import Policy
-from remediate.providers.nginx import endpoint_of
-from remediate.rules import nginx as rules
+from remediate.providers.nginx import edit, rules
+from remediate.providers.nginx.config import NginxConfigError, parse_tree
+from remediate.providers.nginx.discover import endpoint_of
+from remediate.providers.nginx.host import HostConfig
 from remediate.sandbox.certs import self_signed
 from tests.loopback import free_port, wait_for_port, websocket_backend
 

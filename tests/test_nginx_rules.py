@@ -11,11 +11,10 @@ import pytest
 from remediate import planner
 from remediate.inventory import Inventory
 from remediate.model import Endpoint, Provider
-from remediate.nginx import edit
-from remediate.nginx.config import parse_tree
-from remediate.nginx.host import sha256_text
 from remediate.policy import Policy
-from remediate.rules import nginx as rules
+from remediate.providers.nginx import edit, rules
+from remediate.providers.nginx.config import parse_tree
+from remediate.providers.nginx.host import sha256_text
 
 MAIN = "/etc/nginx/nginx.conf"
 SITE = "/etc/nginx/conf.d/site.conf"

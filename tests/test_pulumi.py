@@ -15,10 +15,10 @@ from remediate import planner
 from remediate.inventory import Inventory
 from remediate.model import Endpoint, Provider
 from remediate.policy import Policy, TLSSettings
+from remediate.providers.aws.rules import SslPolicy
+from remediate.providers.gcp.rules import Link
 from remediate.pulumi import EnforceError, enforce
 from remediate.pulumi.catalog import bundled
-from remediate.rules.aws import SslPolicy
-from remediate.rules.gcp import Link
 from tests.pulumi_engine import Registered, run
 
 APIS = ["transforms", "transformations"]

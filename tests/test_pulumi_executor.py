@@ -12,7 +12,7 @@ import pytest
 from remediate import planner
 from remediate.model import Change, Plan, Provider
 from remediate.policy import parse
-from remediate.providers import aws as aws_provider
+from remediate.providers.aws import discover as aws_provider
 from remediate.pulumi.remediation import Declaration, declarations, declare
 from remediate.sandbox.aws import MotoServer, seed_fleet
 from tests.conftest import Cli

@@ -75,19 +75,19 @@ ExecutorFactory = Callable[[Policy, Progress], Executor]
 
 
 def _boto3(policy: Policy, progress: Progress) -> Executor:
-    from remediate.executors.aws import Boto3Executor
+    from remediate.providers.aws.executor import Boto3Executor
 
     return Boto3Executor(progress)
 
 
 def _gcp_api(policy: Policy, progress: Progress) -> Executor:
-    from remediate.executors.gcp import GcpExecutor
+    from remediate.providers.gcp.executor import GcpExecutor
 
     return GcpExecutor(policy, progress)
 
 
 def _ansible(policy: Policy, progress: Progress) -> Executor:
-    from remediate.executors.ansible import AnsibleExecutor
+    from remediate.providers.nginx.executor import AnsibleExecutor
 
     return AnsibleExecutor(policy.nginx.inventory if policy.nginx else None, progress)
 

@@ -31,6 +31,7 @@ import pulumi
 from remediate import policy as policy_module
 from remediate.errors import RemediateError
 from remediate.policy import Policy
+from remediate.providers.aws.rules import SslPolicy
 from remediate.pulumi import catalog
 from remediate.pulumi.resources import (
     PROXIES,
@@ -44,7 +45,6 @@ from remediate.pulumi.resources import (
     skipped,
 )
 from remediate.rules import RuleError
-from remediate.rules.aws import SslPolicy
 
 __all__ = ["SKIP_TAG", "EnforceError", "Enforcement", "enforce"]
 

@@ -16,7 +16,7 @@ from importlib import resources
 from typing import Any
 
 from remediate.errors import RemediateError
-from remediate.rules.aws import SslPolicy
+from remediate.providers.aws.rules import SslPolicy
 
 BUNDLED = "elb-ssl-policies.json"
 

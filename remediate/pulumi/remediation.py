@@ -23,8 +23,8 @@ from typing import Any
 import pulumi
 
 from remediate.model import Change, Provider
-from remediate.rules.aws import HTTP2_ATTRIBUTE
-from remediate.rules.gcp import Link, same_resource
+from remediate.providers.aws.rules import HTTP2_ATTRIBUTE
+from remediate.providers.gcp.rules import Link, same_resource
 
 LISTENER = "aws:lb/listener:Listener"
 LOAD_BALANCER = "aws:lb/loadBalancer:LoadBalancer"

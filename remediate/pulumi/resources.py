@@ -14,9 +14,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from remediate.policy import Policy
+from remediate.providers.aws import rules as aws_rules
+from remediate.providers.gcp import rules as gcp_rules
 from remediate.rules import Verdict
-from remediate.rules import aws as aws_rules
-from remediate.rules import gcp as gcp_rules
 
 LISTENERS = frozenset({"aws:lb/listener:Listener", "aws:alb/listener:Listener"})
 LOAD_BALANCERS = frozenset(

@@ -17,9 +17,9 @@ from typing import Any
 
 from remediate import policy as policy_module
 from remediate.policy import Policy
+from remediate.providers.aws.rules import SslPolicy
 from remediate.pulumi import resources
 from remediate.pulumi.catalog import bundled
-from remediate.rules.aws import SslPolicy
 
 
 @dataclass(frozen=True)

@@ -17,9 +17,9 @@ from pathlib import Path
 from remediate.errors import RemediateError
 from remediate.executors import Outcome, Status
 from remediate.model import Change
-from remediate.nginx.host import collect, sha256_text, tree_fingerprint
-from remediate.nginx.runner import PlaybookRun, run_playbook
 from remediate.progress import Progress
+from remediate.providers.nginx.host import collect, sha256_text, tree_fingerprint
+from remediate.providers.nginx.runner import PlaybookRun, run_playbook
 
 APPLY_PLAYBOOK = "apply.yml"
 READBACK_TASK = "Read back the written files"

@@ -19,8 +19,8 @@ from typing import Any
 
 from remediate.errors import DiscoveryError
 from remediate.model import fingerprint
-from remediate.nginx.runner import run_playbook
 from remediate.progress import Progress
+from remediate.providers.nginx.runner import run_playbook
 
 COLLECT_PLAYBOOK = "collect.yml"
 REPORT_TASK = "Report the collected configuration"

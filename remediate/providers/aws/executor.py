@@ -11,8 +11,8 @@ from botocore.exceptions import BotoCoreError, ClientError
 from remediate.executors import Outcome, Status, confirmed
 from remediate.model import Change, fingerprint
 from remediate.progress import Progress
-from remediate.providers.aws import Session, read_settings
-from remediate.rules.aws import HTTP2_ATTRIBUTE
+from remediate.providers.aws.discover import Session, read_settings
+from remediate.providers.aws.rules import HTTP2_ATTRIBUTE
 
 
 class Boto3Executor:

@@ -13,11 +13,11 @@ from pathlib import Path
 from remediate.errors import DiscoveryError
 from remediate.inventory import Inventory
 from remediate.model import Endpoint, Provider
-from remediate.nginx.config import Config, parse_tree
-from remediate.nginx.host import HostConfig, collect, sha256_text
 from remediate.policy import Policy
 from remediate.progress import Progress, Silent
-from remediate.rules.nginx import PARSED, TREES, sockets
+from remediate.providers.nginx.config import Config, parse_tree
+from remediate.providers.nginx.host import HostConfig, collect, sha256_text
+from remediate.providers.nginx.rules import PARSED, TREES, sockets
 
 
 def inventory_path(policy: Policy) -> Path:

@@ -13,7 +13,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from remediate.errors import RemediateError
-from remediate.nginx.config import Directive
+from remediate.providers.nginx.config import Directive
 
 
 @dataclass(frozen=True)

@@ -2,7 +2,7 @@
 absolute path -> text, no filesystem access), includes resolved the way nginx resolves them.
 
 Every directive keeps the file it was written in, its line and its ordinal (its position among
-the statements of that file), so `remediate.nginx.edit` can change exactly that text later.
+the statements of that file), so `edit` can change exactly that text later.
 """
 
 from __future__ import annotations

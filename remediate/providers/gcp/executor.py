@@ -28,7 +28,7 @@ from remediate.executors import Outcome, Status, confirmed
 from remediate.model import Change, fingerprint
 from remediate.policy import Policy
 from remediate.progress import Progress
-from remediate.providers.gcp import (
+from remediate.providers.gcp.discover import (
     CALL_TIMEOUT,
     Clients,
     api_message,
@@ -39,7 +39,7 @@ from remediate.providers.gcp import (
     read_settings,
     ssl_policy_facts,
 )
-from remediate.rules.gcp import Link, proxy_verdict, same_resource
+from remediate.providers.gcp.rules import Link, proxy_verdict, same_resource
 
 # How long to wait for one operation, and for one `wait` call (the API answers within 2 minutes).
 OPERATION_TIMEOUT = 600.0

@@ -29,7 +29,7 @@ from remediate.inventory import Inventory
 from remediate.model import Endpoint, Provider
 from remediate.policy import Policy
 from remediate.progress import Progress, Silent
-from remediate.rules.gcp import Link, owned_policy_link, settings_of
+from remediate.providers.gcp.rules import Link, owned_policy_link, settings_of
 
 ENDPOINT_ENV = "REMEDIATE_GCP_ENDPOINT"
 SCOPES = ["https://www.googleapis.com/auth/compute"]

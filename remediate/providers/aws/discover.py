@@ -26,7 +26,7 @@ from remediate.inventory import Inventory
 from remediate.model import Endpoint, Provider
 from remediate.policy import Policy
 from remediate.progress import Progress, Silent
-from remediate.rules.aws import HTTP2_ATTRIBUTE, TLS_PROTOCOLS, SslPolicy
+from remediate.providers.aws.rules import HTTP2_ATTRIBUTE, TLS_PROTOCOLS, SslPolicy
 
 if TYPE_CHECKING:
     from mypy_boto3_elbv2.client import ElasticLoadBalancingv2Client

@@ -20,7 +20,7 @@ from typing import Any
 from remediate.errors import RemediateError
 from remediate.progress import Progress
 
-PLAYBOOKS = Path(__file__).resolve().parents[2] / "playbooks"
+PLAYBOOKS = Path(__file__).resolve().parent / "playbooks"
 FORKS = 20
 TIMEOUT_SECONDS = 900
 # nginx's log prefix on stderr: "2026/01/02 03:04:05 [emerg] 123#123: "

@@ -1,7 +1,7 @@
 """Nginx rules: TLS protocols and ciphers per listening socket, HTTP/2 by nginx version, and the
 WebSocket proxy headers, as minimal edits to the host's config files.
 
-The decisions are pure functions of the parsed model (`remediate.nginx.config`); `review` turns
+The decisions are pure functions of the parsed model (`config`); `review` turns
 them into text edits with the reason for each, and `evaluate` into one change per edited file.
 """
 
@@ -13,8 +13,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from remediate.model import Endpoint
-from remediate.nginx import edit
-from remediate.nginx.config import (
+from remediate.policy import Policy, tls_key
+from remediate.providers.nginx import edit
+from remediate.providers.nginx.config import (
     HTTP2_DIRECTIVE_SINCE,
     Config,
     Directive,
@@ -26,7 +27,6 @@ from remediate.nginx.config import (
     parse_tree,
     parse_version,
 )
-from remediate.policy import Policy, tls_key
 from remediate.rules import Desired, Verdict, accepts_phrase, versions_from
 
 # Where discovery puts each host's collected tree: facts[TREES][host] = {path: text}, and the
