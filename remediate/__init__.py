@@ -1,1 +1,65 @@
-"""remediate: find and fix edge endpoints that speak old protocols."""
+"""remediate: find and fix edge endpoints that speak old protocols.
+
+The library is what the `remediate` command runs; every caller gets the same guarantees (the run
+lock, the journal, read-back after each write)::
+
+    import remediate
+
+    policy = remediate.load_policy("remediate.yaml")
+    plan = remediate.plan(policy)              # discover and plan; nothing is written
+    print(remediate.render_plan(plan))
+    result = remediate.apply(plan, policy)     # refuses a stale plan whole
+    print(result.status, [o.status for o in result.outcomes])
+
+`drift` runs one drift pass (optionally fixing), `rollback` undoes an applied run. Providers
+(AWS ELBv2, GCP load balancers, Nginx hosts...) come from the `remediate.providers` entry points;
+`providers()` lists them.
+"""
+
+from __future__ import annotations
+
+from importlib.metadata import PackageNotFoundError, version
+
+from remediate.correction import drift
+from remediate.engine import ApplyResult, RunStatus, apply, discover, plan
+from remediate.errors import RemediateError
+from remediate.executors import Outcome, Settings, Status
+from remediate.journal import Journal
+from remediate.model import Change, Finding, Plan
+from remediate.policy import Policy
+from remediate.policy import build as build_policy
+from remediate.policy import load as load_policy
+from remediate.provider import Provider
+from remediate.registry import providers
+from remediate.render import plan_text as render_plan
+from remediate.undo import rollback
+
+try:
+    __version__ = version("remediate")
+except PackageNotFoundError:  # running from a source tree that was never installed
+    __version__ = "0+unknown"
+
+__all__ = [
+    "ApplyResult",
+    "Change",
+    "Finding",
+    "Journal",
+    "Outcome",
+    "Plan",
+    "Policy",
+    "Provider",
+    "RemediateError",
+    "RunStatus",
+    "Settings",
+    "Status",
+    "__version__",
+    "apply",
+    "build_policy",
+    "discover",
+    "drift",
+    "load_policy",
+    "plan",
+    "providers",
+    "render_plan",
+    "rollback",
+]

@@ -11,10 +11,10 @@ from typing import Annotated
 
 import typer
 
-from remediate import drift as drift_module
-from remediate import engine, lock, metrics, render, verification
+from remediate import correction as drift_module
+from remediate import engine, lock, metrics, registry, render, verification
 from remediate import policy as policy_module
-from remediate import rollback as rollback_module
+from remediate import undo as rollback_module
 from remediate.errors import RemediateError
 from remediate.journal import RUN_KINDS, Journal
 from remediate.model import Plan
@@ -47,7 +47,8 @@ PolicyOption = Annotated[
     Path, typer.Option("--policy", "-p", help="Policy file.", show_default=True)
 ]
 OnlyOption = Annotated[
-    str | None, typer.Option("--only", help="Comma-separated providers: aws,gcp,nginx.")
+    str | None,
+    typer.Option("--only", help="Comma-separated providers (remediate providers lists them)."),
 ]
 QuietOption = Annotated[bool, typer.Option("--quiet", "-q", help="No progress on stderr.")]
 StateDirOption = Annotated[
@@ -147,7 +148,7 @@ def apply(
         if only is not None:
             wanted = set(_only(only) or [])
             saved = saved.model_copy(
-                update={"changes": [c for c in saved.changes if c.provider.value in wanted]}
+                update={"changes": [c for c in saved.changes if c.provider in wanted]}
             )
         to_apply = saved
     else:
@@ -158,7 +159,7 @@ def apply(
             _out(render.plan_text(to_apply))
     if not to_apply.has_changes:
         if output is Format.JSON:
-            _out(render.outcomes_json([], "", "nothing-to-do"))
+            _out(render.outcomes_json([], "", engine.RunStatus.NOTHING_TO_DO))
         else:
             _err("Nothing to apply.")
         return
@@ -192,9 +193,9 @@ def apply(
 
 def _exit_for(status: str, probes_failed: bool = False) -> None:
     """Exit 3 for a partial apply (or one a live probe disagrees with), 1 when nothing applied."""
-    if status == "partial" or probes_failed:
+    if status == engine.RunStatus.PARTIAL or probes_failed:
         raise typer.Exit(EXIT_PARTIAL)
-    if status == "failed":
+    if status == engine.RunStatus.FAILED:
         raise typer.Exit(1)
 
 
@@ -477,6 +478,59 @@ def demo(
     from remediate.sandbox.demo import run
 
     run(quiet=quiet, state_dir=state_dir, write=_out, note=_err)
+
+
+@app.command()
+def permissions(
+    provider: Annotated[
+        str | None, typer.Option("--provider", help="One provider (default: every provider).")
+    ] = None,
+    write: Annotated[
+        bool, typer.Option("--write", help="What an apply needs, not just a read-only plan.")
+    ] = False,
+) -> None:
+    """Print the permissions a plan (or with --write, an apply) needs: an IAM policy document for
+    AWS, a custom role for GCP (gcloud iam roles create --file), requirements for hosts."""
+    from remediate import permissions as documents
+
+    if provider is not None:
+        _out(documents.document(registry.get(provider), write))
+        return
+    for index, found in enumerate(registry.providers().values()):
+        separator = "\n" if index else ""
+        _out(f"{separator}# {found.name}: {found.title} ({found.permissions.system})\n")
+        _out(documents.document(found, write))
+
+
+@app.command("providers")
+def list_providers(output: FormatOption = Format.TEXT) -> None:
+    """List the registered providers with their rules (id, severity, title) and executors."""
+    found = registry.providers().values()
+    if output is Format.JSON:
+        _out(json.dumps([render.provider_dict(provider) for provider in found], indent=2) + "\n")
+        return
+    _out("".join(render.provider_text(provider) for provider in found))
+
+
+def _version(value: bool) -> None:
+    if value:
+        from remediate import __version__
+
+        _out(f"remediate {__version__}\n")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_version, is_eager=True, help="Print the version and exit."
+        ),
+    ] = False,
+) -> None:
+    """Find and fix edge endpoints that make clients fail with 426 Upgrade Required, TLS
+    handshake errors or broken WebSockets."""
 
 
 def main() -> None:

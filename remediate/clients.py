@@ -27,8 +27,9 @@ from pathlib import Path
 from typing import IO, Any
 
 from remediate.errors import RemediateError
-from remediate.model import FORMAT_VERSION, Change, Plan
+from remediate.model import FORMAT_VERSION, Change, LosingAccess, Plan
 from remediate.policy import tls_key
+from remediate.providers.aws.model import ListenerTarget
 
 NGINX_DEFAULT_FORMAT = (
     '$remote_addr - $remote_user [$time_local] "$request" $status $body_bytes_sent '
@@ -316,8 +317,6 @@ def summary_text(analysis: Analysis, minimum: str = "1.2") -> str:
 
 # -- attaching the clients to a plan ---------------------------------------------------------------
 
-_LISTENER_PORT = re.compile(r":(\d+)\b")
-
 
 def is_tls_change(change: Change) -> bool:
     """A change to what TLS versions an endpoint accepts: an attribute about SSL/TLS (security
@@ -332,17 +331,16 @@ def is_tls_change(change: Change) -> bool:
     )
 
 
-def _alb_listener(change: Change) -> tuple[str, int | None] | None:
+def _alb_listener(change: Change) -> tuple[str, int] | None:
     """`app/NAME/ID` and the port of an AWS listener change, as ALB logs name them."""
-    arn = change.context.get("load_balancer_arn")
-    if not isinstance(arn, str) or ":loadbalancer/" not in arn:
+    target = change.target
+    if not isinstance(target, ListenerTarget) or ":loadbalancer/" not in target.load_balancer_arn:
         return None
-    port = _LISTENER_PORT.search(change.name)
-    return arn.partition(":loadbalancer/")[2], int(port.group(1)) if port else None
+    return target.load_balancer_arn.partition(":loadbalancer/")[2], target.port
 
 
 def attach(plan: Plan, analysis: Analysis, minimum: str) -> Plan:
-    """The plan with, on each TLS change, `context["clients_losing_access"]`: the clients below
+    """The plan with, on each TLS change, `clients_losing_access`: the clients below
     `minimum` seen on that ALB listener's logs, or else across all the logs given."""
     changes: list[Change] = []
     for change in plan.changes:
@@ -356,33 +354,29 @@ def attach(plan: Plan, analysis: Analysis, minimum: str) -> Plan:
             if found is not None:
                 usage, source = found, f"ALB logs of {listener[0]} port {listener[1]}"
         rows = old_clients(usage, minimum)
-        losing = {
-            "source": source,
-            "requests": sum(row["count"] for row in rows),
-            "of_requests": usage.requests,
-            "clients": rows,
-        }
-        changes.append(
-            change.model_copy(
-                update={"context": {**change.context, "clients_losing_access": losing}}
-            )
+        losing = LosingAccess(
+            source=source,
+            requests=sum(row["count"] for row in rows),
+            of_requests=usage.requests,
+            clients=rows,
         )
+        changes.append(change.model_copy(update={"clients_losing_access": losing}))
     return plan.model_copy(update={"changes": changes})
 
 
 def losing_access_lines(change: Change, limit: int = 5) -> Sequence[str]:
     """The plan text's lines about who would lose access through `change` (none when unknown)."""
-    losing = change.context.get("clients_losing_access")
-    if not isinstance(losing, dict):
+    losing = change.clients_losing_access
+    if losing is None:
         return ()
-    if not losing["clients"]:
-        return [f"clients losing access: none seen in {losing['source']}"]
+    if not losing.clients:
+        return [f"clients losing access: none seen in {losing.source}"]
     lines = [
-        f"clients losing access: {losing['requests']} of {losing['of_requests']} request(s) "
-        f"in {losing['source']}:"
+        f"clients losing access: {losing.requests} of {losing.of_requests} request(s) "
+        f"in {losing.source}:"
     ]
-    for row in losing["clients"][:limit]:
+    for row in losing.clients[:limit]:
         lines.append(f"  {row['count']} x TLS {row['protocol']} {row['user_agent']}")
-    if len(losing["clients"]) > limit:
-        lines.append(f"  ... and {len(losing['clients']) - limit} more client(s)")
+    if len(losing.clients) > limit:
+        lines.append(f"  ... and {len(losing.clients) - limit} more client(s)")
     return lines

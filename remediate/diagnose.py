@@ -14,7 +14,7 @@ from remediate.model import FORMAT_VERSION
 from remediate.policy import tls_key
 from remediate.verify import HttpResult, Report, parse_url, probe, reachable, report_text
 
-# The Nginx lines a WebSocket location needs (DESIGN §3): the map once at http level, the
+# The Nginx lines a WebSocket location needs: the map once at http level, the
 # three directives in every location that proxies WebSockets.
 NGINX_WEBSOCKET_LINES = """\
 # http { } level, once:

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import importlib
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date
+from enum import StrEnum
 
-from remediate import executors, planner
+from remediate import executors, planner, registry
 from remediate.errors import RemediateError, StalePlanError
 from remediate.executors import Outcome, Status
 from remediate.inventory import Inventory
@@ -17,28 +17,18 @@ from remediate.model import Change, Plan
 from remediate.policy import Policy
 from remediate.progress import Progress, Silent
 
-# Provider name -> module with `discover(policy, progress) -> Inventory` (imported on demand, so a
-# run that reads one provider never pays for the others' client libraries).
-PROVIDERS: dict[str, str] = {
-    "aws": "remediate.providers.aws.discover",
-    "gcp": "remediate.providers.gcp.discover",
-    "nginx": "remediate.providers.nginx.discover",
-}
-
 
 def select(policy: Policy, only: Iterable[str] | None = None) -> list[str]:
     """The providers a run covers: those the policy configures, narrowed by `only`."""
     configured = policy.providers
     if only is None:
         if not configured:
-            raise RemediateError(
-                "the policy configures no provider: add an aws, gcp or nginx section"
-            )
-        return [name for name in configured if name in PROVIDERS] or configured
+            sections = ", ".join(registry.names())
+            raise RemediateError(f"the policy configures no provider: add a section ({sections})")
+        return configured
     chosen = []
     for name in only:
-        if name not in ("aws", "gcp", "nginx"):
-            raise RemediateError(f"unknown provider {name!r} in --only (aws, gcp, nginx)")
+        registry.get(name)
         if name not in configured:
             raise RemediateError(f"--only {name}: the policy has no {name} section")
         chosen.append(name)
@@ -52,11 +42,7 @@ def discover(
     progress = progress or Silent()
     inventory = Inventory()
     for name in select(policy, only):
-        module_name = PROVIDERS.get(name)
-        if module_name is None:
-            raise RemediateError(f"provider {name} is not available in this version")
-        module = importlib.import_module(module_name)
-        inventory.merge(module.discover(policy, progress))
+        inventory.merge(registry.get(name).discover(policy, progress))
     return inventory
 
 
@@ -68,6 +54,16 @@ def plan(
 ) -> Plan:
     """Discover and plan in one call."""
     return planner.plan(discover(policy, only, progress), policy, today)
+
+
+class RunStatus(StrEnum):
+    """How an apply ended, as a whole."""
+
+    NOTHING_TO_DO = "nothing-to-do"
+    DRY_RUN = "dry-run"
+    APPLIED = "applied"
+    PARTIAL = "partial"
+    FAILED = "failed"
 
 
 @dataclass
@@ -84,14 +80,14 @@ class ApplyResult:
         return [o for o in self.outcomes if o.status is Status.FAILED]
 
     @property
-    def status(self) -> str:
+    def status(self) -> RunStatus:
         if not self.outcomes:
-            return "nothing-to-do"
+            return RunStatus.NOTHING_TO_DO
         if all(o.status is Status.DRY_RUN for o in self.outcomes):
-            return "dry-run"
+            return RunStatus.DRY_RUN
         if not self.failed:
-            return "applied"
-        return "partial" if self.applied else "failed"
+            return RunStatus.APPLIED
+        return RunStatus.PARTIAL if self.applied else RunStatus.FAILED
 
 
 def _executor_name(change: Change, override: str | None) -> str:
@@ -119,7 +115,8 @@ def apply(
     groups: dict[str, list[Change]] = defaultdict(list)
     for change in plan.changes:
         groups[_executor_name(change, executor)].append(change)
-    runners = {name: executors.get(name, policy, progress) for name in groups}
+    settings = executors.Settings.from_policy(policy)
+    runners = {name: executors.get(name, settings, progress) for name in groups}
     moved = _moved(runners, groups)
     if moved:
         raise StalePlanError(moved)
@@ -132,7 +129,15 @@ def apply(
         for name, changes in groups.items():
             outcomes = runners[name].apply(changes, dry_run=dry_run)
             result.outcomes.extend(outcomes)
-            journal.record(run_id, [(o.change, o.status.value, o.message) for o in outcomes])
+            # The journal names the executor that really wrote each change (an --executor
+            # override included): rollback goes through the same one.
+            journal.record(
+                run_id,
+                [
+                    (o.change.model_copy(update={"executor": name}), o.status.value, o.message)
+                    for o in outcomes
+                ],
+            )
     finally:
         if owned:
             journal.finish(run_id, result.status, _summary(result.outcomes))

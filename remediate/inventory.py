@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from remediate.model import Endpoint, Provider
+from remediate.model import Endpoint
 
 
 @dataclass
@@ -18,7 +18,7 @@ class Inventory:
 
     endpoints: list[Endpoint] = field(default_factory=list)
     facts: dict[str, Any] = field(default_factory=dict)
-    providers: list[Provider] = field(default_factory=list)
+    providers: list[str] = field(default_factory=list)
 
     def merge(self, other: Inventory) -> None:
         self.endpoints.extend(other.endpoints)

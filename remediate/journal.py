@@ -165,7 +165,7 @@ class Journal:
                     (
                         run_id,
                         offset + index,
-                        change.provider.value,
+                        change.provider,
                         change.resource,
                         change.attribute,
                         json.dumps(change.before),

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from prometheus_client import CollectorRegistry, Gauge, write_to_textfile
 
-from remediate.drift import Report
+from remediate.correction import Report
 from remediate.errors import RemediateError
 
 

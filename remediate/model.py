@@ -6,21 +6,24 @@ from __future__ import annotations
 import hashlib
 import json
 from datetime import UTC, date, datetime
-from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, computed_field
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SerializeAsAny,
+    ValidationError,
+    computed_field,
+    field_validator,
+)
 
 from remediate.errors import RemediateError
+from remediate.provider import Severity
+from remediate.targets import Target
 
-FORMAT_VERSION = 1
-
-
-class Provider(StrEnum):
-    AWS = "aws"
-    GCP = "gcp"
-    NGINX = "nginx"
+FORMAT_VERSION = 2
 
 
 def fingerprint(state: Any) -> str:
@@ -33,12 +36,14 @@ class Endpoint(BaseModel):
     """One observed resource: its identity, the settings remediate cares about, and context.
 
     `settings` is what the rules may change and what the fingerprint covers; `context` holds facts
-    that inform the rules (load balancer type, nginx version...) without being changed by them.
+    that inform the provider's own rules (load balancer type, nginx version...) without being
+    changed by them. It stays inside the provider: what leaves it travels as a change's typed
+    `target`.
     """
 
     model_config = ConfigDict(frozen=True)
 
-    provider: Provider
+    provider: str
     resource: str
     kind: str
     name: str
@@ -51,12 +56,24 @@ class Endpoint(BaseModel):
         return fingerprint(self.settings)
 
 
+class LosingAccess(BaseModel):
+    """Clients seen in access logs that a TLS change would lock out."""
+
+    model_config = ConfigDict(frozen=True)
+
+    source: str
+    requests: int
+    of_requests: int
+    clients: list[dict[str, Any]]
+
+
 class Change(BaseModel):
     """Set one attribute of one resource from `before` to `after`."""
 
     model_config = ConfigDict(frozen=True)
 
-    provider: Provider
+    provider: str
+    kind: str
     resource: str
     attribute: str
     before: Any
@@ -64,10 +81,17 @@ class Change(BaseModel):
     reason: str
     executor: str
     fingerprint: str
+    target: SerializeAsAny[Target]
+    rules: tuple[str, ...] = ()
     name: str = ""
     location: str = ""
     diff: dict[str, str] | None = None
-    context: dict[str, Any] = Field(default_factory=dict)
+    clients_losing_access: LosingAccess | None = None
+
+    @field_validator("target", mode="before")
+    @classmethod
+    def _registered_target(cls, value: Any) -> Target:
+        return Target.parse(value)
 
 
 class Finding(BaseModel):
@@ -75,12 +99,13 @@ class Finding(BaseModel):
 
     model_config = ConfigDict(frozen=True)
 
-    provider: Provider
+    provider: str
     resource: str
     message: str
+    rule: str = ""
     name: str = ""
     location: str = ""
-    severity: str = "warning"
+    severity: Severity = Severity.MEDIUM
 
 
 class Excluded(BaseModel):
@@ -88,7 +113,7 @@ class Excluded(BaseModel):
 
     model_config = ConfigDict(frozen=True)
 
-    provider: Provider
+    provider: str
     resource: str
     match: str
     reason: str
@@ -104,7 +129,7 @@ class Plan(BaseModel):
     run_id: str = Field(default="", description="The journal run that recorded this plan.")
     created_at: datetime = Field(default_factory=lambda: datetime.now(UTC))
     policy_digest: str = ""
-    providers: list[Provider] = Field(default_factory=list)
+    providers: list[str] = Field(default_factory=list)
     changes: list[Change] = Field(default_factory=list)
     findings: list[Finding] = Field(default_factory=list)
     excluded: list[Excluded] = Field(default_factory=list)
@@ -114,7 +139,7 @@ class Plan(BaseModel):
     def summary(self) -> dict[str, Any]:
         by_provider: dict[str, int] = {}
         for change in self.changes:
-            by_provider[change.provider.value] = by_provider.get(change.provider.value, 0) + 1
+            by_provider[change.provider] = by_provider.get(change.provider, 0) + 1
         return {
             "changes": len(self.changes),
             "resources": len({change.resource for change in self.changes}),
@@ -142,12 +167,45 @@ class Plan(BaseModel):
             raise RemediateError(f"{path}: plan file not found") from None
         except (OSError, json.JSONDecodeError) as exc:
             raise RemediateError(f"{path}: not a readable plan file: {exc}") from None
-        if not isinstance(raw, dict) or raw.get("format_version") != FORMAT_VERSION:
-            raise RemediateError(f"{path}: not a remediate plan (format_version {FORMAT_VERSION})")
+        if not isinstance(raw, dict) or raw.get("format_version") not in (1, FORMAT_VERSION):
+            raise RemediateError(
+                f"{path}: not a remediate plan (format_version 1 or {FORMAT_VERSION})"
+            )
         raw.pop("summary", None)
+        if raw["format_version"] == 1:
+            try:
+                raw = migrate_v1(raw)
+            except (ValueError, RemediateError) as exc:
+                raise RemediateError(f"{path}: cannot read this format-1 plan: {exc}") from None
         try:
             return cls.model_validate(raw)
         except ValidationError as exc:
             first = exc.errors()[0]
             where = ".".join(str(part) for part in first["loc"])
             raise RemediateError(f"{path}: invalid plan: {where}: {first['msg']}") from None
+
+
+def migrate_v1(raw: dict[str, Any]) -> dict[str, Any]:
+    """A format-1 plan as format 2: each change's `context` dictionary becomes its `kind` and the
+    typed `target` its provider builds from it."""
+    from remediate import registry
+
+    changes = []
+    for change in raw.get("changes") or []:
+        if not isinstance(change, dict):
+            raise ValueError("a change must be a mapping")
+        context = dict(change.pop("context", None) or {})
+        provider = registry.get(str(change.get("provider")))
+        kind = str(context.get("kind") or "")
+        change["target"] = provider.migrate_v1(kind, {**change, "context": context})
+        change["kind"] = "file" if "path" in context else kind
+        losing = context.get("clients_losing_access")
+        if isinstance(losing, dict):
+            change["clients_losing_access"] = losing
+        changes.append(change)
+    findings = [
+        {key: value for key, value in finding.items() if key != "severity"}
+        for finding in raw.get("findings") or []
+        if isinstance(finding, dict)
+    ]
+    return {**raw, "format_version": FORMAT_VERSION, "changes": changes, "findings": findings}

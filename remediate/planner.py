@@ -2,30 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Sequence
 from datetime import UTC, date, datetime
-from typing import Any
 
+from remediate import registry
 from remediate.inventory import Inventory
-from remediate.model import Change, Endpoint, Excluded, Finding, Plan, Provider
+from remediate.model import Change, Excluded, Finding, Plan
 from remediate.policy import Exclusion, Policy
-from remediate.providers.aws import rules as aws_rules
-from remediate.providers.gcp import rules as gcp_rules
-from remediate.providers.nginx import rules as nginx_rules
-from remediate.rules import Verdict
-
-Rule = Callable[[Endpoint, Policy, Mapping[str, Any]], Verdict]
-
-RULES: dict[Provider, Rule] = {
-    Provider.AWS: aws_rules.evaluate,
-    Provider.GCP: gcp_rules.evaluate,
-    Provider.NGINX: nginx_rules.evaluate,
-}
-EXECUTORS: dict[Provider, str] = {
-    Provider.AWS: "boto3",
-    Provider.GCP: "gcp-api",
-    Provider.NGINX: "ansible",
-}
+from remediate.provider import RuleInfo, Severity
 
 
 def plan(inventory: Inventory, policy: Policy, today: date | None = None) -> Plan:
@@ -33,10 +17,8 @@ def plan(inventory: Inventory, policy: Policy, today: date | None = None) -> Pla
     today = today or datetime.now(UTC).date()
     result = Plan(policy_digest=policy.digest(), providers=list(inventory.providers))
     for endpoint in inventory.endpoints:
-        rule = RULES.get(endpoint.provider)
-        if rule is None:
-            continue
-        verdict = rule(endpoint, policy, inventory.facts)
+        provider = registry.get(endpoint.provider)
+        verdict = provider.evaluate(endpoint, policy, inventory.facts)
         if not (verdict.changes or verdict.findings):
             continue
         held: dict[str, tuple[Exclusion, int]] = {}
@@ -48,9 +30,11 @@ def plan(inventory: Inventory, policy: Policy, today: date | None = None) -> Pla
                     resource=endpoint.resource,
                     name=endpoint.name,
                     location=endpoint.location,
-                    message=message,
+                    message=note.message,
+                    rule=note.rule,
+                    severity=_severity(provider.rules, note.rule),
                 )
-                for message in verdict.findings
+                for note in verdict.findings
             )
         for desired in verdict.changes:
             resource = desired.resource or endpoint.resource
@@ -63,17 +47,19 @@ def plan(inventory: Inventory, policy: Policy, today: date | None = None) -> Pla
             result.changes.append(
                 Change(
                     provider=endpoint.provider,
+                    kind=desired.kind or endpoint.kind,
                     resource=resource,
                     attribute=desired.attribute,
                     before=desired.before,
                     after=desired.after,
                     reason=desired.reason,
-                    executor=EXECUTORS[endpoint.provider],
+                    rules=desired.rules,
+                    executor=provider.default_executor,
                     fingerprint=endpoint.fingerprint,
+                    target=desired.target or provider.target(endpoint),
                     name=endpoint.name,
                     location=endpoint.location,
                     diff=desired.diff,
-                    context={"kind": endpoint.kind, **endpoint.context, **desired.context},
                 )
             )
         if excluded_endpoint is not None and not verdict.changes:
@@ -99,3 +85,10 @@ def _exclusion_for(resource: str, exclusions: list[Exclusion], today: date) -> E
     live = [item for item in matching if not item.expired(today)]
     chosen = live or matching
     return chosen[0] if chosen else None
+
+
+def _severity(rules: Sequence[RuleInfo], rule_id: str) -> Severity:
+    for info in rules:
+        if info.id == rule_id:
+            return info.severity
+    raise KeyError(f"rule {rule_id!r} is not declared by its provider")

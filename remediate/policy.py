@@ -24,11 +24,13 @@ def tls_key(version: str) -> tuple[int, ...]:
     return tuple(int(part) for part in version.split("."))
 
 
-class _Strict(BaseModel):
+class Section(BaseModel):
+    """Base of every policy section: unknown keys are errors, values are immutable."""
+
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-class TLSSettings(_Strict):
+class TLSSettings(Section):
     minimum: Literal["1.2", "1.3"] = Field(
         default="1.2", description='Lowest TLS version clients may use: "1.2" or "1.3".'
     )
@@ -47,43 +49,14 @@ class TLSSettings(_Strict):
         return [v for v in TLS_VERSIONS if tls_key(v) < tls_key(self.minimum)]
 
 
-class WebSocketSettings(_Strict):
+class WebSocketSettings(Section):
     locations: list[str] = Field(
         default_factory=list,
         description='Nginx locations that carry WebSockets; ["*"] means every proxied location.',
     )
 
 
-class AWSSettings(_Strict):
-    regions: list[str] = Field(
-        default_factory=list,
-        description="Regions to scan; empty means the region of the AWS configuration.",
-    )
-    ssl_policy: str = Field(
-        default="auto",
-        description="An ELBSecurityPolicy name, or auto to pick the best one the API offers.",
-    )
-
-
-class GCPSettings(_Strict):
-    projects: list[str] = Field(default_factory=list)
-    ssl_policy_name: str = Field(
-        default="remediate-tls", pattern=r"^[a-z]([-a-z0-9]{0,61}[a-z0-9])?$"
-    )
-    profile: Literal["MODERN", "RESTRICTED"] = "MODERN"
-    endpoint: str | None = Field(
-        default=None, description="Another Compute endpoint (emulator, Private Service Connect)."
-    )
-
-
-class NginxSettings(_Strict):
-    inventory: Path | None = Field(
-        default=None,
-        description="Any Ansible inventory; a relative path is read from the current directory.",
-    )
-
-
-class Exclusion(_Strict):
+class Exclusion(Section):
     match: str = Field(
         description="Glob matched against the resource id (ARN, selfLink, host:path)."
     )
@@ -97,16 +70,13 @@ class Exclusion(_Strict):
         return self.until is not None and today > self.until
 
 
-class Policy(_Strict):
+class Policy(Section):
     """What a compliant edge looks like, and where to look for one."""
 
     version: Literal[1] = 1
     tls: TLSSettings = Field(default_factory=TLSSettings)
     http2: bool = True
     websocket: WebSocketSettings = Field(default_factory=WebSocketSettings)
-    aws: AWSSettings | None = None
-    gcp: GCPSettings | None = None
-    nginx: NginxSettings | None = None
     exclude: list[Exclusion] = Field(default_factory=list)
 
     def digest(self) -> str:
@@ -115,15 +85,41 @@ class Policy(_Strict):
         return hashlib.sha256(canonical.encode()).hexdigest()[:16]
 
     @property
+    def sections(self) -> dict[str, BaseModel]:
+        """Each configured provider's section, by provider name.
+
+        The sections are fields of the model `registry.policy_model()` builds from the registered
+        providers; a `Policy` made directly has none."""
+        return {
+            name: value
+            for name in type(self).model_fields
+            if isinstance(value := getattr(self, name), BaseModel) and name not in _CORE
+        }
+
+    @property
     def providers(self) -> list[str]:
         """The providers this policy configures, in a stable order."""
-        configured = {"aws": self.aws, "gcp": self.gcp, "nginx": self.nginx}
-        return [name for name, section in configured.items() if section is not None]
+        return list(self.sections)
+
+
+_CORE = frozenset(Policy.model_fields)
+
+
+def build(**settings: Any) -> Policy:
+    """A policy from keyword settings, provider sections included (`build(aws={"regions": []})`)."""
+    return model().model_validate(settings)
+
+
+def model() -> type[Policy]:
+    """The policy model with every registered provider's section."""
+    from remediate import registry
+
+    return registry.policy_model()
 
 
 def schema() -> dict[str, Any]:
     """The JSON Schema of the policy file."""
-    return Policy.model_json_schema()
+    return model().model_json_schema()
 
 
 def load(path: Path | str) -> Policy:
@@ -155,7 +151,7 @@ def parse(text: str, source: str = "<policy>") -> Policy:
     if not isinstance(data, dict):
         raise PolicyError(f"{source}:1: the policy must be a mapping of settings")
     try:
-        return Policy.model_validate(_plain(data))
+        return model().model_validate(_plain(data))
     except ValidationError as exc:
         error = exc.errors()[0]
         loc = tuple(error["loc"])

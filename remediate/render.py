@@ -8,10 +8,11 @@ from itertools import groupby
 from typing import Any
 
 from remediate.clients import losing_access_lines
-from remediate.drift import Item, Report
+from remediate.correction import Item, Report
 from remediate.executors import Outcome, Status
 from remediate.journal import Run
 from remediate.model import FORMAT_VERSION, Change, Plan
+from remediate.provider import Provider
 
 
 def _value(value: Any) -> str:
@@ -29,15 +30,13 @@ def plan_text(plan: Plan) -> str:
     if plan.changes:
         lines.append("remediate will perform the following changes:")
         lines.append("")
-    ordered = sorted(plan.changes, key=lambda c: (c.provider.value, c.location, c.name, c.resource))
+    ordered = sorted(plan.changes, key=lambda c: (c.provider, c.location, c.name, c.resource))
     for resource, group in groupby(ordered, key=lambda c: c.resource):
         changes = list(group)
         first = changes[0]
-        kind = first.context.get("kind", "resource")
+        kind = first.kind
         where = f" ({first.location})" if first.location else ""
-        lines.append(
-            f"  # {first.provider.value} {kind} {first.name}{where} will be updated in-place"
-        )
+        lines.append(f"  # {first.provider} {kind} {first.name}{where} will be updated in-place")
         lines.append(f"  ~ {resource}")
         for change in changes:
             if change.diff:
@@ -56,7 +55,7 @@ def plan_text(plan: Plan) -> str:
         lines.append("Findings that need a person (not changed):")
         for finding in plan.findings:
             where = f" ({finding.location})" if finding.location else ""
-            lines.append(f"  ! {finding.provider.value} {finding.name or finding.resource}{where}")
+            lines.append(f"  ! {finding.provider} {finding.name or finding.resource}{where}")
             lines.append(f"      {finding.message}")
         lines.append("")
     if plan.excluded:
@@ -96,10 +95,10 @@ def outcomes_text(outcomes: Sequence[Outcome], run_id: str) -> str:
     lines: list[str] = []
     for outcome in outcomes:
         change = outcome.change
-        label = f"{change.provider.value} {change.name or change.resource}: {change.attribute}"
+        label = f"{change.provider} {change.name or change.resource}: {change.attribute}"
         if change.diff:
             # Whole-file changes (Nginx): the plan showed the diff; name the file, not its text.
-            label = f"{change.provider.value} {change.resource}"
+            label = f"{change.provider} {change.resource}"
         if outcome.status is Status.APPLIED:
             result = "written" if change.diff else f"= {_value(change.after)}"
             lines.append(f"  ✓ {label} {result} (read back)")
@@ -135,7 +134,7 @@ def outcomes_json(
 def _outcome(outcome: Outcome) -> dict[str, Any]:
     change: Change = outcome.change
     return {
-        "provider": change.provider.value,
+        "provider": change.provider,
         "resource": change.resource,
         "attribute": change.attribute,
         "before": change.before,
@@ -164,7 +163,7 @@ def _when(iso: str) -> str:
 
 def _change_label(change: Change) -> str:
     where = f" ({change.location})" if change.location else ""
-    return f"{change.provider.value} {change.name or change.resource}{where}"
+    return f"{change.provider} {change.name or change.resource}{where}"
 
 
 def _change_lines(change: Change, indent: str) -> list[str]:
@@ -193,7 +192,7 @@ def drift_text(report: Report) -> str:
     providers = ", ".join(report.providers)
     lines = [f"Drift check at {_when(report.started_at)} ({providers}), run {report.run_id}"]
     for item in sorted(
-        report.items, key=lambda i: (i.change.provider.value, i.change.location, i.change.name)
+        report.items, key=lambda i: (i.change.provider, i.change.location, i.change.name)
     ):
         status = item.status.replace("-", " ")
         message = f": {item.message}" if item.message and item.status == "failed" else ""
@@ -321,3 +320,38 @@ def run_json(run: Run) -> str:
         )
         + "\n"
     )
+
+
+def provider_dict(provider: Provider) -> dict[str, Any]:
+    """A provider's metadata as `remediate providers --format json` prints it."""
+    return {
+        "name": provider.name,
+        "title": provider.title,
+        "extra": provider.extra,
+        "executors": sorted(provider.executors()),
+        "default_executor": provider.default_executor,
+        "kinds": list(provider.kinds),
+        "rules": [
+            {
+                "id": rule.id,
+                "title": rule.title,
+                "severity": rule.severity.value,
+                "remediation": rule.remediation,
+                "url": rule.url,
+                "fixes": rule.fixes,
+            }
+            for rule in provider.rules
+        ],
+    }
+
+
+def provider_text(provider: Provider) -> str:
+    executors = ", ".join(
+        f"{name} (default)" if name == provider.default_executor else name
+        for name in sorted(provider.executors())
+    )
+    lines = [f"{provider.name}: {provider.title}; executors: {executors}"]
+    for rule in provider.rules:
+        what = "fixes" if rule.fixes else "reports"
+        lines.append(f"  {rule.id:<28} {rule.severity.value:<6} {what:<7} {rule.title}")
+    return "\n".join(lines) + "\n\n"

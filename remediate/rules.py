@@ -1,7 +1,8 @@
 """Desired settings from policy + observed facts: pure functions shared by the planner, the Pulumi
 transforms and the CrossGuard policy pack, so the three can never disagree.
 
-Each provider has a module here whose `evaluate(endpoint, policy, facts)` returns a `Verdict`.
+Each provider's `rules` module has an `evaluate(endpoint, policy, facts)` that returns a `Verdict`;
+the rule ids it cites are the ones its provider declares (`Provider.rules`).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from typing import Any
 
 from remediate.errors import RemediateError
 from remediate.policy import TLS_VERSIONS, tls_key
+from remediate.targets import Target
 
 
 class RuleError(RemediateError):
@@ -20,25 +22,37 @@ class RuleError(RemediateError):
 
 @dataclass(frozen=True)
 class Desired:
-    """One attribute that should change, and why, in words a reviewer understands.
+    """One attribute that should change, the rule that wants it, and why, in words a reviewer
+    understands.
 
     `resource` names a sub-resource when one endpoint's verdict changes several (an Nginx host's
-    files, `host:path`); by default the change applies to the endpoint itself.
+    files, `host:path`), with its own `kind` and `target`; by default the change applies to the
+    endpoint itself.
     """
 
     attribute: str
     before: Any
     after: Any
     reason: str
+    rules: tuple[str, ...]
     diff: dict[str, str] | None = None
-    context: dict[str, Any] = field(default_factory=dict)
     resource: str | None = None
+    kind: str | None = None
+    target: Target | None = None
+
+
+@dataclass(frozen=True)
+class Note:
+    """A finding: something a person must look at, from the rule `rule`."""
+
+    rule: str
+    message: str
 
 
 @dataclass(frozen=True)
 class Verdict:
     changes: list[Desired] = field(default_factory=list)
-    findings: list[str] = field(default_factory=list)
+    findings: list[Note] = field(default_factory=list)
 
 
 def weak_versions(accepted: Iterable[str], minimum: str) -> list[str]:

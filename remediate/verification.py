@@ -2,30 +2,27 @@
 
 What is probed, per applied change (several changes to one endpoint give one verification):
 
-- Nginx hosts: every TLS socket in `change.context["sockets"]` (`address`, `port`,
-  `server_name`, `http2`, `ws_paths`), at the socket's address, or at the host itself when the
-  socket listens on every address. Checked: each TLS version below the policy minimum is refused,
-  the minimum is accepted, h2 is selected when HTTP/2 is on (in the policy or already on the
-  socket), and the WebSocket handshake works on each WebSocket path.
-- AWS listeners: the load balancer's `dns_name` on the listener port, only when the name
-  resolves (an emulator's names do not: "not reachable, skipped"). Checked: the TLS floor, and h2
-  when an ALPN policy was set.
+Each provider says what to expect where (`Provider.expectations`), for example every TLS socket of
+an Nginx host's changed file, or an AWS listener's DNS name and port (only when the name resolves:
+an emulator's names do not, "not reachable, skipped"). Checked: each TLS version below the policy
+minimum is refused, the minimum is accepted, h2 is selected when HTTP/2 is expected, and the
+WebSocket handshake works on each WebSocket path.
 
-A probe that cannot tell (DESIGN §3) makes its check inconclusive: neither passed nor failed.
-Only a failed check fails the verification.
+A probe that cannot tell makes its check inconclusive: neither passed nor failed. Only a failed
+check fails the verification.
 """
 
 from __future__ import annotations
 
-import re
 import socket
 import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+from remediate import registry
 from remediate.executors import Outcome, Status
-from remediate.model import Change, Provider
+from remediate.model import Change
 from remediate.policy import Policy, tls_key
 from remediate.progress import Progress, Silent
 from remediate.verify import (
@@ -37,8 +34,6 @@ from remediate.verify import (
     websocket_ok,
 )
 
-WILDCARDS = frozenset({"", "*", "0.0.0.0", "::", "[::]"})
-_PORT = re.compile(r":(\d+)\b")
 SETTLE_SECONDS = 5.0
 
 VERIFIED = "verified"
@@ -99,19 +94,6 @@ class Expectation:
     ws_paths: tuple[str, ...] = ()
 
 
-def _probe_host(address: Any, change: Change) -> str:
-    """The address to probe a socket at: its own, or the host's when it listens on all."""
-    text = str(address or "").strip()
-    if text in WILDCARDS:
-        return _host_of(change)
-    return text.removeprefix("[").removesuffix("]")
-
-
-def _host_of(change: Change) -> str:
-    """The Nginx host a change edits (its resource is `host:path`, one per file)."""
-    return str(change.context.get("host") or change.resource)
-
-
 def expectations(changes: Iterable[Change], policy: Policy) -> Iterator[Expectation]:
     """One expectation per endpoint the changes touch, in order, without repeats."""
     seen: set[tuple[str, str, int]] = set()
@@ -123,34 +105,12 @@ def expectations(changes: Iterable[Change], policy: Policy) -> Iterator[Expectat
 
 
 def _expectations(items: list[Change], policy: Policy) -> Iterator[Expectation]:
-    """An expectation per socket or listener the changes touch, repeats included."""
+    """What each provider expects at the endpoints its changes touch, repeats included."""
+    by_provider: dict[str, list[Change]] = {}
     for change in items:
-        if change.provider is Provider.NGINX:
-            for item in change.context.get("sockets") or []:
-                yield Expectation(
-                    _host_of(change),
-                    Target(
-                        _probe_host(item.get("address"), change),
-                        int(item["port"]),
-                        item.get("server_name") or None,
-                    ),
-                    check_tls=True,
-                    http2=policy.http2 or bool(item.get("http2")),
-                    ws_paths=tuple(item.get("ws_paths") or ()),
-                )
-        elif change.provider is Provider.AWS and change.context.get("kind") == "listener":
-            dns_name = change.context.get("dns_name")
-            listener_port = _PORT.search(change.name)
-            if not dns_name or listener_port is None:
-                continue
-            yield Expectation(
-                change.resource,
-                Target(str(dns_name), int(listener_port.group(1))),
-                check_tls=True,
-                http2=any(
-                    c.resource == change.resource and c.attribute == "alpn_policy" for c in items
-                ),
-            )
+        by_provider.setdefault(change.provider, []).append(change)
+    for name, changes in by_provider.items():
+        yield from registry.get(name).expectations(changes, policy)
 
 
 def _reachable(target: Target) -> str:

@@ -1,7 +1,7 @@
 """Live probes of one endpoint: TLS versions, ALPN, HTTP/1.1 and HTTP/2 requests, WebSocket upgrade.
 
 The probes test protocol, not trust: certificates are not validated (expiry is read separately).
-They are honest about what they cannot tell (DESIGN §3): OpenSSL 3 refuses TLS 1.0/1.1 at its
+They are honest about what they cannot tell: OpenSSL 3 refuses TLS 1.0/1.1 at its
 default security level, so the client context for a version pins min = max to that version and
 drops to `@SECLEVEL=0`; only the server's refusal of the version (a `protocol_version` alert, or a
 server hello with another version) counts as "not accepted". A cipher mismatch, a reset or a

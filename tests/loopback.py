@@ -19,9 +19,10 @@ from typing import Any
 
 import pytest
 
-from remediate.model import Change, Provider
+from remediate.model import Change
 from remediate.sandbox.certs import self_signed
 from remediate.sandbox.nginx import echo_backend, free_port
+from remediate.targets import HostFile, Socket
 
 NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
 OLD_TLS = "ssl_protocols TLSv1 TLSv1.1 TLSv1.2 TLSv1.3; ssl_ciphers DEFAULT:@SECLEVEL=0;"
@@ -32,12 +33,19 @@ WS_HEADERS = """
             proxy_set_header Connection $connection_upgrade;"""
 
 
-def nginx_file_change(host: str, path: str = "/etc/nginx/nginx.conf", **fields: Any) -> Change:
+def nginx_file_change(
+    host: str,
+    path: str = "/etc/nginx/nginx.conf",
+    sockets: tuple[Socket, ...] = (),
+    **fields: Any,
+) -> Change:
     """A change to one file of an Nginx host, shaped as the Nginx rules plan it; `fields` (such
-    as `before`, `after`, `diff`, `context`) fill in the rest."""
+    as `before`, `after`, `diff`) fill in the rest."""
     values: dict[str, Any] = {"before": "", "after": "", "reason": "", **fields}
     return Change(
-        provider=Provider.NGINX,
+        provider="nginx",
+        kind="file",
+        target=HostFile(host=host, path=path, sockets=sockets),
         resource=f"{host}:{path}",
         attribute="content",
         executor="ansible",

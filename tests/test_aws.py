@@ -51,7 +51,7 @@ def test_plan_finds_every_weak_listener_and_nothing_else(
     cli: Cli, fleet: Fleet, policy_file: Path
 ) -> None:
     plan = plan_json(cli, policy_file)
-    assert plan["format_version"] == 1
+    assert plan["format_version"] == 2
     changes = {(c["resource"], c["attribute"]): c for c in plan["changes"]}
     assert changes == {
         (fleet.listeners["shop:443"], "ssl_policy"): changes[

@@ -226,7 +226,7 @@ def test_plan_attaches_who_would_lose_access(
     )
     assert result.code == 0, result.stderr
     changes = {c["name"]: c for c in json.loads(result.stdout)["changes"]}
-    losing: dict[str, Any] = changes["shop:443 HTTPS"]["context"]["clients_losing_access"]
+    losing: dict[str, Any] = changes["shop:443 HTTPS"]["clients_losing_access"]
     assert losing == {
         "source": f"ALB logs of {shop} port 443",
         "requests": 3,
@@ -234,7 +234,7 @@ def test_plan_attaches_who_would_lose_access(
         "clients": [{"user_agent": POS, "protocol": "1.0", "count": 3, "share": 0.3}],
     }
     # No log line names the api load balancer: the summary of all logs is attached instead.
-    fallback = changes["api:443 HTTPS"]["context"]["clients_losing_access"]
+    fallback = changes["api:443 HTTPS"]["clients_losing_access"]
     assert fallback["source"] == "all logs"
     assert (fallback["requests"], fallback["of_requests"]) == (5, 12)
 
@@ -243,7 +243,7 @@ def test_plan_attaches_who_would_lose_access(
     assert f"#   3 x TLS 1.0 {POS}" in text
     # Without logs the plan is unchanged.
     plain = json.loads(cli("plan", "-p", str(policy), "--quiet", "--format", "json").stdout)
-    assert all("clients_losing_access" not in c["context"] for c in plain["changes"])
+    assert all(c["clients_losing_access"] is None for c in plain["changes"])
     assert (
         boto3.client("elbv2", region_name="us-east-1").describe_listeners(LoadBalancerArn=shop_arn)[
             "Listeners"
@@ -261,6 +261,7 @@ def test_nginx_tls_edits_get_the_summary_of_all_logs(tmp_path: Path) -> None:
     )
     websocket = change("/etc/nginx/site.conf", "+        proxy_http_version 1.1;\n")
     plan = attach(Plan(changes=[tls, websocket]), analyze(write_logs(tmp_path)), "1.2")
-    losing = plan.changes[0].context["clients_losing_access"]
-    assert (losing["source"], losing["requests"], losing["of_requests"]) == ("all logs", 9, 26)
-    assert "clients_losing_access" not in plan.changes[1].context
+    losing = plan.changes[0].clients_losing_access
+    assert losing is not None
+    assert (losing.source, losing.requests, losing.of_requests) == ("all logs", 9, 26)
+    assert plan.changes[1].clients_losing_access is None

@@ -215,7 +215,7 @@ def test_failed_validation_restores_every_file_and_keeps_serving(
     # includes a file that does not exist.
     document = json.loads(saved.read_text(encoding="utf-8"))
     for change in document["changes"]:
-        if change["context"]["path"] == str(web.site):
+        if change["target"]["path"] == str(web.site):
             change["after"] += "include /nonexistent/remediate-planted.conf;\n"
     saved.write_text(json.dumps(document), encoding="utf-8")
     before = web.files()

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from remediate.policy import Policy
+from remediate.policy import model as policy_model
 from remediate.providers.nginx.config import NginxConfigError, parse_tree
 from remediate.providers.nginx.discover import endpoint_of
 from remediate.providers.nginx.host import HostConfig, tree_fingerprint
@@ -39,7 +39,7 @@ def host(files: dict[str, str]) -> HostConfig:
 
 
 def test_endpoint_fingerprint_covers_the_whole_tree_as_the_executor_computes_it() -> None:
-    policy = Policy.model_validate({"nginx": {}, "websocket": {"locations": ["/ws/"]}})
+    policy = policy_model().model_validate({"nginx": {}, "websocket": {"locations": ["/ws/"]}})
     endpoint = endpoint_of(host(FILES), policy)
     assert endpoint.resource == "web1"
     assert endpoint.kind == "nginx-host"

@@ -17,7 +17,7 @@ import pytest
 from websockets.exceptions import InvalidStatus
 from websockets.sync.client import connect
 
-from remediate.policy import Policy
+from remediate.policy import model as policy_model
 from remediate.providers.nginx import edit, rules
 from remediate.providers.nginx.config import NginxConfigError, parse_tree
 from remediate.providers.nginx.discover import endpoint_of
@@ -32,7 +32,7 @@ pytestmark = pytest.mark.skipif(
     not Path(NGINX).exists(), reason="needs the nginx binary (Debian package nginx)"
 )
 
-POLICY = Policy.model_validate(
+POLICY = policy_model().model_validate(
     {"tls": {"minimum": "1.2"}, "http2": True, "websocket": {"locations": ["/ws/"]}, "nginx": {}}
 )
 
@@ -266,7 +266,7 @@ def test_inline_and_inserted_edits_of_every_kind_pass_nginx_t(tmp_path: Path) ->
     files = {str(path): text for path, text in texts.items()}
     main = str(conf / "nginx.conf")
     assert nginx_t(prefix).returncode == 0, nginx_t(prefix).stderr
-    policy = Policy.model_validate({"nginx": {}, "websocket": {"locations": ["*"]}})
+    policy = policy_model().model_validate({"nginx": {}, "websocket": {"locations": ["*"]}})
 
     found = rules.review(parse_tree(files, main), policy, VERSION)
     new = edit.apply(files, [item.edit for item in found.fixes])

@@ -10,8 +10,9 @@ import pytest
 
 from remediate import planner
 from remediate.inventory import Inventory
-from remediate.model import Endpoint, Provider
+from remediate.model import Endpoint
 from remediate.policy import Policy
+from remediate.policy import model as policy_model
 from remediate.providers.nginx import edit, rules
 from remediate.providers.nginx.config import parse_tree
 from remediate.providers.nginx.host import sha256_text
@@ -23,7 +24,7 @@ SITE = "/etc/nginx/conf.d/site.conf"
 def policy(**overrides: Any) -> Policy:
     data: dict[str, Any] = {"nginx": {}, "websocket": {"locations": []}}
     data.update(overrides)
-    return Policy.model_validate(data)
+    return policy_model().model_validate(data)
 
 
 def fix(
@@ -303,14 +304,14 @@ def test_the_planner_gets_one_change_per_file_and_nothing_the_second_time() -> N
 
     def inventory(tree: dict[str, str]) -> Inventory:
         endpoint = Endpoint(
-            provider=Provider.NGINX,
+            provider="nginx",
             resource="web1",
             kind="nginx-host",
             name="web1",
             settings={path: sha256_text(text) for path, text in tree.items()},
             context={"version": "1.22.1", "conf_path": MAIN, "prefix": None},
         )
-        return Inventory([endpoint], {rules.TREES: {"web1": tree}}, [Provider.NGINX])
+        return Inventory([endpoint], {rules.TREES: {"web1": tree}}, ["nginx"])
 
     plan = planner.plan(inventory(files), pol)
     assert [c.resource for c in plan.changes] == [f"web1:{MAIN}", f"web1:{SITE}"]

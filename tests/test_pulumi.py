@@ -13,8 +13,9 @@ import pytest
 
 from remediate import planner
 from remediate.inventory import Inventory
-from remediate.model import Endpoint, Provider
-from remediate.policy import Policy, TLSSettings
+from remediate.model import Endpoint
+from remediate.policy import build
+from remediate.policy import model as policy_model
 from remediate.providers.aws.rules import SslPolicy
 from remediate.providers.gcp.rules import Link
 from remediate.pulumi import EnforceError, enforce
@@ -195,7 +196,7 @@ def test_a_bad_policy_file_is_one_line(tmp_path: Path) -> None:
 
 
 def test_an_explicit_policy_too_weak_fails_naming_the_listener() -> None:
-    policy = Policy.model_validate({"aws": {"ssl_policy": WEAK}})
+    policy = policy_model().model_validate({"aws": {"ssl_policy": WEAK}})
     errors: list[str] = []
 
     def program() -> None:
@@ -215,7 +216,7 @@ def test_an_explicit_policy_too_weak_fails_naming_the_listener() -> None:
 def test_planner_and_library_agree(minimum: str) -> None:
     """The same settings, as discovered cloud state for the planner and as declared inputs for
     the library, get the same new values."""
-    policy = Policy(tls=TLSSettings(minimum=minimum), gcp={"ssl_policy_name": "remediate-tls"})  # type: ignore[arg-type]
+    policy = build(tls={"minimum": minimum}, gcp={"ssl_policy_name": "remediate-tls"})
     catalog: list[SslPolicy] = bundled()
     listeners = {
         "alb-weak": {"protocol": "HTTPS", "ssl_policy": WEAK, "alpn_policy": None},
@@ -235,7 +236,7 @@ def test_planner_and_library_agree(minimum: str) -> None:
     lb_type = {"HTTPS": "application", "TLS": "network"}
     endpoints = [
         Endpoint(
-            provider=Provider.AWS,
+            provider="aws",
             resource=f"arn:listener/{name}",
             kind="listener",
             name=name,
@@ -247,7 +248,7 @@ def test_planner_and_library_agree(minimum: str) -> None:
     ]
     endpoints += [
         Endpoint(
-            provider=Provider.AWS,
+            provider="aws",
             resource=f"arn:loadbalancer/{name}",
             kind="load-balancer",
             name=name,
@@ -260,7 +261,7 @@ def test_planner_and_library_agree(minimum: str) -> None:
     proxy_link = "https://www.googleapis.com/compute/v1/projects/shop/global/targetHttpsProxies/web"
     endpoints.append(
         Endpoint(
-            provider=Provider.GCP,
+            provider="gcp",
             resource=proxy_link,
             kind="target-https-proxy",
             name="web",

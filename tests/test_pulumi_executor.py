@@ -10,11 +10,14 @@ from typing import Any
 import pytest
 
 from remediate import planner
-from remediate.model import Change, Plan, Provider
+from remediate.model import Change, Plan
 from remediate.policy import parse
 from remediate.providers.aws import discover as aws_provider
+from remediate.providers.aws.model import ListenerTarget, LoadBalancerTarget
+from remediate.providers.gcp.model import ComputeTarget
 from remediate.pulumi.remediation import Declaration, declarations, declare
 from remediate.sandbox.aws import MotoServer, seed_fleet
+from remediate.targets import Target
 from tests.conftest import Cli
 from tests.pulumi_engine import Registered, run
 
@@ -29,10 +32,27 @@ HAS_PULUMI = shutil.which("pulumi") is not None
 
 
 def _change(
-    provider: Provider, resource: str, attribute: str, before: Any, after: Any, **ctx: Any
+    provider: str, resource: str, attribute: str, before: Any, after: Any, **ctx: Any
 ) -> Change:
+    kind = ctx.pop("kind")
+    location = ctx.pop("location", "us-east-1" if provider == "aws" else "shop/global")
+    target: Target
+    if kind == "listener":
+        target = ListenerTarget(
+            arn=resource,
+            region=location,
+            port=443,
+            protocol="HTTPS",
+            load_balancer_arn=ctx["load_balancer_arn"],
+            load_balancer_type="application",
+        )
+    elif kind == "load-balancer":
+        target = LoadBalancerTarget(arn=resource, region=location, load_balancer_type="application")
+    else:
+        target = ComputeTarget(link=resource, url_map=ctx.get("url_map"))
     return Change(
         provider=provider,
+        kind=kind,
         resource=resource,
         attribute=attribute,
         before=before,
@@ -40,14 +60,14 @@ def _change(
         reason="test",
         executor="pulumi",
         fingerprint="sha256:0",
-        location=ctx.pop("location", "us-east-1" if provider is Provider.AWS else "shop/global"),
-        context=ctx,
+        location=location,
+        target=target,
     )
 
 
 CHANGES = [
     _change(
-        Provider.AWS,
+        "aws",
         LISTENER_ARN,
         "ssl_policy",
         "ELBSecurityPolicy-2016-08",
@@ -56,7 +76,7 @@ CHANGES = [
         load_balancer_arn=LB_ARN,
     ),
     _change(
-        Provider.AWS,
+        "aws",
         LISTENER_ARN,
         "alpn_policy",
         None,
@@ -64,20 +84,18 @@ CHANGES = [
         kind="listener",
         load_balancer_arn=LB_ARN,
     ),
-    _change(Provider.AWS, LB_ARN, "routing.http2.enabled", False, True, kind="load-balancer"),
+    _change("aws", LB_ARN, "routing.http2.enabled", False, True, kind="load-balancer"),
     _change(
-        Provider.GCP,
+        "gcp",
         OWNED,
         "ssl_policy",
         None,
         {"name": "remediate-tls", "minTlsVersion": "TLS_1_2", "profile": "MODERN"},
         kind="ssl-policy",
     ),
+    _change("gcp", PROXY, "ssl_policy", None, OWNED, kind="target-https-proxy", url_map="um-web"),
     _change(
-        Provider.GCP, PROXY, "ssl_policy", None, OWNED, kind="target-https-proxy", url_map="um-web"
-    ),
-    _change(
-        Provider.GCP,
+        "gcp",
         REGIONAL_PROXY,
         "ssl_policy",
         f"{COMPUTE}/regions/europe-west1/sslPolicies/old",
@@ -87,7 +105,7 @@ CHANGES = [
         location="shop/europe-west1",
     ),
     _change(
-        Provider.GCP,
+        "gcp",
         OWNED_EU,
         "minTlsVersion",
         "TLS_1_0",
@@ -183,7 +201,7 @@ def test_names_are_stable_and_distinct() -> None:
 
 @pytest.mark.skipif(HAS_PULUMI, reason="a pulumi binary is on PATH")
 def test_without_the_pulumi_cli_apply_fails_in_one_line(cli: Cli, tmp_path: Path) -> None:
-    plan = Plan(providers=[Provider.AWS], changes=CHANGES[:1])
+    plan = Plan(providers=["aws"], changes=CHANGES[:1])
     path = tmp_path / "plan.json"
     plan.save(path)
     result = cli("apply", str(path), "--executor", "pulumi", "--auto-approve")

@@ -15,6 +15,7 @@ from remediate.model import Change
 from remediate.policy import Policy
 from remediate.sandbox.aws import FleetBuilder, MotoServer
 from remediate.sandbox.nginx import free_port
+from remediate.targets import Socket
 from remediate.verification import FAILED, SKIPPED, VERIFIED, results_text, verify_outcomes
 from tests.conftest import Cli
 from tests.loopback import Edge, edge, nginx_file_change
@@ -23,9 +24,7 @@ from tests.nginx_env import NGINX, NginxHost
 __all__ = ["edge"]
 
 
-def nginx_change(
-    host: str, *sockets: dict[str, object], path: str = "/etc/nginx/nginx.conf"
-) -> Change:
+def nginx_change(host: str, *sockets: Socket, path: str = "/etc/nginx/nginx.conf") -> Change:
     """A TLS change to one file of an Nginx host that listens on `sockets`."""
     return nginx_file_change(
         host,
@@ -33,20 +32,18 @@ def nginx_change(
         before="ssl_protocols TLSv1 TLSv1.1 TLSv1.2;\n",
         after="ssl_protocols TLSv1.2 TLSv1.3;\n",
         reason="accepts TLS 1.0, 1.1",
-        context={"host": host, "path": path, "sockets": list(sockets)},
+        sockets=sockets,
     )
 
 
-def socket_of(
-    port: int, ws_paths: list[str] | None = None, http2: bool = True
-) -> dict[str, object]:
-    return {
-        "address": "127.0.0.1",
-        "port": port,
-        "server_name": "localhost",
-        "http2": http2,
-        "ws_paths": ws_paths or [],
-    }
+def socket_of(port: int, ws_paths: list[str] | None = None, http2: bool = True) -> Socket:
+    return Socket(
+        address="127.0.0.1",
+        port=port,
+        server_name="localhost",
+        http2=http2,
+        ws_paths=tuple(ws_paths or ()),
+    )
 
 
 def test_fixed_endpoint_is_verified_and_weak_ones_fail(edge: Edge) -> None:

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from enum import StrEnum
+from pathlib import Path
 from typing import Protocol, runtime_checkable
 
-from remediate.errors import RemediateError
+from pydantic import BaseModel
+
 from remediate.model import Change
 from remediate.policy import Policy
 from remediate.progress import Progress
@@ -71,45 +73,26 @@ class ReadsCurrent(Protocol):
         gone. Keys are `(change.resource, change.attribute)`."""
 
 
-ExecutorFactory = Callable[[Policy, Progress], Executor]
+@dataclass(frozen=True)
+class Settings:
+    """Where executors reach their tools, apart from what the policy demands.
+
+    `sections` are provider policy sections by provider name (the GCP endpoint, the Nginx
+    inventory...), so a saved plan can be applied with executors built from them alone. `policy`,
+    when given, is the policy in force, for executors that re-plan a resource that moved while
+    they wrote it."""
+
+    sections: Mapping[str, BaseModel] = field(default_factory=dict)
+    policy: Policy | None = None
+    state_dir: Path | None = None
+
+    @classmethod
+    def from_policy(cls, policy: Policy, state_dir: Path | None = None) -> Settings:
+        return cls(sections=policy.sections, policy=policy, state_dir=state_dir)
 
 
-def _boto3(policy: Policy, progress: Progress) -> Executor:
-    from remediate.providers.aws.executor import Boto3Executor
+def get(name: str, settings: Settings, progress: Progress) -> Executor:
+    """The executor called `name`, built from `settings`."""
+    from remediate import registry
 
-    return Boto3Executor(progress)
-
-
-def _gcp_api(policy: Policy, progress: Progress) -> Executor:
-    from remediate.providers.gcp.executor import GcpExecutor
-
-    return GcpExecutor(policy, progress)
-
-
-def _ansible(policy: Policy, progress: Progress) -> Executor:
-    from remediate.providers.nginx.executor import AnsibleExecutor
-
-    return AnsibleExecutor(policy.nginx.inventory if policy.nginx else None, progress)
-
-
-def _pulumi(policy: Policy, progress: Progress) -> Executor:
-    from remediate.executors.pulumi import PulumiExecutor
-
-    return PulumiExecutor(policy, progress)
-
-
-FACTORIES: dict[str, ExecutorFactory] = {
-    "boto3": _boto3,
-    "gcp-api": _gcp_api,
-    "ansible": _ansible,
-    "pulumi": _pulumi,
-}
-
-
-def get(name: str, policy: Policy, progress: Progress) -> Executor:
-    try:
-        factory = FACTORIES[name]
-    except KeyError:
-        known = ", ".join(sorted(FACTORIES))
-        raise RemediateError(f"unknown executor {name!r} (known: {known})") from None
-    return factory(policy, progress)
+    return registry.executor_factory(name)(settings, progress)

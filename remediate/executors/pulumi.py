@@ -19,15 +19,13 @@ import shutil
 import sys
 from collections import defaultdict
 from collections.abc import Sequence
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from remediate import executors
+from remediate import executors, registry
 from remediate.errors import RemediateError
-from remediate.executors import Outcome, Status, confirmed
+from remediate.executors import Outcome, Settings, Status, confirmed
 from remediate.journal import default_state_dir
-from remediate.model import Change, Provider
-from remediate.policy import Policy
+from remediate.model import Change
 from remediate.progress import Progress
 
 if TYPE_CHECKING:
@@ -35,7 +33,6 @@ if TYPE_CHECKING:
 
 STACK = "remediation"
 PROJECT = "remediate"
-NATIVE = {Provider.AWS: "boto3", Provider.GCP: "gcp-api"}
 SDKS = ("pulumi", "pulumi_aws", "pulumi_gcp")
 
 
@@ -59,27 +56,29 @@ def require_cli() -> str:
 class PulumiExecutor:
     name = "pulumi"
 
-    def __init__(self, policy: Policy, progress: Progress, state_dir: Path | None = None) -> None:
+    def __init__(self, settings: Settings, progress: Progress) -> None:
         require_cli()
-        self._policy = policy
+        self._settings = settings
         self._progress = progress
-        self._state_dir = state_dir or default_state_dir()
-        self._native: dict[Provider, executors.Executor] = {}
+        self._state_dir = settings.state_dir or default_state_dir()
+        self._native: dict[str, executors.Executor] = {}
 
-    def _by_provider(self, changes: Sequence[Change]) -> dict[Provider, list[Change]]:
-        groups: dict[Provider, list[Change]] = defaultdict(list)
+    def _by_provider(self, changes: Sequence[Change]) -> dict[str, list[Change]]:
+        groups: dict[str, list[Change]] = defaultdict(list)
         for change in changes:
             groups[change.provider].append(change)
         return groups
 
-    def _reader(self, provider: Provider) -> executors.Executor:
-        if provider not in NATIVE:
-            raise RemediateError(
-                f"the pulumi executor applies AWS and GCP changes, not {provider.value} ones"
+    def _reader(self, name: str) -> executors.Executor:
+        """The provider's own executor, which reads what the stack wrote."""
+        provider = registry.get(name)
+        if self.name not in provider.executors():
+            raise RemediateError(f"the pulumi executor does not apply {name} changes")
+        if name not in self._native:
+            self._native[name] = executors.get(
+                provider.default_executor, self._settings, self._progress
             )
-        if provider not in self._native:
-            self._native[provider] = executors.get(NATIVE[provider], self._policy, self._progress)
-        return self._native[provider]
+        return self._native[name]
 
     def fingerprints(self, changes: Sequence[Change]) -> dict[str, str | None]:
         found: dict[str, str | None] = {}
@@ -122,7 +121,8 @@ class PulumiExecutor:
     def apply(self, changes: Sequence[Change], dry_run: bool = False) -> list[Outcome]:
         from pulumi import automation as auto
 
-        from remediate.pulumi.remediation import UnsupportedChangeError, declarations, declare
+        from remediate.provider import UnsupportedChangeError
+        from remediate.pulumi.remediation import declarations, declare
 
         try:
             wanted = declarations(changes)

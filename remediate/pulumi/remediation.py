@@ -22,9 +22,8 @@ from typing import Any
 
 import pulumi
 
-from remediate.model import Change, Provider
-from remediate.providers.aws.rules import HTTP2_ATTRIBUTE
-from remediate.providers.gcp.rules import Link, same_resource
+from remediate.model import Change
+from remediate.providers.gcp.rules import same_resource
 
 LISTENER = "aws:lb/listener:Listener"
 LOAD_BALANCER = "aws:lb/loadBalancer:LoadBalancer"
@@ -32,17 +31,6 @@ GLOBAL_PROXY = "gcp:compute/targetHttpsProxy:TargetHttpsProxy"
 REGIONAL_PROXY = "gcp:compute/regionTargetHttpsProxy:RegionTargetHttpsProxy"
 GLOBAL_SSL_POLICY = "gcp:compute/sSLPolicy:SSLPolicy"
 REGIONAL_SSL_POLICY = "gcp:compute/regionSslPolicy:RegionSslPolicy"
-# A change's attribute -> the input it sets, per kind of resource.
-INPUTS: dict[str, dict[str, str]] = {
-    "listener": {"ssl_policy": "sslPolicy", "alpn_policy": "alpnPolicy"},
-    "load-balancer": {HTTP2_ATTRIBUTE: "enableHttp2"},
-    "target-https-proxy": {"ssl_policy": "sslPolicy"},
-    "ssl-policy": {"minTlsVersion": "minTlsVersion", "profile": "profile"},
-}
-
-
-class UnsupportedChangeError(ValueError):
-    """A change the remediation stack cannot express (another provider, an unknown attribute)."""
 
 
 @dataclass(frozen=True)
@@ -95,68 +83,15 @@ class Declaration:
 
 
 def declarations(changes: Iterable[Change]) -> list[Declaration]:
-    """One declaration per changed resource, in plan order."""
+    """One declaration per changed resource, in plan order (each provider maps its own)."""
+    from remediate import registry
+
     found: dict[str, Declaration] = {}
     for change in changes:
-        declaration = _declaration(change)
+        declaration = registry.get(change.provider).declaration(change)
         earlier = found.get(change.resource)
         found[change.resource] = declaration if earlier is None else earlier.merged(declaration)
     return list(found.values())
-
-
-def _declaration(change: Change) -> Declaration:
-    kind = change.context.get("kind", "")
-    if change.provider is Provider.AWS:
-        if kind not in ("listener", "load-balancer") or change.attribute not in INPUTS[kind]:
-            raise UnsupportedChangeError(f"{change.resource}: {kind} {change.attribute}")
-        name = INPUTS[kind][change.attribute]
-        fixed: dict[str, Any] = {}
-        if kind == "listener":
-            fixed["loadBalancerArn"] = change.context.get("load_balancer_arn")
-        return Declaration(
-            type=LISTENER if kind == "listener" else LOAD_BALANCER,
-            resource=change.resource,
-            import_id=change.resource,
-            location=change.location,
-            observed={name: change.before},
-            desired={name: change.after},
-            fixed=fixed,
-        )
-    if change.provider is Provider.GCP:
-        link = Link.parse(change.resource)
-        path = f"projects/{link.project}/{link.scope}/{link.collection}/{link.name}"
-        scope: dict[str, Any] = {"project": link.project, "name": link.name}
-        if link.region:
-            scope["region"] = link.region
-        if kind == "target-https-proxy" and change.attribute == "ssl_policy":
-            return Declaration(
-                type=REGIONAL_PROXY if link.region else GLOBAL_PROXY,
-                resource=change.resource,
-                import_id=path,
-                location=change.location,
-                observed={"sslPolicy": change.before},
-                desired={"sslPolicy": change.after},
-                fixed={**scope, "urlMap": change.context.get("url_map")},
-            )
-        if kind == "ssl-policy":
-            policy_type = REGIONAL_SSL_POLICY if link.region else GLOBAL_SSL_POLICY
-            if change.attribute == "ssl_policy" and change.before is None:
-                wanted = {k: v for k, v in dict(change.after).items() if k != "name"}
-                return Declaration(
-                    policy_type, change.resource, path, change.location, {}, wanted, scope, True
-                )
-            if change.attribute in INPUTS["ssl-policy"]:
-                return Declaration(
-                    type=policy_type,
-                    resource=change.resource,
-                    import_id=path,
-                    location=change.location,
-                    observed={change.attribute: change.before},
-                    desired={change.attribute: change.after},
-                    fixed=scope,
-                )
-        raise UnsupportedChangeError(f"{change.resource}: {kind} {change.attribute}")
-    raise UnsupportedChangeError(f"{change.resource}: {change.provider.value} changes")
 
 
 def _snake(name: str) -> str:

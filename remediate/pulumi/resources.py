@@ -156,7 +156,7 @@ def _from_verdict(verdict: Verdict) -> Decision:
         key = _ATTRIBUTE_INPUT[change.attribute]
         updates[key] = change.after
         reasons[key] = change.reason
-    return Decision(updates, reasons, list(verdict.findings))
+    return Decision(updates, reasons, [note.message for note in verdict.findings])
 
 
 def _proxy(
@@ -180,7 +180,7 @@ def _proxy(
     link = gcp_rules.Link(project or "default", region, collection, name).self_link
     verdict = gcp_rules.proxy_verdict(link, {"ssl_policy": None}, {}, policy)
     if not verdict.changes:
-        return Decision(findings=list(verdict.findings))
+        return Decision(findings=[note.message for note in verdict.findings])
     desired = gcp_rules.desired_ssl_policy(policy)
     managed = ManagedPolicy(
         name=gcp_rules.settings_of(policy).ssl_policy_name,
@@ -191,6 +191,6 @@ def _proxy(
     )
     return Decision(
         reasons={"sslPolicy": verdict.changes[0].reason},
-        findings=list(verdict.findings),
+        findings=[note.message for note in verdict.findings],
         attach=managed,
     )

@@ -1,0 +1,191 @@
+"""AWS ELBv2: ALB HTTPS and NLB TLS listeners, ALB HTTP/2, target group protocol risks.
+
+Discovery (`discover`), rules (`rules`), the boto3 executor (`executor`) and the Pulumi mapping
+(`pulumi`) are imported only when used.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+from remediate.provider import ExecutorFactory, Permissions, Provider, RuleInfo, Severity
+from remediate.providers.aws.model import (
+    AWSSettings,
+    Kind,
+    ListenerTarget,
+    LoadBalancerTarget,
+)
+from remediate.targets import Target
+
+if TYPE_CHECKING:
+    from remediate.executors import Executor, Settings
+    from remediate.inventory import Inventory
+    from remediate.model import Change, Endpoint
+    from remediate.policy import Policy
+    from remediate.progress import Progress
+    from remediate.pulumi.remediation import Declaration
+    from remediate.rules import Verdict
+    from remediate.verification import Expectation
+
+DOCS = "https://docs.aws.amazon.com/elasticloadbalancing/latest"
+
+
+def _boto3(settings: Settings, progress: Progress) -> Executor:
+    from remediate.providers.aws.executor import Boto3Executor
+
+    return Boto3Executor(progress)
+
+
+def _pulumi(settings: Settings, progress: Progress) -> Executor:
+    from remediate.executors.pulumi import PulumiExecutor
+
+    return PulumiExecutor(settings, progress)
+
+
+class AWS(Provider):
+    name = "aws"
+    title = "AWS ELBv2 load balancers"
+    section = AWSSettings
+    kinds = tuple(Kind)
+    default_executor = "boto3"
+    rules = (
+        RuleInfo(
+            "aws-elb-tls-floor",
+            "Listener security policy accepts TLS below the minimum",
+            Severity.HIGH,
+            "Replace the security policy with the best one describe_ssl_policies offers whose "
+            "protocols all meet tls.minimum (or aws.ssl_policy).",
+            f"{DOCS}/application/describe-ssl-policies.html",
+        ),
+        RuleInfo(
+            "aws-alb-http2",
+            "ALB has HTTP/2 switched off",
+            Severity.MEDIUM,
+            "Set the load balancer attribute routing.http2.enabled to true.",
+            f"{DOCS}/application/application-load-balancers.html#load-balancer-attributes",
+        ),
+        RuleInfo(
+            "aws-nlb-alpn-h2",
+            "NLB TLS listener has no ALPN policy",
+            Severity.LOW,
+            "Set the listener's ALPN policy to HTTP2Preferred (HTTP/1.1 clients keep working).",
+            f"{DOCS}/network/create-tls-listener.html#alpn-policies",
+        ),
+        RuleInfo(
+            "aws-elb-unknown-policy",
+            "Listener uses a security policy the API does not describe",
+            Severity.MEDIUM,
+            "Check the listener's security policy by hand; remediate cannot tell its protocols.",
+            f"{DOCS}/application/describe-ssl-policies.html",
+            fixes=False,
+        ),
+        RuleInfo(
+            "aws-nlb-alpn-http1-only",
+            "NLB listener pins clients to HTTP/1.1",
+            Severity.LOW,
+            "HTTP1Only is kept as a deliberate choice; switch to HTTP2Preferred if it is not.",
+            f"{DOCS}/network/create-tls-listener.html#alpn-policies",
+            fixes=False,
+        ),
+        RuleInfo(
+            "aws-tg-backend-protocol",
+            "Target group sends HTTP/2 or gRPC to its targets",
+            Severity.MEDIUM,
+            "Confirm the targets speak HTTP/2, or set the target group's ProtocolVersion to HTTP1.",
+            f"{DOCS}/application/load-balancer-target-groups.html#target-group-protocol-version",
+            fixes=False,
+        ),
+    )
+    permissions = Permissions(
+        system="aws-iam",
+        read=(
+            "elasticloadbalancing:DescribeLoadBalancers",
+            "elasticloadbalancing:DescribeListeners",
+            "elasticloadbalancing:DescribeLoadBalancerAttributes",
+            "elasticloadbalancing:DescribeTargetGroups",
+            "elasticloadbalancing:DescribeSSLPolicies",
+        ),
+        write=(
+            "elasticloadbalancing:ModifyListener",
+            "elasticloadbalancing:ModifyLoadBalancerAttributes",
+        ),
+    )
+
+    def executors(self) -> Mapping[str, ExecutorFactory]:
+        return {"boto3": _boto3, "pulumi": _pulumi}
+
+    def discover(self, policy: Policy, progress: Progress) -> Inventory:
+        from remediate.providers.aws.discover import discover
+
+        return discover(policy, progress)
+
+    def evaluate(self, endpoint: Endpoint, policy: Policy, facts: Mapping[str, Any]) -> Verdict:
+        from remediate.providers.aws.rules import evaluate
+
+        return evaluate(endpoint, policy, facts)
+
+    def target(self, endpoint: Endpoint) -> Target:
+        context = endpoint.context
+        if endpoint.kind == Kind.LISTENER:
+            return ListenerTarget(
+                arn=endpoint.resource,
+                region=endpoint.location,
+                port=int(endpoint.settings["port"]),
+                protocol=str(endpoint.settings["protocol"]),
+                load_balancer_arn=str(context["load_balancer_arn"]),
+                load_balancer_type=str(context["load_balancer_type"]),
+                dns_name=str(context.get("dns_name") or ""),
+            )
+        if endpoint.kind == Kind.LOAD_BALANCER:
+            return LoadBalancerTarget(
+                arn=endpoint.resource,
+                region=endpoint.location,
+                load_balancer_type=str(context["load_balancer_type"]),
+                dns_name=str(context.get("dns_name") or ""),
+            )
+        raise ValueError(f"{endpoint.resource}: AWS changes no {endpoint.kind}")
+
+    def expectations(self, changes: Sequence[Change], policy: Policy) -> Iterable[Expectation]:
+        from remediate.verification import Expectation
+        from remediate.verify import Target
+
+        for change in changes:
+            target = change.target
+            if not isinstance(target, ListenerTarget) or not target.dns_name:
+                continue
+            yield Expectation(
+                change.resource,
+                Target(target.dns_name, target.port),
+                check_tls=True,
+                http2=any(
+                    c.resource == change.resource and c.attribute == "alpn_policy" for c in changes
+                ),
+            )
+
+    def declaration(self, change: Change) -> Declaration:
+        from remediate.providers.aws.pulumi import declaration
+
+        return declaration(change)
+
+    def migrate_v1(self, kind: str, change: Mapping[str, Any]) -> Target:
+        context: Mapping[str, Any] = change.get("context") or {}
+        common = {
+            "arn": change["resource"],
+            "region": change.get("location", ""),
+            "load_balancer_type": context.get("load_balancer_type", ""),
+            "dns_name": context.get("dns_name") or "",
+        }
+        if kind == Kind.LISTENER:
+            name = str(change.get("name", ""))
+            port, _, protocol = name.rpartition(":")[2].partition(" ")
+            return ListenerTarget(
+                **common,
+                port=int(port) if port.isdigit() else 0,
+                protocol=protocol,
+                load_balancer_arn=context.get("load_balancer_arn", ""),
+            )
+        return LoadBalancerTarget(**common)
+
+
+PROVIDER = AWS()

@@ -23,9 +23,10 @@ from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError, 
 
 from remediate.errors import DiscoveryError
 from remediate.inventory import Inventory
-from remediate.model import Endpoint, Provider
+from remediate.model import Endpoint
 from remediate.policy import Policy
 from remediate.progress import Progress, Silent
+from remediate.providers.aws.model import AWSSettings, Kind
 from remediate.providers.aws.rules import HTTP2_ATTRIBUTE, TLS_PROTOCOLS, SslPolicy
 
 if TYPE_CHECKING:
@@ -141,8 +142,12 @@ class Session:
         return cls(clients)
 
 
+NAME = "aws"
+
+
 def regions_of(policy: Policy) -> list[str]:
-    return list(policy.aws.regions) if policy.aws else []
+    section = policy.sections.get(NAME)
+    return list(section.regions) if isinstance(section, AWSSettings) else []
 
 
 def discover(
@@ -153,7 +158,7 @@ def discover(
     """Every ELBv2 load balancer, TLS listener and target group in the policy's regions."""
     progress = progress or Silent()
     session = Session.open(regions_of(policy), boto_session)
-    inventory = Inventory(providers=[Provider.AWS])
+    inventory = Inventory(providers=[NAME])
     catalogs: dict[str, list[SslPolicy]] = {}
     with ThreadPoolExecutor(max_workers=len(session.clients)) as pool:
         results = pool.map(
@@ -207,7 +212,7 @@ def _discover_region(
     progress.done(
         key,
         f"{len(balancers)} load balancers, "
-        f"{sum(1 for e in endpoints if e.kind == 'listener')} TLS listeners",
+        f"{sum(1 for e in endpoints if e.kind == Kind.LISTENER)} TLS listeners",
     )
     return endpoints, catalog
 
@@ -315,9 +320,9 @@ def _lb_name(arn: str) -> str:
 
 def _listener_endpoint(region: str, lb: Mapping[str, Any], listener: Mapping[str, Any]) -> Endpoint:
     return Endpoint(
-        provider=Provider.AWS,
+        provider=NAME,
         resource=listener["ListenerArn"],
-        kind="listener",
+        kind=Kind.LISTENER,
         name=f"{lb['LoadBalancerName']}:{listener.get('Port')} {listener['Protocol']}",
         location=region,
         settings=listener_settings(listener),
@@ -333,9 +338,9 @@ def _load_balancer_endpoint(
     region: str, lb: Mapping[str, Any], attributes: dict[str, Any]
 ) -> Endpoint:
     return Endpoint(
-        provider=Provider.AWS,
+        provider=NAME,
         resource=lb["LoadBalancerArn"],
-        kind="load-balancer",
+        kind=Kind.LOAD_BALANCER,
         name=lb["LoadBalancerName"],
         location=region,
         settings=attributes,
@@ -345,9 +350,9 @@ def _load_balancer_endpoint(
 
 def _target_group_endpoint(region: str, tg: Mapping[str, Any]) -> Endpoint:
     return Endpoint(
-        provider=Provider.AWS,
+        provider=NAME,
         resource=tg["TargetGroupArn"],
-        kind="target-group",
+        kind=Kind.TARGET_GROUP,
         name=tg["TargetGroupName"],
         location=region,
         settings={"protocol_version": tg.get("ProtocolVersion")},
@@ -373,9 +378,9 @@ def read_settings(
         if client is None:
             raise DiscoveryError(f"AWS {region}: region is not in aws.regions")
         with _Errors(region):
-            for batch in _chunks(kinds.get("listener", []), 20):
+            for batch in _chunks(kinds.get(Kind.LISTENER, []), 20):
                 found.update(_read_listeners(client, batch))
-            for arn in kinds.get("load-balancer", []):
+            for arn in kinds.get(Kind.LOAD_BALANCER, []):
                 found[arn] = _read_attributes_or_none(client, arn)
     return found
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
@@ -11,7 +11,9 @@ from botocore.exceptions import BotoCoreError, ClientError
 from remediate.executors import Outcome, Status, confirmed
 from remediate.model import Change, fingerprint
 from remediate.progress import Progress
+from remediate.provider import UnsupportedChangeError
 from remediate.providers.aws.discover import Session, read_settings
+from remediate.providers.aws.model import Kind
 from remediate.providers.aws.rules import HTTP2_ATTRIBUTE
 
 
@@ -28,7 +30,7 @@ class Boto3Executor:
         return self._session
 
     def _read(self, changes: Sequence[Change]) -> dict[str, dict[str, Any] | None]:
-        targets = {(c.resource, c.context.get("kind", ""), c.location) for c in changes}
+        targets = {(c.resource, c.kind, c.location) for c in changes}
         return read_settings(self._open(changes), sorted(targets))
 
     def fingerprints(self, changes: Sequence[Change]) -> dict[str, str | None]:
@@ -62,7 +64,7 @@ class Boto3Executor:
             except ClientError as exc:
                 error = exc.response.get("Error", {})
                 failures[resource] = f"{error.get('Code', 'error')}: {error.get('Message', exc)}"
-            except BotoCoreError as exc:
+            except (BotoCoreError, UnsupportedChangeError) as exc:
                 failures[resource] = str(exc)
         written = [change for change in changes if change.resource not in failures]
         observed = self._read(written) if written else {}
@@ -74,29 +76,47 @@ class Boto3Executor:
         return outcomes
 
 
+def _modify_listener(client: Any, group: Sequence[Change]) -> None:
+    """modify_listener changes only the fields it is given."""
+    fields: dict[str, Any] = {}
+    for change in group:
+        if change.attribute == "ssl_policy":
+            fields["SslPolicy"] = change.after
+        elif change.attribute == "alpn_policy":
+            # The API spells "no ALPN policy" as the value None (a rollback writes it).
+            fields["AlpnPolicy"] = [change.after or "None"]
+        else:
+            raise UnsupportedChangeError(f"{change.resource}: listener {change.attribute}")
+    client.modify_listener(ListenerArn=group[0].resource, **fields)
+
+
+def _modify_attributes(client: Any, group: Sequence[Change]) -> None:
+    for change in group:
+        if change.attribute != HTTP2_ATTRIBUTE:
+            raise UnsupportedChangeError(f"{change.resource}: load balancer {change.attribute}")
+    client.modify_load_balancer_attributes(
+        LoadBalancerArn=group[0].resource,
+        Attributes=[
+            {"Key": change.attribute, "Value": _attribute_value(change.after)} for change in group
+        ],
+    )
+
+
+_WRITERS: dict[str, Callable[[Any, Sequence[Change]], None]] = {
+    Kind.LISTENER: _modify_listener,
+    Kind.LOAD_BALANCER: _modify_attributes,
+}
+
+
 def _write(session: Session, group: Sequence[Change]) -> None:
-    """One API call per resource: modify_listener changes only the fields it is given."""
+    """One API call per resource."""
     first = group[0]
-    client = session.clients[first.location]
-    kind = first.context.get("kind")
-    if kind == "listener":
-        fields: dict[str, Any] = {}
-        for change in group:
-            if change.attribute == "ssl_policy":
-                fields["SslPolicy"] = change.after
-            elif change.attribute == "alpn_policy":
-                # The API spells "no ALPN policy" as the value None (a rollback writes it).
-                fields["AlpnPolicy"] = [change.after or "None"]
-        client.modify_listener(ListenerArn=first.resource, **fields)
-    elif kind == "load-balancer":
-        client.modify_load_balancer_attributes(
-            LoadBalancerArn=first.resource,
-            Attributes=[
-                {"Key": change.attribute, "Value": _attribute_value(change.after)}
-                for change in group
-                if change.attribute == HTTP2_ATTRIBUTE
-            ],
+    writer = _WRITERS.get(first.kind)
+    if writer is None:
+        raise UnsupportedChangeError(
+            f"{first.resource}: the boto3 executor cannot change a {first.kind}"
         )
+    writer(session.clients[first.location], group)
 
 
 def _attribute_value(value: Any) -> str:

@@ -3,13 +3,21 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from remediate.model import Endpoint
 from remediate.policy import Policy, tls_key
-from remediate.rules import Desired, RuleError, Verdict, accepts_phrase, weak_versions
+from remediate.providers.aws.model import AWSSettings, Kind
+from remediate.rules import Desired, Note, RuleError, Verdict, accepts_phrase, weak_versions
+
+TLS_FLOOR = "aws-elb-tls-floor"
+UNKNOWN_POLICY = "aws-elb-unknown-policy"
+ALB_HTTP2 = "aws-alb-http2"
+NLB_ALPN = "aws-nlb-alpn-h2"
+NLB_HTTP1_ONLY = "aws-nlb-alpn-http1-only"
+BACKEND_PROTOCOL = "aws-tg-backend-protocol"
 
 TLS_PROTOCOLS = frozenset({"HTTPS", "TLS"})
 HTTP2_ATTRIBUTE = "routing.http2.enabled"
@@ -113,15 +121,18 @@ def listener_verdict(
     if protocol not in TLS_PROTOCOLS:
         return Verdict()
     changes: list[Desired] = []
-    findings: list[str] = []
+    findings: list[Note] = []
     minimum = policy.tls.minimum
     current_name = settings.get("ssl_policy")
     by_name = {p.name: p for p in catalog}
     current = by_name.get(current_name) if isinstance(current_name, str) else None
     if current is None:
         findings.append(
-            f"security policy {current_name!r} is not offered by describe_ssl_policies; "
-            "cannot tell which TLS versions it accepts"
+            Note(
+                UNKNOWN_POLICY,
+                f"security policy {current_name!r} is not offered by describe_ssl_policies; "
+                "cannot tell which TLS versions it accepts",
+            )
         )
     else:
         weak = weak_versions(current.versions, minimum)
@@ -130,7 +141,7 @@ def listener_verdict(
                 catalog,
                 minimum,
                 load_balancer_type,
-                policy.aws.ssl_policy if policy.aws else "auto",
+                _wanted_policy(policy),
             )
             changes.append(
                 Desired(
@@ -138,6 +149,7 @@ def listener_verdict(
                     before=current.name,
                     after=target.name,
                     reason=f"{accepts_phrase(weak)}; policy minimum is TLS {minimum}",
+                    rules=(TLS_FLOOR,),
                 )
             )
     if policy.http2 and protocol == "TLS":
@@ -150,11 +162,16 @@ def listener_verdict(
                     after=ALPN_HTTP2,
                     reason="no ALPN policy: clients cannot negotiate HTTP/2 "
                     "(HTTP2Preferred keeps HTTP/1.1 clients working)",
+                    rules=(NLB_ALPN,),
                 )
             )
         elif alpn == "HTTP1Only":
             findings.append(
-                "ALPN policy HTTP1Only pins clients to HTTP/1.1; left alone as a deliberate choice"
+                Note(
+                    NLB_HTTP1_ONLY,
+                    "ALPN policy HTTP1Only pins clients to HTTP/1.1; "
+                    "left alone as a deliberate choice",
+                )
             )
     return Verdict(changes, findings)
 
@@ -173,6 +190,7 @@ def load_balancer_verdict(settings: Mapping[str, Any], policy: Policy) -> Verdic
                 before=False,
                 after=True,
                 reason="HTTP/2 is switched off: clients fall back to HTTP/1.1",
+                rules=(ALB_HTTP2,),
             )
         ]
     )
@@ -184,23 +202,39 @@ def target_group_verdict(settings: Mapping[str, Any]) -> Verdict:
     if version in ("HTTP2", "GRPC"):
         return Verdict(
             findings=[
-                f"target group sends {version} to its targets: backends that do not speak "
-                "HTTP/2 answer 502; confirm they do, or set ProtocolVersion HTTP1"
+                Note(
+                    BACKEND_PROTOCOL,
+                    f"target group sends {version} to its targets: backends that do not speak "
+                    "HTTP/2 answer 502; confirm they do, or set ProtocolVersion HTTP1",
+                )
             ]
         )
     return Verdict()
 
 
+def _wanted_policy(policy: Policy) -> str:
+    """`aws.ssl_policy`: an explicit security policy name, or "auto"."""
+    section = policy.sections.get("aws")
+    return section.ssl_policy if isinstance(section, AWSSettings) else "auto"
+
+
+def _listener(endpoint: Endpoint, policy: Policy, facts: Mapping[str, Any]) -> Verdict:
+    catalogs: Mapping[str, Iterable[SslPolicy]] = facts.get("aws.ssl_policies", {})
+    catalog = list(catalogs.get(endpoint.location, ()))
+    return listener_verdict(
+        endpoint.settings, str(endpoint.context.get("load_balancer_type", "")), catalog, policy
+    )
+
+
+_VERDICTS: dict[str, Callable[[Endpoint, Policy, Mapping[str, Any]], Verdict]] = {
+    Kind.LISTENER: _listener,
+    Kind.LOAD_BALANCER: lambda endpoint, policy, _: load_balancer_verdict(
+        endpoint.settings, policy
+    ),
+    Kind.TARGET_GROUP: lambda endpoint, _, __: target_group_verdict(endpoint.settings),
+}
+
+
 def evaluate(endpoint: Endpoint, policy: Policy, facts: Mapping[str, Any]) -> Verdict:
     """The verdict for any AWS endpoint the provider discovers."""
-    if endpoint.kind == "listener":
-        catalogs: Mapping[str, Iterable[SslPolicy]] = facts.get("aws.ssl_policies", {})
-        catalog = list(catalogs.get(endpoint.location, ()))
-        return listener_verdict(
-            endpoint.settings, endpoint.context.get("load_balancer_type", ""), catalog, policy
-        )
-    if endpoint.kind == "load-balancer":
-        return load_balancer_verdict(endpoint.settings, policy)
-    if endpoint.kind == "target-group":
-        return target_group_verdict(endpoint.settings)
-    return Verdict()
+    return _VERDICTS[endpoint.kind](endpoint, policy, facts)

@@ -26,9 +26,11 @@ from google.cloud import compute_v1
 
 from remediate.errors import DiscoveryError
 from remediate.inventory import Inventory
-from remediate.model import Endpoint, Provider
+from remediate.model import Endpoint
 from remediate.policy import Policy
 from remediate.progress import Progress, Silent
+from remediate.provider import UnsupportedChangeError
+from remediate.providers.gcp.model import Kind
 from remediate.providers.gcp.rules import Link, owned_policy_link, settings_of
 
 ENDPOINT_ENV = "REMEDIATE_GCP_ENDPOINT"
@@ -36,6 +38,9 @@ SCOPES = ["https://www.googleapis.com/auth/compute"]
 # Seconds one HTTP call may take; the client's own default is ten minutes.
 CALL_TIMEOUT = 60.0
 PROJECT_WORKERS = 4
+
+
+NAME = "gcp"
 
 
 def endpoint_of(policy: Policy) -> str | None:
@@ -238,7 +243,7 @@ def discover(policy: Policy, progress: Progress | None = None) -> Inventory:
     if not projects:
         raise DiscoveryError("gcp.projects is empty: list the projects to scan")
     clients = Clients.open(policy)
-    inventory = Inventory(providers=[Provider.GCP])
+    inventory = Inventory(providers=[NAME])
     ssl_facts: dict[str, Any] = {}
     proxy_facts: dict[str, dict[str, Any]] = {}
 
@@ -282,9 +287,9 @@ def discover(policy: Policy, progress: Progress | None = None) -> Inventory:
 def _proxy_endpoint(raw: compute_v1.TargetHttpsProxy) -> Endpoint:
     link = Link.parse(raw.self_link)
     return Endpoint(
-        provider=Provider.GCP,
+        provider=NAME,
         resource=raw.self_link,
-        kind="target-https-proxy",
+        kind=Kind.TARGET_HTTPS_PROXY,
         name=raw.name,
         location=link.location,
         settings=proxy_settings(raw),
@@ -295,9 +300,9 @@ def _proxy_endpoint(raw: compute_v1.TargetHttpsProxy) -> Endpoint:
 def _owned_policy_endpoint(self_link: str, raw: compute_v1.SslPolicy | None) -> Endpoint:
     link = Link.parse(self_link)
     return Endpoint(
-        provider=Provider.GCP,
+        provider=NAME,
         resource=self_link,
-        kind="ssl-policy",
+        kind=Kind.SSL_POLICY,
         name=link.name,
         location=link.location,
         settings=owned_policy_settings(raw),
@@ -308,9 +313,9 @@ def _owned_policy_endpoint(self_link: str, raw: compute_v1.SslPolicy | None) -> 
 def _service_endpoint(raw: compute_v1.BackendService) -> Endpoint:
     link = Link.parse(raw.self_link)
     return Endpoint(
-        provider=Provider.GCP,
+        provider=NAME,
         resource=raw.self_link,
-        kind="backend-service",
+        kind=Kind.BACKEND_SERVICE,
         name=raw.name,
         location=link.location,
         settings=backend_settings(raw),
@@ -355,9 +360,11 @@ def read_settings(clients: Clients, resources: Mapping[str, str]) -> dict[str, A
     found: dict[str, Any] = {}
     for self_link, kind in resources.items():
         with clients.errors(f"reading {self_link}"):
-            if kind == "target-https-proxy":
+            if kind == Kind.TARGET_HTTPS_PROXY:
                 proxy = get_proxy(clients, self_link)
                 found[self_link] = None if proxy is None else proxy_settings(proxy)
-            elif kind == "ssl-policy":
+            elif kind == Kind.SSL_POLICY:
                 found[self_link] = owned_policy_settings(get_ssl_policy(clients, self_link))
+            else:
+                raise UnsupportedChangeError(f"{self_link}: remediate does not read a {kind}")
     return found

@@ -24,9 +24,9 @@ from google.api_core.exceptions import (
 from google.cloud import compute_v1
 
 from remediate.errors import RemediateError
-from remediate.executors import Outcome, Status, confirmed
+from remediate.executors import Outcome, Settings, Status, confirmed
 from remediate.model import Change, fingerprint
-from remediate.policy import Policy
+from remediate.policy import build
 from remediate.progress import Progress
 from remediate.providers.gcp.discover import (
     CALL_TIMEOUT,
@@ -39,7 +39,9 @@ from remediate.providers.gcp.discover import (
     read_settings,
     ssl_policy_facts,
 )
+from remediate.providers.gcp.model import ComputeTarget, Kind
 from remediate.providers.gcp.rules import Link, proxy_verdict, same_resource
+from remediate.targets import require
 
 # How long to wait for one operation, and for one `wait` call (the API answers within 2 minutes).
 OPERATION_TIMEOUT = 600.0
@@ -55,8 +57,10 @@ class WriteError(RemediateError):
 class GcpExecutor:
     name = "gcp-api"
 
-    def __init__(self, policy: Policy, progress: Progress) -> None:
-        self._policy = policy
+    def __init__(self, settings: Settings, progress: Progress) -> None:
+        # Re-planning a proxy whose fingerprint went stale needs the policy in force; without
+        # one, the section alone (endpoint, policy name) gives a policy at the default minimum.
+        self._policy = settings.policy or build(gcp=settings.sections.get("gcp") or {})
         self._progress = progress
         self._clients: Clients | None = None
 
@@ -66,7 +70,7 @@ class GcpExecutor:
         return self._clients
 
     def _read(self, changes: Sequence[Change]) -> dict[str, Any]:
-        kinds = {change.resource: change.context.get("kind", "") for change in changes}
+        kinds = {change.resource: change.kind for change in changes}
         return read_settings(self._open(), kinds)
 
     def fingerprints(self, changes: Sequence[Change]) -> dict[str, str | None]:
@@ -100,7 +104,7 @@ class GcpExecutor:
                 continue
             self._progress.update(f"gcp {first.location}", f"updating {first.name}")
             try:
-                if first.context.get("kind") == "ssl-policy":
+                if first.kind == Kind.SSL_POLICY:
                     self._write_policy(clients, group)
                 else:
                     for change in group:
@@ -128,7 +132,7 @@ class GcpExecutor:
         """Point a proxy at `change.after` (None detaches: Google's default applies again); on a
         stale fingerprint re-read it, re-plan it and retry once."""
         link = Link.parse(change.resource)
-        proxy_fingerprint = change.context.get("gcp_fingerprint")
+        proxy_fingerprint = require(change.target, ComputeTarget).api_fingerprint
         target = change.after or ""  # the API clears the reference on an empty string
         for attempt in (1, 2):
             try:
@@ -190,7 +194,7 @@ class GcpExecutor:
             if create is not None
             else {c.attribute: c.after for c in group if c.attribute in POLICY_FIELDS}
         )
-        policy_fingerprint = first.context.get("gcp_fingerprint")
+        policy_fingerprint = require(first.target, ComputeTarget).api_fingerprint
         if create is not None:
             try:
                 self._wait(clients, self._insert_policy(clients, link, wanted), link)
@@ -310,7 +314,7 @@ class GcpExecutor:
 def _stage(group: Sequence[Change]) -> int:
     """Write order: remediate's SSL policies before the proxies that use them, and deleting one
     (a rollback of its creation) only after its proxies were detached."""
-    if group[0].context.get("kind") != "ssl-policy":
+    if group[0].kind != Kind.SSL_POLICY:
         return 1
     return 2 if any(c.attribute == "ssl_policy" and c.after is None for c in group) else 0
 
@@ -319,8 +323,7 @@ def _observed(change: Change, settings: Mapping[str, Any] | None) -> Any:
     """The read-back value of `change.attribute`, in the shape of `change.after`."""
     if settings is None:
         return None
-    kind = change.context.get("kind")
-    if kind == "target-https-proxy":
+    if change.kind == Kind.TARGET_HTTPS_PROXY:
         return settings.get("ssl_policy")
     if not settings.get("exists"):
         return None

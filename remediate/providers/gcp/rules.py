@@ -10,13 +10,20 @@ even when weak: its proxies are moved to remediate's policy instead.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from remediate.model import Endpoint
-from remediate.policy import GCPSettings, Policy
-from remediate.rules import Desired, Verdict, accepts_phrase, versions_from, weak_versions
+from remediate.policy import Policy
+from remediate.providers.gcp.model import GCPSettings, Kind
+from remediate.rules import Desired, Note, Verdict, accepts_phrase, versions_from, weak_versions
+
+TLS_FLOOR = "gcp-lb-tls-floor"
+UNREADABLE_POLICY = "gcp-lb-unreadable-policy"
+OWNED_POLICY = "gcp-owned-policy-settings"
+CUSTOM_PROFILE = "gcp-custom-profile"
+BACKEND_PROTOCOL = "gcp-backend-http2"
 
 GOOGLE_BASE = "https://www.googleapis.com/compute/v1/"
 # What Google applies to a proxy without an SSL policy.
@@ -82,7 +89,8 @@ def plain_tls(min_tls_version: str) -> str:
 
 
 def settings_of(policy: Policy) -> GCPSettings:
-    return policy.gcp or GCPSettings()
+    section = policy.sections.get("gcp")
+    return section if isinstance(section, GCPSettings) else GCPSettings()
 
 
 def owned_policy_link(proxy: str, policy: Policy) -> str:
@@ -118,8 +126,11 @@ def proxy_verdict(
         if attached is None:
             return Verdict(
                 findings=[
-                    f"SSL policy {current} could not be read; cannot tell which TLS versions it "
-                    "accepts"
+                    Note(
+                        UNREADABLE_POLICY,
+                        f"SSL policy {current} could not be read; cannot tell which TLS versions "
+                        "it accepts",
+                    )
                 ]
             )
         weak = weak_versions(versions_from(plain_tls(attached["min_tls_version"])), minimum)
@@ -129,7 +140,17 @@ def proxy_verdict(
             f"SSL policy {attached['name']} {accepts_phrase(weak)}; policy minimum is TLS "
             f"{minimum} (that policy is not remediate's and is left unchanged)"
         )
-    return Verdict([Desired(attribute="ssl_policy", before=current, after=target, reason=reason)])
+    return Verdict(
+        [
+            Desired(
+                attribute="ssl_policy",
+                before=current,
+                after=target,
+                reason=reason,
+                rules=(TLS_FLOOR,),
+            )
+        ]
+    )
 
 
 def owned_policy_verdict(
@@ -162,6 +183,7 @@ def owned_policy_verdict(
                     before=None,
                     after={"name": name, **desired},
                     reason=f"missing: created for the weak proxies of {parsed.location} to use",
+                    rules=(OWNED_POLICY,),
                 )
             ]
         )
@@ -178,6 +200,7 @@ def owned_policy_verdict(
                 after=desired["minTlsVersion"],
                 reason=f"remediate's SSL policy drifted: it {what}; "
                 f"policy minimum is TLS {policy.tls.minimum}",
+                rules=(OWNED_POLICY,),
             )
         )
     if settings.get("profile") != desired["profile"]:
@@ -188,6 +211,7 @@ def owned_policy_verdict(
                 after=desired["profile"],
                 reason=f"remediate's SSL policy drifted: profile {settings.get('profile')}, "
                 f"policy says {desired['profile']}",
+                rules=(OWNED_POLICY,),
             )
         )
     return Verdict(changes)
@@ -210,7 +234,7 @@ def declared_policy_verdict(settings: Mapping[str, Any], policy: Policy) -> Verd
     current_min = settings.get("min_tls_version") or GOOGLE_DEFAULT_MIN_TLS
     profile = settings.get("profile") or GOOGLE_DEFAULT_PROFILE
     changes: list[Desired] = []
-    findings: list[str] = []
+    findings: list[Note] = []
     weak = weak_versions(versions_from(plain_tls(current_min)), minimum)
     if weak:
         changes.append(
@@ -219,10 +243,13 @@ def declared_policy_verdict(settings: Mapping[str, Any], policy: Policy) -> Verd
                 before=settings.get("min_tls_version"),
                 after=desired["minTlsVersion"],
                 reason=f"{accepts_phrase(weak)}; policy minimum is TLS {minimum}",
+                rules=(TLS_FLOOR,),
             )
         )
     if profile not in PROFILE_STRENGTH:
-        findings.append(f"profile {profile} lists its own features; they are not checked")
+        findings.append(
+            Note(CUSTOM_PROFILE, f"profile {profile} lists its own features; they are not checked")
+        )
     elif PROFILE_STRENGTH[profile] < PROFILE_STRENGTH[desired["profile"]]:
         changes.append(
             Desired(
@@ -230,6 +257,7 @@ def declared_policy_verdict(settings: Mapping[str, Any], policy: Policy) -> Verd
                 before=settings.get("profile"),
                 after=desired["profile"],
                 reason=f"profile {profile} offers weaker ciphers than {desired['profile']}",
+                rules=(TLS_FLOOR,),
             )
         )
     return Verdict(changes, findings)
@@ -241,8 +269,11 @@ def backend_service_verdict(settings: Mapping[str, Any]) -> Verdict:
         return Verdict()
     return Verdict(
         findings=[
-            "backend service sends HTTP/2 to its backends: backends that do not speak HTTP/2 "
-            "answer 502; confirm they do, or set protocol HTTP or HTTPS"
+            Note(
+                BACKEND_PROTOCOL,
+                "backend service sends HTTP/2 to its backends: backends that do not speak HTTP/2 "
+                "answer 502; confirm they do, or set protocol HTTP or HTTPS",
+            )
         ]
     )
 
@@ -254,21 +285,31 @@ def _find(ssl_policies: Mapping[str, Any], url: str) -> Mapping[str, Any] | None
     return next((value for key, value in ssl_policies.items() if same_resource(key, url)), None)
 
 
+def _proxy(endpoint: Endpoint, policy: Policy, facts: Mapping[str, Any]) -> Verdict:
+    ssl_policies: Mapping[str, Any] = facts.get("gcp.ssl_policies", {})
+    return proxy_verdict(endpoint.resource, endpoint.settings, ssl_policies, policy)
+
+
+def _owned_policy(endpoint: Endpoint, policy: Policy, facts: Mapping[str, Any]) -> Verdict:
+    ssl_policies: Mapping[str, Any] = facts.get("gcp.ssl_policies", {})
+    proxies: Mapping[str, Mapping[str, Any]] = facts.get("gcp.target_https_proxies", {})
+    in_scope = {
+        link: settings
+        for link, settings in proxies.items()
+        if same_resource(owned_policy_link(link, policy), endpoint.resource)
+    }
+    return owned_policy_verdict(
+        endpoint.resource, endpoint.settings, in_scope, ssl_policies, policy
+    )
+
+
+_VERDICTS: dict[str, Callable[[Endpoint, Policy, Mapping[str, Any]], Verdict]] = {
+    Kind.TARGET_HTTPS_PROXY: _proxy,
+    Kind.SSL_POLICY: _owned_policy,
+    Kind.BACKEND_SERVICE: lambda endpoint, _, __: backend_service_verdict(endpoint.settings),
+}
+
+
 def evaluate(endpoint: Endpoint, policy: Policy, facts: Mapping[str, Any]) -> Verdict:
     """The verdict for any GCP endpoint the provider discovers."""
-    ssl_policies: Mapping[str, Any] = facts.get("gcp.ssl_policies", {})
-    if endpoint.kind == "target-https-proxy":
-        return proxy_verdict(endpoint.resource, endpoint.settings, ssl_policies, policy)
-    if endpoint.kind == "ssl-policy":
-        proxies: Mapping[str, Mapping[str, Any]] = facts.get("gcp.target_https_proxies", {})
-        in_scope = {
-            link: settings
-            for link, settings in proxies.items()
-            if same_resource(owned_policy_link(link, policy), endpoint.resource)
-        }
-        return owned_policy_verdict(
-            endpoint.resource, endpoint.settings, in_scope, ssl_policies, policy
-        )
-    if endpoint.kind == "backend-service":
-        return backend_service_verdict(endpoint.settings)
-    return Verdict()
+    return _VERDICTS[endpoint.kind](endpoint, policy, facts)

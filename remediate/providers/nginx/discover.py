@@ -12,19 +12,23 @@ from pathlib import Path
 
 from remediate.errors import DiscoveryError
 from remediate.inventory import Inventory
-from remediate.model import Endpoint, Provider
+from remediate.model import Endpoint
 from remediate.policy import Policy
 from remediate.progress import Progress, Silent
 from remediate.providers.nginx.config import Config, parse_tree
 from remediate.providers.nginx.host import HostConfig, collect, sha256_text
+from remediate.providers.nginx.model import Kind, NginxSettings
 from remediate.providers.nginx.rules import PARSED, TREES, sockets
+
+NAME = "nginx"
 
 
 def inventory_path(policy: Policy) -> Path:
     """`nginx.inventory` as given; a relative path is read from the current directory."""
-    if policy.nginx is None or policy.nginx.inventory is None:
+    section = policy.sections.get(NAME)
+    if not isinstance(section, NginxSettings) or section.inventory is None:
         raise DiscoveryError("nginx.inventory is not set: name an Ansible inventory of Nginx hosts")
-    path = policy.nginx.inventory
+    path = section.inventory
     if not path.exists():
         raise DiscoveryError(f"nginx.inventory {path}: no such file or directory")
     return path
@@ -37,9 +41,9 @@ def endpoint_of(host: HostConfig, policy: Policy, config: Config | None = None) 
     if config is None:
         config = parse_tree(host.files, host.conf_path, host.prefix)
     return Endpoint(
-        provider=Provider.NGINX,
+        provider=NAME,
         resource=host.host,
-        kind="nginx-host",
+        kind=Kind.HOST,
         name=host.host,
         location=f"nginx {host.version}",
         settings={path: sha256_text(text) for path, text in sorted(host.files.items())},
@@ -57,7 +61,7 @@ def endpoint_of(host: HostConfig, policy: Policy, config: Config | None = None) 
 def discover(policy: Policy, progress: Progress | None = None) -> Inventory:
     progress = progress or Silent()
     hosts = collect(inventory_path(policy), progress)
-    inventory = Inventory(providers=[Provider.NGINX])
+    inventory = Inventory(providers=[NAME])
     trees: dict[str, dict[str, str]] = {}
     parsed: dict[str, Config] = {}
     for host in hosts:

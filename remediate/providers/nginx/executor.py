@@ -20,6 +20,7 @@ from remediate.model import Change
 from remediate.progress import Progress
 from remediate.providers.nginx.host import collect, sha256_text, tree_fingerprint
 from remediate.providers.nginx.runner import PlaybookRun, run_playbook
+from remediate.targets import HostFile, require
 
 APPLY_PLAYBOOK = "apply.yml"
 READBACK_TASK = "Read back the written files"
@@ -29,6 +30,7 @@ class AnsibleExecutor:
     name = "ansible"
 
     def __init__(self, inventory: Path | None, progress: Progress) -> None:
+        """`inventory` is the Ansible inventory the plan's hosts come from."""
         if inventory is None:
             raise RemediateError(
                 "the ansible executor needs the Nginx inventory: set nginx.inventory in the policy"
@@ -42,7 +44,7 @@ class AnsibleExecutor:
         result: dict[str, str | None] = {}
         for change in changes:
             files = trees.get(_host(change))
-            present = files is not None and change.context.get("path") in files
+            present = files is not None and _path(change) in files
             result[change.resource] = tree_fingerprint(files) if files and present else None
         return result
 
@@ -50,9 +52,7 @@ class AnsibleExecutor:
         """Each changed file's whole text as it is now; None when the host no longer has it."""
         trees = self._trees(changes)
         return {
-            (change.resource, change.attribute): trees.get(_host(change), {}).get(
-                str(change.context.get("path"))
-            )
+            (change.resource, change.attribute): trees.get(_host(change), {}).get(_path(change))
             for change in changes
         }
 
@@ -76,7 +76,7 @@ class AnsibleExecutor:
                     src.write_bytes(str(change.after).encode("utf-8"))
                     entries.append(
                         {
-                            "path": str(change.context["path"]),
+                            "path": _path(change),
                             "src": str(src),
                             "checksum": sha256_text(str(change.before)),
                         }
@@ -110,8 +110,7 @@ class AnsibleExecutor:
         if dry_run:
             self._progress.done(key, "checked (dry run)")
             return [
-                Outcome(change, Status.DRY_RUN, f"would write {change.context['path']}")
-                for change in group
+                Outcome(change, Status.DRY_RUN, f"would write {_path(change)}") for change in group
             ]
         readback = {
             str(item["item"]["path"]): item.get("stat", {}).get("checksum")
@@ -119,7 +118,7 @@ class AnsibleExecutor:
         }
         outcomes = []
         for change in group:
-            path = str(change.context["path"])
+            path = _path(change)
             observed = readback.get(path)
             if observed == sha256_text(str(change.after)):
                 outcomes.append(Outcome(change, Status.APPLIED, observed=observed))
@@ -137,7 +136,8 @@ class AnsibleExecutor:
 
 
 def _host(change: Change) -> str:
-    host = change.context.get("host")
-    if not isinstance(host, str) or not host:
-        raise RemediateError(f"{change.resource}: an nginx change without a host in its context")
-    return host
+    return require(change.target, HostFile).host
+
+
+def _path(change: Change) -> str:
+    return require(change.target, HostFile).path

@@ -27,7 +27,9 @@ from remediate.providers.nginx.config import (
     parse_tree,
     parse_version,
 )
-from remediate.rules import Desired, Verdict, accepts_phrase, versions_from
+from remediate.providers.nginx.model import Kind
+from remediate.rules import Desired, Note, Verdict, accepts_phrase, versions_from
+from remediate.targets import HostFile, Socket
 
 # Where discovery puts each host's collected tree: facts[TREES][host] = {path: text}, and the
 # tree as it parsed it, so planning does not parse it again: facts[PARSED][host].
@@ -123,16 +125,24 @@ def http2_enabled(config: Config, server: Server, version: tuple[int, ...]) -> b
     return found.args[:1] == ["on"] if found is not None else by_listen
 
 
+TLS_FLOOR = "nginx-tls-floor"
+CIPHERS = "nginx-weak-ciphers"
+HTTP2 = "nginx-http2"
+WEBSOCKET = "nginx-websocket-upgrade"
+UNREAD = "nginx-config-unread"
+
+
 @dataclass(frozen=True)
 class Fix:
     edit: edit.Edit
     reason: str
+    rule: str
 
 
 @dataclass
 class Review:
     fixes: list[Fix] = field(default_factory=list)
-    findings: list[str] = field(default_factory=list)
+    findings: list[Note] = field(default_factory=list)
 
 
 def _label(server: Server) -> str:
@@ -230,7 +240,7 @@ def _protocols(
         else:
             reason = f"ssl_protocols accepts {', '.join(weak)} on {where}"
             new = tree.replace_args(directive, target)
-        result.fixes.append(Fix(new, reason))
+        result.fixes.append(Fix(new, reason, TLS_FLOOR))
 
 
 def _ciphers(config: Config, tree: edit.Tree, servers: Sequence[Server], result: Review) -> None:
@@ -241,7 +251,7 @@ def _ciphers(config: Config, tree: edit.Tree, servers: Sequence[Server], result:
         if problem is None:
             continue
         reason = f"ssl_ciphers {problem} on {_where(config, members)}"
-        result.fixes.append(Fix(tree.replace_args(directive, MODERN_CIPHERS), reason))
+        result.fixes.append(Fix(tree.replace_args(directive, MODERN_CIPHERS), reason, CIPHERS))
 
 
 def _http2(
@@ -260,9 +270,13 @@ def _http2(
             listen = socket.listen_of(default)
             reason = f"HTTP/2 is off on {socket.key} (default server {_label(default)})"
             if listen.implicit:
-                result.findings.append(f"{reason}: it has no listen directive to add http2 to")
+                result.findings.append(
+                    Note(HTTP2, f"{reason}: it has no listen directive to add http2 to")
+                )
                 continue
-            result.fixes.append(Fix(tree.add_param(listen.directive, "http2", after="ssl"), reason))
+            result.fixes.append(
+                Fix(tree.add_param(listen.directive, "http2", after="ssl"), reason, HTTP2)
+            )
         return
     for server in servers:
         if http2_enabled(config, server, parsed_version):
@@ -270,10 +284,10 @@ def _http2(
         reason = f"HTTP/2 is off on {_where(config, [server])}"
         found = effective(server.chain, "http2")
         if found is not None:
-            result.fixes.append(Fix(tree.replace_args(found, "on"), reason))
+            result.fixes.append(Fix(tree.replace_args(found, "on"), reason, HTTP2))
         else:
             new = _insert(tree, server.directive, ("listen", "server_name"), ["http2 on;"])
-            result.fixes.append(Fix(new, reason))
+            result.fixes.append(Fix(new, reason, HTTP2))
 
 
 def _websockets(
@@ -291,7 +305,9 @@ def _websockets(
     for location in websocket_locations(config, wanted):
         where = f"location {location.path} (server {_label(location.server)})"
         if not location.proxied:
-            result.findings.append(f"{where} carries WebSockets but has no proxy_pass to fix")
+            result.findings.append(
+                Note(WEBSOCKET, f"{where} carries WebSockets but has no proxy_pass to fix")
+            )
             continue
         block = location.directive
         version = effective(location.chain, "proxy_http_version")
@@ -299,10 +315,10 @@ def _websockets(
         if (version is None and not http11) or (version and version.args[:1] != ["1.1"]):
             reason = f"{where} proxies with HTTP/1.0: WebSockets need proxy_http_version 1.1"
             if version is not None and any(version is c for c in block.children or ()):
-                result.fixes.append(Fix(tree.replace_args(version, "1.1"), reason))
+                result.fixes.append(Fix(tree.replace_args(version, "1.1"), reason, WEBSOCKET))
             else:
                 new = _insert(tree, block, ("proxy_pass",), ["proxy_http_version 1.1;"])
-                result.fixes.append(Fix(new, reason))
+                result.fixes.append(Fix(new, reason, WEBSOCKET))
         level, headers = effective_all(location.chain, "proxy_set_header")
         by_name = {h.args[0].lower(): h for h in headers if h.args}
         upgrade = by_name.get("upgrade")
@@ -334,14 +350,14 @@ def _websockets(
                     continue
                 if current is not None:
                     value = "$http_upgrade" if key == "upgrade" else f"${variable}"
-                    result.fixes.append(Fix(tree.replace_arg(current, 1, value), reason))
+                    result.fixes.append(Fix(tree.replace_arg(current, 1, value), reason, WEBSOCKET))
                 else:
                     lines.append(wanted_lines[key])
             if lines:
                 new = _insert(
                     tree, block, ("proxy_set_header", "proxy_http_version", "proxy_pass"), lines
                 )
-                result.fixes.append(Fix(new, reason))
+                result.fixes.append(Fix(new, reason, WEBSOCKET))
             continue
         # The location has no proxy_set_header of its own: adding one stops it inheriting those
         # of the server (or http) level, so they are copied in with the new ones.
@@ -354,7 +370,7 @@ def _websockets(
             )
         lines = [*copied, wanted_lines["upgrade"], wanted_lines["connection"]]
         new = _insert(tree, block, ("proxy_http_version", "proxy_pass"), lines)
-        result.fixes.append(Fix(new, reason))
+        result.fixes.append(Fix(new, reason, WEBSOCKET))
     if map_needed:
         reason = (
             f"no map $http_upgrade at http level to set the Connection header (adds ${variable})"
@@ -375,7 +391,7 @@ def _websockets(
             None,
         )
         new = tree.insert_before(anchor, lines) if anchor else tree.insert_first(config.http, lines)
-        result.fixes.append(Fix(new, reason))
+        result.fixes.append(Fix(new, reason, WEBSOCKET))
 
 
 def _free_variable(maps: Sequence[Directive]) -> str:
@@ -383,27 +399,27 @@ def _free_variable(maps: Sequence[Directive]) -> str:
     return MAP_VARIABLE if MAP_VARIABLE not in taken else f"remediate_{MAP_VARIABLE}"
 
 
-def sockets(config: Config, policy: Policy, version: str) -> list[dict[str, Any]]:
+def sockets(config: Config, policy: Policy, version: str) -> tuple[Socket, ...]:
     """What verify checks on each TLS socket: who answers first (its default server), whether
     h2 is on, and the WebSocket paths that server proxies."""
     parsed_version = parse_version(version)
     ws = websocket_locations(config, policy.websocket.locations)
-    result: list[dict[str, Any]] = []
+    result: list[Socket] = []
     for socket in config.sockets.values():
         if not socket.ssl:
             continue
         default = socket.default
         paths = [loc.uri for loc in ws if loc.server is default and loc.uri and loc.proxied]
         result.append(
-            {
-                "address": socket.address,
-                "port": socket.port,
-                "server_name": default.name,
-                "http2": http2_enabled(config, default, parsed_version),
-                "ws_paths": paths,
-            }
+            Socket(
+                address=str(socket.address),
+                port=int(socket.port),
+                server_name=default.name or "",
+                http2=http2_enabled(config, default, parsed_version),
+                ws_paths=tuple(paths),
+            )
         )
-    return result
+    return tuple(result)
 
 
 def evaluate(endpoint: Endpoint, policy: Policy, facts: Mapping[str, Any]) -> Verdict:
@@ -411,7 +427,7 @@ def evaluate(endpoint: Endpoint, policy: Policy, facts: Mapping[str, Any]) -> Ve
     unified diff and, in words, every reason it changes."""
     files: Mapping[str, str] | None = facts.get(TREES, {}).get(endpoint.resource)
     if files is None:
-        return Verdict(findings=["the config tree of this host was not collected"])
+        return Verdict(findings=[Note(UNREAD, "the config tree of this host was not collected")])
     context = endpoint.context
     version = str(context["version"])
     config = facts.get(PARSED, {}).get(endpoint.resource)
@@ -429,15 +445,21 @@ def evaluate(endpoint: Endpoint, policy: Policy, facts: Mapping[str, Any]) -> Ve
         for fix in found.fixes:
             if fix.edit.path == path and fix.reason not in reasons:
                 reasons.append(fix.reason)
+        rule_ids: list[str] = []
+        for fix in found.fixes:
+            if fix.edit.path == path and fix.rule not in rule_ids:
+                rule_ids.append(fix.rule)
         changes.append(
             Desired(
                 attribute="content",
                 before=files[path],
                 after=text,
                 reason="; ".join(reasons),
+                rules=tuple(rule_ids),
                 diff={path: edit.unified_diff(path, files[path], text)},
-                context={"host": endpoint.resource, "path": path, "sockets": after_sockets},
                 resource=f"{endpoint.resource}:{path}",
+                kind=Kind.FILE,
+                target=HostFile(host=endpoint.resource, path=path, sockets=after_sockets),
             )
         )
     return Verdict(changes, found.findings)

@@ -81,9 +81,9 @@ def prepare(
     reversed_changes: list[Change] = []
     moved: list[str] = []
     for name, changes in groups.items():
-        runner = executors.get(name, policy, progress)
+        runner = executors.get(name, executors.Settings.from_policy(policy), progress)
         if not isinstance(runner, executors.ReadsCurrent):
-            providers = ", ".join(sorted({c.provider.value for c in changes}))
+            providers = ", ".join(sorted({c.provider for c in changes}))
             message = (
                 f"cannot roll back run {run_id}: the {name} executor ({providers}) cannot read "
                 "current values, so rollback cannot check that nothing moved; nothing was changed"
@@ -166,3 +166,18 @@ def apply(
 
 def _counts(result: ApplyResult) -> dict[str, int]:
     return {"applied": len(result.applied), "failed": len(result.failed)}
+
+
+def rollback(
+    run_id: str,
+    policy: Policy,
+    *,
+    journal: Journal | None = None,
+    wait: bool = False,
+    progress: Progress | None = None,
+) -> ApplyResult:
+    """Put back what run `run_id` changed, as a journaled `rollback` run; refuses, changing
+    nothing, when any of its resources moved since."""
+    journal = journal or Journal()
+    prepared = prepare(run_id, policy, journal, progress)
+    return apply(prepared, policy, journal=journal, wait=wait, progress=progress)

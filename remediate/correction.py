@@ -100,7 +100,7 @@ class Report:
         counts = {name: {"drifted": 0, "fixed": 0, "failed": 0} for name in self.providers}
         statuses: dict[tuple[str, str], set[str]] = {}
         for item in self.items:
-            key = (item.change.provider.value, item.change.resource)
+            key = (item.change.provider, item.change.resource)
             statuses.setdefault(key, set()).add(item.status)
         for (provider, _), seen in statuses.items():
             row = counts.setdefault(provider, {"drifted": 0, "fixed": 0, "failed": 0})
@@ -267,3 +267,26 @@ def every(
     finally:
         if in_main:
             signal.signal(signal.SIGTERM, previous)
+
+
+def drift(
+    policy: Policy,
+    *,
+    fix: bool = False,
+    only: Iterable[str] | None = None,
+    max_changes: int | None = None,
+    journal: Journal | None = None,
+    wait: bool = False,
+    progress: Progress | None = None,
+) -> Report:
+    """One drift pass over the estate `policy` describes, journaled as a `drift` run: with
+    `fix`, the drifted resources are applied again under the run lock (at most `max_changes`)."""
+    return run_once(
+        policy,
+        journal=journal or Journal(),
+        fix=fix,
+        only=only,
+        max_changes=max_changes,
+        wait=wait,
+        progress=progress,
+    )

@@ -1,0 +1,127 @@
+"""The provider contract: what a provider package gives the rest of remediate.
+
+A provider (AWS ELBv2, GCP load balancers, Nginx hosts...) is one package under
+`remediate/providers/` (or a third-party package) whose `__init__` defines a `Provider` subclass
+and whose instance is registered in the `remediate.providers` entry-point group. Everything the
+core needs to know about a provider goes through this interface, so the planner, engine,
+verification, permissions and the Pulumi mapping never switch on provider names.
+
+A provider's `__init__` imports nothing heavy: the registry loads every provider to read a policy
+or a plan, and a provider's client libraries may be an optional extra. Discovery, executors and
+mappings are imported inside the methods that need them.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from pydantic import BaseModel
+
+from remediate.errors import RemediateError
+from remediate.targets import Target
+
+if TYPE_CHECKING:
+    from remediate.executors import Executor, Settings
+    from remediate.inventory import Inventory
+    from remediate.model import Change, Endpoint
+    from remediate.policy import Policy
+    from remediate.progress import Progress
+    from remediate.pulumi.remediation import Declaration
+    from remediate.rules import Verdict
+    from remediate.verification import Expectation
+
+
+class Severity(StrEnum):
+    LOW = "low"
+    MEDIUM = "medium"
+    HIGH = "high"
+
+
+@dataclass(frozen=True)
+class RuleInfo:
+    """A rule's metadata: a stable id (`aws-elb-tls-floor`), what it checks, how bad a violation
+    is, the fix in words and where to read more."""
+
+    id: str
+    title: str
+    severity: Severity
+    remediation: str
+    url: str
+    fixes: bool = True
+    """False for rules that only report (findings): they never change anything."""
+
+
+@dataclass(frozen=True)
+class Permissions:
+    """What a read-only plan and an apply need, in the provider's own permission system."""
+
+    system: str
+    """`aws-iam` (IAM actions), `gcp-iam` (Google Cloud permissions) or `host` (prose)."""
+    read: tuple[str, ...]
+    write: tuple[str, ...]
+
+
+class UnsupportedChangeError(RemediateError):
+    """An executor or mapping was handed a change it does not know how to carry out."""
+
+
+ExecutorFactory = Callable[["Settings", "Progress"], "Executor"]
+
+
+class Provider(ABC):
+    """One kind of edge remediate discovers, plans and fixes."""
+
+    name: ClassVar[str]
+    """The policy section's key and the provider's name everywhere (`--only aws`)."""
+    title: ClassVar[str]
+    extra: ClassVar[str | None] = None
+    """The pip extra that brings the provider's client libraries, when they are optional."""
+    section: ClassVar[type[BaseModel]]
+    """The model of the provider's policy section."""
+    rules: ClassVar[tuple[RuleInfo, ...]]
+    kinds: ClassVar[tuple[str, ...]]
+    """The resource kinds the provider's changes carry (dispatch tables are keyed by these)."""
+    permissions: ClassVar[Permissions]
+    default_executor: ClassVar[str]
+
+    @abstractmethod
+    def executors(self) -> Mapping[str, ExecutorFactory]:
+        """The executors that can apply this provider's changes, by name."""
+
+    @abstractmethod
+    def discover(self, policy: Policy, progress: Progress) -> Inventory:
+        """Read every endpoint the policy's section points at; raise DiscoveryError on failure."""
+
+    @abstractmethod
+    def evaluate(self, endpoint: Endpoint, policy: Policy, facts: Mapping[str, Any]) -> Verdict:
+        """The changes and findings for one endpoint (pure: reads nothing, writes nothing)."""
+
+    @abstractmethod
+    def target(self, endpoint: Endpoint) -> Target:
+        """The typed reference of a change to `endpoint` itself."""
+
+    def expectations(self, changes: Sequence[Change], policy: Policy) -> Iterable[Expectation]:
+        """What a live probe must find once `changes` are in (none by default)."""
+        return ()
+
+    def declaration(self, change: Change) -> Declaration:
+        """The Pulumi resource that carries `change`, for the pulumi executor."""
+        raise UnsupportedChangeError(f"{change.resource}: {self.name} changes have no Pulumi type")
+
+    def migrate_v1(self, kind: str, change: Mapping[str, Any]) -> Target:
+        """The typed target of a format-1 plan's change, from its `context` dictionary."""
+        raise UnsupportedChangeError(f"{change.get('resource')}: {self.name} plans of format 1")
+
+    def settings(self, policy: Policy) -> BaseModel | None:
+        """This provider's section of `policy` (None when the policy does not configure it)."""
+        return policy.sections.get(self.name)
+
+    def rule(self, rule_id: str) -> RuleInfo:
+        for info in self.rules:
+            if info.id == rule_id:
+                return info
+        raise KeyError(rule_id)

@@ -1,0 +1,50 @@
+"""The AWS provider's policy section, resource kinds and typed change targets."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+from pydantic import Field
+
+from remediate.policy import Section
+from remediate.targets import Target
+
+
+class AWSSettings(Section):
+    regions: list[str] = Field(
+        default_factory=list,
+        description="Regions to scan; empty means the region of the AWS configuration.",
+    )
+    ssl_policy: str = Field(
+        default="auto",
+        description="An ELBSecurityPolicy name, or auto to pick the best one the API offers.",
+    )
+
+
+class Kind(StrEnum):
+    LISTENER = "listener"
+    LOAD_BALANCER = "load-balancer"
+    TARGET_GROUP = "target-group"
+
+
+class LoadBalancerTarget(Target):
+    """An ELBv2 load balancer (its attributes are what changes)."""
+
+    type: str = "aws-load-balancer"
+    arn: str
+    region: str
+    load_balancer_type: str
+    dns_name: str = ""
+
+
+class ListenerTarget(Target):
+    """An HTTPS or TLS listener of an ELBv2 load balancer."""
+
+    type: str = "aws-listener"
+    arn: str
+    region: str
+    port: int
+    protocol: str
+    load_balancer_arn: str
+    load_balancer_type: str
+    dns_name: str = ""

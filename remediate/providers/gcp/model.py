@@ -1,0 +1,38 @@
+"""The GCP provider's policy section, resource kinds and typed change target."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Literal
+
+from pydantic import Field
+
+from remediate.policy import Section
+from remediate.targets import Target
+
+
+class GCPSettings(Section):
+    projects: list[str] = Field(default_factory=list)
+    ssl_policy_name: str = Field(
+        default="remediate-tls", pattern=r"^[a-z]([-a-z0-9]{0,61}[a-z0-9])?$"
+    )
+    profile: Literal["MODERN", "RESTRICTED"] = "MODERN"
+    endpoint: str | None = Field(
+        default=None, description="Another Compute endpoint (emulator, Private Service Connect)."
+    )
+
+
+class Kind(StrEnum):
+    TARGET_HTTPS_PROXY = "target-https-proxy"
+    SSL_POLICY = "ssl-policy"
+    BACKEND_SERVICE = "backend-service"
+
+
+class ComputeTarget(Target):
+    """A Compute resource: its selfLink, the fingerprint the API gave it when it was read (a
+    regional PATCH must carry it) and, for a proxy, its URL map."""
+
+    type: str = "gcp-compute"
+    link: str
+    api_fingerprint: str | None = None
+    url_map: str | None = None
