@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from remediate.errors import RemediateError
-from remediate.model import FORMAT_VERSION, Change, LosingAccess, Plan
+from remediate.model import REPORT_FORMAT_VERSION, Change, LosingAccess, Plan
 from remediate.policy import tls_key
 from remediate.providers.aws.model import ListenerTarget
 
@@ -246,7 +246,7 @@ def summary(analysis: Analysis, minimum: str = "1.2") -> dict[str, Any]:
     for (version, _), count in overall.by_protocol.items():
         protocols[version] += count
     return {
-        "format_version": FORMAT_VERSION,
+        "format_version": REPORT_FORMAT_VERSION,
         "minimum": minimum,
         "requests": overall.requests,
         "skipped": analysis.skipped,

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass
 
-from remediate.model import FORMAT_VERSION
+from remediate.model import REPORT_FORMAT_VERSION
 from remediate.policy import tls_key
 from remediate.verify import HttpResult, Report, parse_url, probe, reachable, report_text
 
@@ -284,7 +284,7 @@ def diagnosis_json(diagnosis: Diagnosis) -> str:
     return (
         json.dumps(
             {
-                "format_version": FORMAT_VERSION,
+                "format_version": REPORT_FORMAT_VERSION,
                 "healthy": diagnosis.healthy,
                 "evidence": evidence,
                 "findings": [asdict(finding) for finding in diagnosis.findings],

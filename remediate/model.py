@@ -24,6 +24,8 @@ from remediate.provider import Severity
 from remediate.targets import Target
 
 FORMAT_VERSION = 2
+# The probe and log-analysis documents (verify, diagnose, clients) did not change with plan format 2.
+REPORT_FORMAT_VERSION = 1
 
 
 def fingerprint(state: Any) -> str:

@@ -22,7 +22,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from remediate.errors import RemediateError
-from remediate.model import FORMAT_VERSION
+from remediate.model import REPORT_FORMAT_VERSION
 from remediate.policy import tls_key
 
 TLS_VERSIONS: dict[str, ssl.TLSVersion] = {
@@ -429,7 +429,7 @@ def reports_json(reports: Sequence[Report]) -> str:
     return (
         json.dumps(
             {
-                "format_version": FORMAT_VERSION,
+                "format_version": REPORT_FORMAT_VERSION,
                 "healthy": all(report.healthy for report in reports),
                 "endpoints": [report.to_dict() for report in reports],
             },

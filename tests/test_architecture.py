@@ -53,7 +53,7 @@ def third_party(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Pat
     package.mkdir(parents=True)
     (package / "__init__.py").write_text(
         textwrap.dedent(
-            '''
+            """
             from remediate.inventory import Inventory
             from remediate.model import Endpoint
             from remediate.policy import Section
@@ -106,13 +106,15 @@ def third_party(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Pat
 
 
             PROVIDER = EdgeCorp()
-            '''
+            """
         ),
         encoding="utf-8",
     )
     info = site / "edgecorp_remediate-1.0.dist-info"
     info.mkdir()
-    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: edgecorp-remediate\nVersion: 1.0\n")
+    (info / "METADATA").write_text(
+        "Metadata-Version: 2.1\nName: edgecorp-remediate\nVersion: 1.0\n"
+    )
     (info / "entry_points.txt").write_text(
         "[remediate.providers]\nedgecorp = edgecorp_remediate:PROVIDER\n", encoding="utf-8"
     )
@@ -236,7 +238,9 @@ def test_a_format_1_plan_is_migrated_on_read(tmp_path: Path) -> None:
                 "kind": "nginx-host",
                 "host": "web1",
                 "path": "/etc/nginx/nginx.conf",
-                "sockets": [{"address": "*", "port": 443, "server_name": "a", "ws_paths": ["/ws/"]}],
+                "sockets": [
+                    {"address": "*", "port": 443, "server_name": "a", "ws_paths": ["/ws/"]}
+                ],
             },
         }
     )
