@@ -24,7 +24,7 @@ from remediate.provider import Severity
 from remediate.targets import Target
 
 FORMAT_VERSION = 2
-# The probe and log-analysis documents (verify, diagnose, clients) did not change with plan format 2.
+# Probe and log reports (verify, diagnose, clients) kept their shape when plans went to format 2.
 REPORT_FORMAT_VERSION = 1
 
 

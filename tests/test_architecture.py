@@ -144,7 +144,7 @@ def test_a_third_party_package_adds_a_provider_without_touching_remediate(
     # Its typed target survives the plan file.
     loaded = Plan.model_validate_json(plan.to_json())
     assert loaded.changes[0].target.model_dump() == {"type": "edgecorp-appliance", "serial": "sn-1"}
-    with pytest.raises(remediate.RemediateError, match="edgecorp.appliances"):
+    with pytest.raises(remediate.RemediateError, match=r"edgecorp\.appliances"):
         parse("edgecorp: {appliances: 3}\n")
 
 

@@ -53,15 +53,6 @@ def test_endpoint_fingerprint_covers_the_whole_tree_as_the_executor_computes_it(
         "prefix": None,
         "binary": "/usr/sbin/nginx",
         "reload_command": ["/usr/sbin/nginx", "-s", "reload"],
-        "sockets": [
-            {
-                "address": "*",
-                "port": 443,
-                "server_name": "a.example",
-                "http2": True,
-                "ws_paths": ["/ws/"],
-            }
-        ],
     }
 
 

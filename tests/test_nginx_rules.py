@@ -16,6 +16,7 @@ from remediate.policy import model as policy_model
 from remediate.providers.nginx import edit, rules
 from remediate.providers.nginx.config import parse_tree
 from remediate.providers.nginx.host import sha256_text
+from remediate.targets import HostFile, Socket
 
 MAIN = "/etc/nginx/nginx.conf"
 SITE = "/etc/nginx/conf.d/site.conf"
@@ -287,7 +288,7 @@ def test_a_named_location_without_proxy_pass_is_a_finding() -> None:
         parse_tree(files, MAIN), policy(websocket={"locations": ["/static/"]}), "1.22.1"
     )
     assert found.fixes == []
-    assert found.findings == [
+    assert [note.message for note in found.findings] == [
         "location /static/ (server app.example) carries WebSockets but has no proxy_pass to fix"
     ]
 
@@ -320,22 +321,17 @@ def test_the_planner_gets_one_change_per_file_and_nothing_the_second_time() -> N
     assert main_change.before == files[MAIN]
     assert main_change.diff is not None and set(main_change.diff) == {MAIN}
     assert main_change.diff[MAIN].startswith(f"--- a{MAIN}\n+++ b{MAIN}\n")
-    assert main_change.context["host"] == "web1"
-    assert main_change.context["path"] == MAIN
+    assert isinstance(main_change.target, HostFile)
+    assert (main_change.target.host, main_change.target.path) == ("web1", MAIN)
     assert main_change.reason == (
         "ssl_protocols accepts TLS 1.0, 1.1 on *:443 (server shop.example), "
         "*:443 (default server api.example); no map $http_upgrade at http level to set the "
         "Connection header (adds $connection_upgrade)"
     )
-    assert site_change.context["sockets"] == [
-        {
-            "address": "*",
-            "port": 443,
-            "server_name": "api.example",
-            "http2": True,
-            "ws_paths": ["/ws/"],
-        }
-    ]
+    assert isinstance(site_change.target, HostFile)
+    assert site_change.target.sockets == (
+        Socket(address="*", port=443, server_name="api.example", http2=True, ws_paths=("/ws/",)),
+    )
     assert "HTTP/2 is off on *:443 (default server api.example)" in site_change.reason
     assert main_change.fingerprint == site_change.fingerprint
     fixed = {**files, MAIN: main_change.after, SITE: site_change.after}
@@ -389,7 +385,7 @@ def test_a_tls_server_without_listen_is_a_finding_for_http2_not_a_broken_edit() 
     files = {MAIN: main_with(""), SITE: site}
     found = rules.review(parse_tree(files, MAIN), policy(), "1.14.2")
     assert found.fixes == []
-    assert found.findings == [
+    assert [note.message for note in found.findings] == [
         "HTTP/2 is off on *:80 (default server old.example): "
         "it has no listen directive to add http2 to"
     ]

@@ -241,8 +241,11 @@ def test_planner_and_library_agree(minimum: str) -> None:
             kind="listener",
             name=name,
             location="us-east-1",
-            settings=settings,
-            context={"load_balancer_type": lb_type[settings["protocol"]]},
+            settings={**settings, "port": 443},
+            context={
+                "load_balancer_type": lb_type[settings["protocol"]],
+                "load_balancer_arn": f"arn:loadbalancer/{name}",
+            },
         )
         for name, settings in listeners.items()
     ]

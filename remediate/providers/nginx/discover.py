@@ -18,7 +18,7 @@ from remediate.progress import Progress, Silent
 from remediate.providers.nginx.config import Config, parse_tree
 from remediate.providers.nginx.host import HostConfig, collect, sha256_text
 from remediate.providers.nginx.model import Kind, NginxSettings
-from remediate.providers.nginx.rules import PARSED, TREES, sockets
+from remediate.providers.nginx.rules import PARSED, TREES
 
 NAME = "nginx"
 
@@ -53,7 +53,6 @@ def endpoint_of(host: HostConfig, policy: Policy, config: Config | None = None) 
             "prefix": host.prefix,
             "binary": host.binary,
             "reload_command": host.reload_command,
-            "sockets": sockets(config, policy, host.version),
         },
     )
 
