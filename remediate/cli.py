@@ -65,7 +65,11 @@ WaitOption = Annotated[
 def _only(value: str | None) -> list[str] | None:
     if value is None:
         return None
-    return [part.strip() for part in value.split(",") if part.strip()]
+    names = [part.strip() for part in value.split(",") if part.strip()]
+    if not names:
+        # Scanning nothing would report a clean estate.
+        raise RemediateError(f"--only {value!r}: names no provider (aws, gcp, nginx)")
+    return names
 
 
 def _out(text: str) -> None:
@@ -104,6 +108,8 @@ def plan(
         from remediate import clients
 
         analysis = clients.analyze(client_logs)
+        for warning in clients.truncation_warnings(analysis):
+            _err(warning)
         result = clients.attach(result, analysis, policy.tls.minimum)
     result = result.model_copy(update={"run_id": Journal(state_dir).record_plan(result)})
     if out is not None:
@@ -447,10 +453,17 @@ def clients(
         ),
     ] = None,
     output: FormatOption = Format.TEXT,
+    allow_truncated: Annotated[
+        bool,
+        typer.Option(
+            "--allow-truncated", help="Exit 0 even when a .gz log ends early (it still warns)."
+        ),
+    ] = False,
 ) -> None:
     """Who still uses TLS 1.0/1.1 or receives 426s, from ALB and Nginx access logs.
 
-    Reports user agent, count and share; unparseable lines are counted as skipped."""
+    Reports user agent, count and share; unparseable lines are counted as skipped. A truncated
+    .gz log is read up to where it ends, with a warning, and exits 1 unless --allow-truncated."""
     from remediate import clients as logs_module
     from remediate.verify import check_minimum
 
@@ -467,6 +480,10 @@ def clients(
         _out(logs_module.summary_json(analysis, minimum))
     else:
         _out(logs_module.summary_text(analysis, minimum))
+    for warning in logs_module.truncation_warnings(analysis):
+        _err(warning)
+    if analysis.truncated and not allow_truncated:
+        raise typer.Exit(1)
 
 
 @app.command()

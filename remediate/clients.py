@@ -11,7 +11,9 @@ Two formats, told apart line by line:
   regular expression with named groups `ssl_protocol`, `status` and `http_user_agent`, can be given.
 
 Files are streamed line by line (gzip too, recognised by its magic bytes), so a big log costs time,
-not memory. A line neither format matches is counted as skipped, never fatal.
+not memory. A line neither format matches is counted as skipped, never fatal. A gzip stream that
+ends early (a log cut off in transfer) keeps what was read and is flagged `truncated`; corrupt gzip
+data is an error naming the file.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ import gzip
 import io
 import json
 import re
+import zlib
 from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -135,6 +138,7 @@ class FileStats:
     requests: int = 0
     skipped: int = 0
     formats: set[str] = field(default_factory=set)
+    truncated: bool = False
 
 
 @dataclass
@@ -148,6 +152,11 @@ class Analysis:
     @property
     def skipped(self) -> int:
         return sum(stats.skipped for stats in self.files)
+
+    @property
+    def truncated(self) -> list[FileStats]:
+        """The files whose gzip stream ended early: only their beginning was read."""
+        return [stats for stats in self.files if stats.truncated]
 
     def listener(self, load_balancer: str, port: int | None) -> Usage | None:
         return self.listeners.get(f"{load_balancer}:{port}")
@@ -171,9 +180,24 @@ def _lines(path: Path, stats: FileStats) -> Iterator[str]:
     with _open(path) as handle:
         try:
             yield from handle
-        except (OSError, EOFError):
-            # A truncated or corrupt gzip stream: keep what was read, count the break as skipped.
-            stats.skipped += 1
+        except EOFError:
+            # The gzip stream ends before its end marker: keep what was read, flag the file.
+            stats.truncated = True
+        except (gzip.BadGzipFile, zlib.error) as exc:
+            raise RemediateError(
+                f"{path}: corrupt gzip data after {stats.requests + stats.skipped} line(s): {exc}"
+            ) from None
+        except OSError as exc:
+            raise RemediateError(f"{path}: cannot read: {exc.strerror or exc}") from None
+
+
+def truncation_warnings(analysis: Analysis) -> list[str]:
+    """One line per truncated file, saying how much of it was read."""
+    return [
+        f"warning: {stats.path}: the gzip stream ends early (a truncated file): only its first "
+        f"{stats.requests} request(s) were read"
+        for stats in analysis.truncated
+    ]
 
 
 def analyze(paths: Iterable[Path], nginx: re.Pattern[str] | None = None) -> Analysis:
@@ -250,12 +274,14 @@ def summary(analysis: Analysis, minimum: str = "1.2") -> dict[str, Any]:
         "minimum": minimum,
         "requests": overall.requests,
         "skipped": analysis.skipped,
+        "truncated": bool(analysis.truncated),
         "files": [
             {
                 "path": stats.path,
                 "formats": sorted(stats.formats),
                 "requests": stats.requests,
                 "skipped": stats.skipped,
+                "truncated": stats.truncated,
             }
             for stats in analysis.files
         ],
@@ -280,9 +306,11 @@ def _percent(share: float) -> str:
 
 def summary_text(analysis: Analysis, minimum: str = "1.2") -> str:
     data = summary(analysis, minimum)
+    truncated = len(analysis.truncated)
+    cut = f"; {truncated} truncated file(s) read up to where they end" if truncated else ""
     lines = [
         f"{data['requests']} request(s) read from {len(data['files'])} file(s); "
-        f"{data['skipped']} unparseable line(s) skipped."
+        f"{data['skipped']} unparseable line(s) skipped{cut}."
     ]
     old = data["old_tls"]
     old_total = sum(row["count"] for row in old)

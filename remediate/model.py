@@ -20,12 +20,16 @@ from pydantic import (
 )
 
 from remediate.errors import RemediateError
+from remediate.inputs import decode_text, read_bytes
 from remediate.provider import Severity
 from remediate.targets import Target
 
 FORMAT_VERSION = 2
 # Probe and log reports (verify, diagnose, clients) kept their shape when plans went to format 2.
 REPORT_FORMAT_VERSION = 1
+# A saved plan carries the whole text of every Nginx file it changes, so it can be large; the limit
+# only keeps a wrong file from being read into memory.
+MAX_PLAN_BYTES = 256 * 1024 * 1024
 
 
 def fingerprint(state: Any) -> str:
@@ -163,11 +167,12 @@ class Plan(BaseModel):
 
     @classmethod
     def load(cls, path: Path) -> Plan:
+        text = decode_text(read_bytes(path, "plan file", MAX_PLAN_BYTES), str(path), "a plan")
         try:
-            raw = json.loads(path.read_text(encoding="utf-8"))
-        except FileNotFoundError:
-            raise RemediateError(f"{path}: plan file not found") from None
-        except (OSError, json.JSONDecodeError) as exc:
+            raw = json.loads(text)
+        except RecursionError:
+            raise RemediateError(f"{path}: not a readable plan file: nested too deeply") from None
+        except ValueError as exc:
             raise RemediateError(f"{path}: not a readable plan file: {exc}") from None
         if not isinstance(raw, dict) or raw.get("format_version") not in (1, FORMAT_VERSION):
             raise RemediateError(

@@ -9,14 +9,30 @@ from datetime import date
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+)
 from ruamel.yaml import YAML
-from ruamel.yaml.comments import CommentedMap, CommentedSeq
+from ruamel.yaml.composer import MaxDepthExceededError
+from ruamel.yaml.constructor import ConstructorError, SafeConstructor
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
+from ruamel.yaml.nodes import MappingNode, Node, SequenceNode
+from ruamel.yaml.reader import ReaderError
+from ruamel.yaml.scanner import Scanner
 
 from remediate.errors import PolicyError
+from remediate.inputs import decode_text, read_bytes
 
 TLS_VERSIONS: tuple[str, ...] = ("1.0", "1.1", "1.2", "1.3")
+# Limits that refuse a broken or hostile policy file at once instead of exhausting time or memory:
+# a real policy is a few kilobytes, a few levels deep, with a handful of aliases if any.
+MAX_POLICY_BYTES = 4 * 1024 * 1024
+MAX_DEPTH = 50
+MAX_NODES = 100_000
 
 
 def tls_key(version: str) -> tuple[int, ...]:
@@ -125,37 +141,48 @@ def schema() -> dict[str, Any]:
 def load(path: Path | str) -> Policy:
     """Read and validate a policy file; every problem becomes one `PolicyError` line."""
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise PolicyError(f"{path}: policy file not found") from None
-    except OSError as exc:
-        raise PolicyError(f"{path}: cannot read policy file: {exc.strerror}") from None
-    return parse(text, str(path))
+    data = read_bytes(path, "policy file", MAX_POLICY_BYTES, PolicyError)
+    return parse(decode_text(data, str(path), "a YAML policy", PolicyError), str(path))
 
 
 def parse(text: str, source: str = "<policy>") -> Policy:
-    """Validate policy YAML text; `source` names it in errors."""
-    yaml = YAML(typ="rt")
+    """Validate policy YAML text; `source` names it in errors.
+
+    The YAML is composed with ruamel's safe loader (comments are not kept: the round-trip
+    loader's comment handling costs time quadratic in the number of comment lines), limited to
+    `MAX_DEPTH` levels, and refused when its aliases would expand it beyond `MAX_NODES` nodes.
+    """
+    yaml = YAML(typ="safe", pure=True)
+    yaml.max_depth = MAX_DEPTH
+    yaml.Scanner = _Scanner
+    yaml.Constructor = _Constructor
     try:
-        data = yaml.load(text)
+        root = yaml.compose(text)
+        if root is None:
+            data: Any = {}
+        else:
+            _check_expansion(root, source)
+            data = yaml.constructor.construct_document(root)
+    except MaxDepthExceededError as exc:
+        raise PolicyError(f"{source}{_at(exc)}: nested deeper than {MAX_DEPTH} levels") from None
     except MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        at = f":{mark.line + 1}" if mark is not None else ""
-        problem = (exc.problem or exc.context or "malformed YAML").strip()
-        raise PolicyError(f"{source}{at}: malformed YAML: {problem}") from None
+        problem = " ".join((exc.problem or exc.context or "malformed YAML").split())
+        raise PolicyError(f"{source}{_at(exc)}: malformed YAML: {problem}") from None
+    except ReaderError as exc:
+        at = text.count("\n", 0, exc.position) + 1
+        raise PolicyError(
+            f"{source}:{at}: malformed YAML: control character U+{exc.character:04X} is not allowed"
+        ) from None
     except YAMLError as exc:
-        raise PolicyError(f"{source}: malformed YAML: {exc}") from None
-    if data is None:
-        data = {}
+        raise PolicyError(f"{source}: malformed YAML: {' '.join(str(exc).split())}") from None
     if not isinstance(data, dict):
         raise PolicyError(f"{source}:1: the policy must be a mapping of settings")
     try:
-        return model().model_validate(_plain(data))
+        return model().model_validate(data)
     except ValidationError as exc:
         error = exc.errors()[0]
         loc = tuple(error["loc"])
-        line = _line_of(data, loc)
+        line = _line_of(root, loc)
         field = _dotted(loc)
         where = f"{source}:{line}" if line else source
         more = len(exc.errors()) - 1
@@ -163,13 +190,67 @@ def parse(text: str, source: str = "<policy>") -> Policy:
         raise PolicyError(f"{where}: {field}: {_describe(error)}{suffix}") from None
 
 
-def _plain(node: Any) -> Any:
-    """ruamel's round-trip containers as plain dicts and lists."""
-    if isinstance(node, dict):
-        return {key: _plain(value) for key, value in node.items()}
-    if isinstance(node, list):
-        return [_plain(value) for value in node]
-    return node
+class _Scanner(Scanner):
+    """The scanner, refusing flow collections nested deeper than `MAX_DEPTH` as it meets them:
+    it reads ahead through every `[` of a nest before handing on the first one, in time that grows
+    with the square of the nesting, so the composer's own depth limit would come too late."""
+
+    def fetch_flow_collection_start(self, TokenClass: Any, to_push: str) -> None:  # noqa: N803
+        if self.flow_level >= MAX_DEPTH:
+            raise MaxDepthExceededError(None, None, "too deep", self.reader.get_mark())
+        super().fetch_flow_collection_start(TokenClass, to_push)
+
+
+class _Constructor(SafeConstructor):
+    """The safe constructor, except that timestamps stay text (the model parses dates, so an
+    impossible one such as 2027-02-30 is an error naming its field), and a scalar that cannot be
+    read as its tag says (`!!int abc`) is a YAML error at its line."""
+
+    def construct_object(self, node: Any, deep: bool = False) -> Any:
+        try:
+            return super().construct_object(node, deep)
+        except (ValueError, TypeError, OverflowError) as exc:
+            value = str(node.value)
+            shown = value if len(value) <= 40 else value[:40] + "..."
+            raise ConstructorError(
+                None, None, f"cannot read {shown!r} as {node.tag}: {exc}", node.start_mark
+            ) from None
+
+    def construct_yaml_timestamp(self, node: Any, values: Any = None) -> Any:
+        return self.construct_scalar(node)
+
+
+_Constructor.add_constructor("tag:yaml.org,2002:timestamp", _Constructor.construct_yaml_timestamp)
+
+
+def _at(exc: MarkedYAMLError) -> str:
+    mark = exc.problem_mark or exc.context_mark
+    return f":{mark.line + 1}" if mark is not None else ""
+
+
+def _check_expansion(root: Node, source: str) -> None:
+    """Refuse a document that its aliases expand beyond `MAX_NODES` nodes (an alias bomb: a few
+    lines that stand for billions of values) or `MAX_DEPTH` levels (an alias inside itself)."""
+    count = 0
+    stack: list[tuple[Node, int]] = [(root, 1)]
+    while stack:
+        node, depth = stack.pop()
+        count += 1
+        line = node.start_mark.line + 1
+        if depth > MAX_DEPTH:
+            raise PolicyError(
+                f"{source}:{line}: nested deeper than {MAX_DEPTH} levels once its aliases are "
+                "expanded (an alias inside itself?)"
+            )
+        if count > MAX_NODES:
+            raise PolicyError(
+                f"{source}:{line}: more than {MAX_NODES} values once its aliases are expanded "
+                "(an alias bomb?)"
+            )
+        if isinstance(node, MappingNode):
+            stack.extend((child, depth + 1) for pair in node.value for child in pair)
+        elif isinstance(node, SequenceNode):
+            stack.extend((child, depth + 1) for child in node.value)
 
 
 def _dotted(loc: tuple[Any, ...]) -> str:
@@ -180,17 +261,22 @@ def _dotted(loc: tuple[Any, ...]) -> str:
     return text.lstrip(".") or "(top level)"
 
 
-def _line_of(data: Any, loc: tuple[Any, ...]) -> int | None:
-    """1-based line of the deepest node of `loc` that exists in the YAML document."""
+def _line_of(root: Node, loc: tuple[Any, ...]) -> int | None:
+    """1-based line of the deepest node of `loc` that exists in the composed YAML document."""
     line: int | None = None
-    node = data
+    node = root
     for part in loc:
-        if isinstance(node, CommentedMap) and part in node:
-            line = node.lc.key(part)[0] + 1
-            node = node[part]
-        elif isinstance(node, CommentedSeq) and isinstance(part, int) and part < len(node):
-            line = node.lc.item(part)[0] + 1
-            node = node[part]
+        if isinstance(node, MappingNode):
+            found = next(
+                ((key, value) for key, value in node.value if key.value == str(part)), None
+            )
+            if found is None:
+                break
+            line = found[0].start_mark.line + 1
+            node = found[1]
+        elif isinstance(node, SequenceNode) and isinstance(part, int) and part < len(node.value):
+            node = node.value[part]
+            line = node.start_mark.line + 1
         else:
             break
     return line
@@ -205,6 +291,12 @@ def _describe(error: Any) -> str:
         return "required setting is missing"
     if kind == "literal_error":
         expected = error.get("ctx", {}).get("expected", "")
-        return f"must be {expected} (got {value!r})"
+        return f"must be {expected} (got {_shown(value)})"
     message = str(error["msg"])
-    return f"{message[0].lower()}{message[1:]} (got {value!r})"
+    return f"{message[0].lower()}{message[1:]} (got {_shown(value)})"
+
+
+def _shown(value: Any) -> str:
+    """A value as the error quotes it: its repr, cut short."""
+    text = repr(value)
+    return text if len(text) <= 60 else text[:60] + "..."

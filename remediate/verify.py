@@ -244,7 +244,10 @@ def http_request(target: Target, path: str = "/", http2: bool = False) -> HttpRe
 
 def parse_url(url: str) -> tuple[Target, str]:
     """The target and path of an http(s):// or ws(s):// URL; a bad URL is a RemediateError."""
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+    except ValueError as exc:
+        raise RemediateError(f"{url}: not a valid URL: {exc}") from None
     scheme = parts.scheme.lower()
     if scheme not in ("https", "wss", "http", "ws"):
         raise RemediateError(f"{url}: not an https://, http://, wss:// or ws:// URL")
@@ -255,6 +258,12 @@ def parse_url(url: str) -> tuple[Target, str]:
         raise RemediateError(f"{url}: invalid port") from None
     if not parts.hostname:
         raise RemediateError(f"{url}: no host name")
+    try:
+        # What the resolver will be asked for: a label over 63 characters, or an empty one, is
+        # refused here rather than failing inside the socket module.
+        parts.hostname.encode("idna")
+    except UnicodeError:
+        raise RemediateError(f"{url}: invalid host name {parts.hostname!r}") from None
     path = parts.path or "/"
     if parts.query:
         path += "?" + parts.query

@@ -145,16 +145,31 @@ def test_custom_nginx_log_format_and_regex(cli: Cli, tmp_path: Path) -> None:
     assert (report["requests"], report["skipped"]) == (2, 1)
 
 
-def test_truncated_gzip_keeps_what_was_read(cli: Cli, tmp_path: Path) -> None:
+def test_truncated_gzip_keeps_what_was_read_and_says_so(cli: Cli, tmp_path: Path) -> None:
     whole = gzip.compress("".join(alb_line(POS, "TLSv1") for _ in range(2000)).encode())
     log = tmp_path / "cut.log.gz"
     log.write_bytes(whole[: len(whole) // 2])
     result = cli("clients", str(log), "--format", "json")
-    assert result.code == 0, result.stderr
+    assert result.code == 1
     report = json.loads(result.stdout)
     assert 0 < report["requests"] < 2000
-    assert report["skipped"] >= 1
+    assert report["truncated"] is True
+    assert report["files"][0]["truncated"] is True
     assert report["old_tls"][0]["user_agent"] == POS
+    [warning] = result.stderr.splitlines()
+    assert warning == (
+        f"warning: {log}: the gzip stream ends early (a truncated file): only its first "
+        f"{report['requests']} request(s) were read"
+    )
+    allowed = cli("clients", str(log), "--allow-truncated")
+    assert allowed.code == 0
+    assert allowed.stderr == result.stderr
+    assert "1 truncated file(s) read up to where they end" in allowed.stdout
+    # A whole file is not flagged.
+    (tmp_path / "whole.log.gz").write_bytes(whole)
+    complete = cli("clients", str(tmp_path / "whole.log.gz"), "--format", "json")
+    assert complete.code == 0, complete.stderr
+    assert json.loads(complete.stdout)["truncated"] is False
 
 
 def test_bad_input_is_one_line(cli: Cli, tmp_path: Path) -> None:

@@ -133,7 +133,8 @@ class Session:
                 region: session.client("elbv2", region_name=region, config=RETRY_CONFIG)
                 for region in wanted
             }
-        except (NoRegionError, BotoCoreError) as exc:
+        except (NoRegionError, BotoCoreError, ValueError) as exc:
+            # ValueError: botocore's word for an AWS_ENDPOINT_URL that is not a URL.
             raise DiscoveryError(f"cannot create an ELBv2 client: {exc}") from None
         for client in clients.values():
             limit = RateLimit.from_env()

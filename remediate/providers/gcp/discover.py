@@ -50,11 +50,15 @@ def endpoint_of(policy: Policy) -> str | None:
 
 def credentials_for(endpoint: str | None) -> Credentials:
     """Anonymous for a plain-http loopback endpoint; Application Default Credentials otherwise."""
-    scheme = urlsplit(endpoint).scheme if endpoint and "://" in endpoint else ""
+    try:
+        parts = urlsplit(endpoint) if endpoint else None
+    except ValueError as exc:
+        raise DiscoveryError(f"GCP endpoint {endpoint}: not a valid URL: {exc}") from None
+    scheme = parts.scheme if parts is not None and endpoint and "://" in endpoint else ""
     if scheme not in ("", "http", "https"):
         raise DiscoveryError(f"GCP endpoint {endpoint}: use an https:// (or loopback http://) URL")
     if endpoint is not None and scheme == "http":
-        host = urlsplit(endpoint).hostname or ""
+        host = (parts.hostname if parts is not None else None) or ""
         try:
             loopback = host == "localhost" or ipaddress.ip_address(host).is_loopback
         except ValueError:

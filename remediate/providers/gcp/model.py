@@ -3,16 +3,22 @@
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import Field
+from pydantic import Field, StringConstraints
 
 from remediate.policy import Section
 from remediate.targets import Target
 
+# A project ID: 6 to 30 lowercase letters, digits and hyphens, starting with a letter, with an
+# optional domain prefix for the older domain-scoped projects (example.com:project).
+PROJECT_ID = r"^(?:[a-z][-a-z0-9.]*[a-z0-9]:)?[a-z][-a-z0-9]{4,28}[a-z0-9]$"
+
 
 class GCPSettings(Section):
-    projects: list[str] = Field(default_factory=list)
+    projects: list[Annotated[str, StringConstraints(pattern=PROJECT_ID)]] = Field(
+        default_factory=list
+    )
     ssl_policy_name: str = Field(
         default="remediate-tls", pattern=r"^[a-z]([-a-z0-9]{0,61}[a-z0-9])?$"
     )

@@ -19,7 +19,7 @@ from remediate.executors import Outcome, Status
 from remediate.model import Change
 from remediate.progress import Progress
 from remediate.providers.nginx.host import collect, sha256_text, tree_fingerprint
-from remediate.providers.nginx.runner import PlaybookRun, run_playbook
+from remediate.providers.nginx.runner import PlaybookRun, inventory_hosts, run_playbook
 from remediate.targets import HostFile, require
 
 APPLY_PLAYBOOK = "apply.yml"
@@ -37,6 +37,19 @@ class AnsibleExecutor:
             )
         self._inventory = inventory
         self._progress = progress
+        self._hosts: set[str] | None = None
+
+    def _check_hosts(self, changes: Sequence[Change]) -> None:
+        """Refuse changes to hosts the inventory does not have, naming them (Ansible would only
+        say it found no hosts to target, and read a name such as `all` or `web*` as a pattern)."""
+        if self._hosts is None:
+            self._hosts = inventory_hosts(self._inventory)
+        unknown = sorted({_host(change) for change in changes} - self._hosts)
+        if unknown:
+            raise RemediateError(
+                f"{', '.join(unknown)}: not a host of the inventory {self._inventory}; "
+                "nothing was applied"
+            )
 
     def fingerprints(self, changes: Sequence[Change]) -> dict[str, str | None]:
         """Re-collect the affected hosts; every change of a host shares its tree's fingerprint."""
@@ -58,12 +71,14 @@ class AnsibleExecutor:
 
     def _trees(self, changes: Sequence[Change]) -> dict[str, dict[str, str]]:
         """The config tree of every host `changes` touch, collected now: {host: {path: text}}."""
+        self._check_hosts(changes)
         hosts = sorted({_host(change) for change in changes})
         return {
             config.host: config.files for config in collect(self._inventory, self._progress, hosts)
         }
 
     def apply(self, changes: Sequence[Change], dry_run: bool = False) -> list[Outcome]:
+        self._check_hosts(changes)
         by_host: dict[str, list[Change]] = defaultdict(list)
         for change in changes:
             by_host[_host(change)].append(change)

@@ -8,8 +8,11 @@ message), so callers can name the host and say why.
 
 from __future__ import annotations
 
+import json
 import os
 import re
+import shutil
+import subprocess
 import sys
 import tempfile
 from collections.abc import Mapping
@@ -103,8 +106,6 @@ def run_playbook(
             outcome.failures[host] = reason
         return True
 
-    bin_dir = str(Path(sys.executable).parent)
-    path = os.environ.get("PATH", "")
     with tempfile.TemporaryDirectory(prefix="remediate-ansible-") as private:
         runner = ansible_runner.run(
             private_data_dir=private,
@@ -121,7 +122,7 @@ def run_playbook(
             # ansible-runner empties any event result over MAX_EVENT_RES characters (700,000 by
             # default): a large tree's collected files would vanish and the host plan nothing.
             envvars={
-                "PATH": f"{bin_dir}:{path}",
+                "PATH": _path(),
                 "ANSIBLE_NOCOLOR": "1",
                 "MAX_EVENT_RES": str(2**62),
             },
@@ -135,6 +136,40 @@ def run_playbook(
                 f"ansible-playbook {name} {runner.status} (rc {runner.rc}): {tail}"
             )
     return outcome
+
+
+def inventory_hosts(inventory: Path) -> set[str]:
+    """The name of every host of `inventory`, as `ansible-inventory --list` reads it (none when
+    Ansible cannot parse it)."""
+    command = shutil.which("ansible-inventory", path=_path())
+    if command is None:
+        raise RemediateError("ansible-inventory not found: install remediate[nginx] (ansible-core)")
+    try:
+        listed = subprocess.run(
+            [command, "-i", str(inventory.resolve()), "--list"],
+            capture_output=True,
+            text=True,
+            timeout=TIMEOUT_SECONDS,
+            env={**os.environ, "PATH": _path(), "ANSIBLE_NOCOLOR": "1"},
+            check=False,
+        )
+        listing = json.loads(listed.stdout)
+    except subprocess.TimeoutExpired:
+        raise RemediateError(f"{inventory}: ansible-inventory did not answer") from None
+    except ValueError:
+        return set()
+    hosts = (
+        set(listing.get("_meta", {}).get("hostvars", {})) if isinstance(listing, dict) else set()
+    )
+    for group in listing.values() if isinstance(listing, dict) else ():
+        if isinstance(group, dict):
+            hosts.update(group.get("hosts", []))
+    return hosts
+
+
+def _path() -> str:
+    """PATH with this Python's bin directory first, where the ansible-* commands are installed."""
+    return f"{Path(sys.executable).parent}:{os.environ.get('PATH', '')}"
 
 
 def _tail(text: str) -> str:
