@@ -34,7 +34,12 @@ TLS_VERSIONS: dict[str, ssl.TLSVersion] = {
 # OpenSSL reasons meaning "the server does not speak this version": its protocol_version alert,
 # or (seen from the client) a server hello choosing a version the client did not offer.
 REFUSED_REASONS = frozenset({"TLSV1_ALERT_PROTOCOL_VERSION", "UNSUPPORTED_PROTOCOL"})
+# Connecting and the TLS handshake: a black-holed endpoint is given up on after this long.
 TIMEOUT = 5.0
+# An HTTP answer (or a WebSocket handshake's) once connected: it may come from a backend behind a
+# proxy, which can be slow, and a slow answer must not read as "no response" (a 502 to find, an
+# HTTP/2 request that "gets no response"). Its own, longer bound.
+RESPONSE_TIMEOUT = 15.0
 # A certificate closer than this to its expiry is reported as a problem.
 CERTIFICATE_WARNING_DAYS = 14
 
@@ -200,7 +205,7 @@ def websocket_handshake(target: Target, path: str) -> tuple[bool, HttpResult | N
             ssl=client_context() if target.tls else None,
             server_hostname=target.sni if target.tls else None,
             proxy=None,
-            open_timeout=TIMEOUT,
+            open_timeout=RESPONSE_TIMEOUT,
             close_timeout=1,
         ) as connection:
             response = connection.response
@@ -229,7 +234,7 @@ def http_request(target: Target, path: str = "/", http2: bool = False) -> HttpRe
             http1=True,
             http2=http2,
             trust_env=False,
-            timeout=TIMEOUT,
+            timeout=httpx.Timeout(RESPONSE_TIMEOUT, connect=TIMEOUT),
         ) as client:
             response = client.get(
                 f"{scheme}://{host}:{target.port}{path}",

@@ -63,7 +63,9 @@ class MotoServer:
 
     def reset(self) -> None:
         request = urllib.request.Request(f"{self.url}/moto-api/reset", method="POST")
-        with urllib.request.urlopen(request, timeout=10):
+        # A reset is CPU work in this process (every backend and model instance is dropped): on a
+        # loaded two-core machine it took more than 10 s, so the bound is generous.
+        with urllib.request.urlopen(request, timeout=120):
             pass
 
     def stop(self) -> None:
