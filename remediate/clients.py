@@ -77,7 +77,8 @@ def nginx_pattern(log_format: str) -> re.Pattern[str]:
         name = match.group(1) or match.group(2)
         following = log_format[match.end() : match.end() + 1]
         body = f"[^{re.escape(following)}]*" if following else ".*"
-        if name in seen:
+        if name in seen or not name.isidentifier():
+            # A repeat, or a regex capture such as $1: matched, but not a field read here.
             parts.append(f"(?:{body})")
         else:
             seen.add(name)

@@ -185,6 +185,14 @@ def test_bad_gzip_log(
     assert line.startswith((f"error: {path}{expected}", f"warning: {path}{expected}")), line
 
 
+def test_log_format_with_a_regex_capture(cli: Cli, tmp_path: Path) -> None:
+    log = tmp_path / "access.log"
+    log.write_text('x 426 "Legacy/1"\n', encoding="utf-8")
+    result = cli("clients", str(log), "--nginx-format", '$1abc $status "$http_user_agent"')
+    assert result.code == 0, result.stderr
+    assert "Legacy/1" in result.stdout
+
+
 ARGUMENT_CASES: list[tuple[tuple[str, ...], str]] = [
     (("verify", "https://[::1/"), "error: https://[::1/: not a valid URL: Invalid IPv6 URL"),
     (("diagnose", "https://[::1/"), "error: https://[::1/: not a valid URL"),
@@ -218,6 +226,8 @@ def test_bad_argument(
         ("AWS_ENDPOINT_URL", "not a url", "error: cannot create an ELBv2 client: Invalid endpoint"),
         ("AWS_ENDPOINT_URL", "http://[::1", "error: cannot create an ELBv2 client:"),
         ("REMEDIATE_AWS_RATE", "fast", "REMEDIATE_AWS_RATE"),
+        ("REMEDIATE_AWS_RATE", "nan", "REMEDIATE_AWS_RATE"),
+        ("REMEDIATE_AWS_RATE", "1e400/2", "REMEDIATE_AWS_RATE"),
     ],
 )
 def test_bad_environment(

@@ -9,6 +9,7 @@ account's limit is lower or other callers share it.
 
 from __future__ import annotations
 
+import math
 import os
 import threading
 import time
@@ -76,7 +77,7 @@ class RateLimit:
             limit = cls(float(rate), int(burst or 1))
         except ValueError:
             limit = cls(0, 0)
-        if limit.rate <= 0 or limit.burst < 1:
+        if not 0 < limit.rate < math.inf or limit.burst < 1:  # nan compares false
             raise DiscoveryError(
                 f"{RATE_ENV}={value!r}: expected RATE[/BURST] with RATE > 0 and BURST >= 1 "
                 "(for example 20/40), or off"
