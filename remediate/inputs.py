@@ -1,12 +1,13 @@
-"""Reading the files users hand to remediate (policy, plan, access logs) as bounded, checked input.
+"""Reading the files users hand to remediate (policy and plan files) as bounded, checked input.
 
-Files are read up to a size limit (a device such as /dev/zero never ends), and text must be
+Files are read up to a size limit (devices are refused: /dev/zero never ends), and text must be
 UTF-8: a binary file or another encoding is one line naming the file and the line of the first
 bad byte, never a traceback from deep inside a parser.
 """
 
 from __future__ import annotations
 
+import stat
 from pathlib import Path
 
 from remediate.errors import RemediateError
@@ -18,8 +19,10 @@ def read_bytes(
     path: Path, what: str, limit: int, error: type[RemediateError] = RemediateError
 ) -> bytes:
     """The content of `path` (`what` names it in errors), refused beyond `limit` bytes: a pipe
-    (`-p <(...)`) is read like a file, and a device that never ends is cut short."""
+    (`-p <(...)`) is read like a file, a device (/dev/zero never ends) is refused."""
     try:
+        if stat.S_ISCHR(path.stat().st_mode) or stat.S_ISBLK(path.stat().st_mode):
+            raise error(f"{path}: cannot read {what}: a device, not a file")
         with path.open("rb") as handle:
             data = handle.read(limit + 1)
     except FileNotFoundError:

@@ -107,7 +107,11 @@ def test_bad_policy_file(cli: Cli, tmp_path: Path, content: bytes, expected: str
 
 def test_policy_that_is_not_a_file(cli: Cli, tmp_path: Path) -> None:
     _one_line(cli("policy", "check", str(tmp_path)), f"error: {tmp_path}: cannot read policy file")
-    _one_line(cli("policy", "check", "/dev/zero"), "error: /dev/zero: policy file too large")
+    _one_line(cli("policy", "check", "/dev/zero"), "error: /dev/zero: cannot read policy file: a")
+    _one_line(cli("apply", "/dev/zero"), "error: /dev/zero: cannot read plan file: a device")
+    big = tmp_path / "big.yaml"
+    big.write_bytes(b"# padding\n" * 500_000)
+    _one_line(cli("policy", "check", str(big)), f"error: {big}: policy file too large (over 4 MiB)")
 
 
 def test_long_policy_file_is_read(cli: Cli, tmp_path: Path) -> None:
