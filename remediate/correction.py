@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from remediate import engine, lock
+from remediate import engine, lock, recovery, verification
 from remediate.errors import RemediateError
 from remediate.executors import Status
 from remediate.journal import FIXING_KINDS, Journal
@@ -37,6 +37,7 @@ EXIT_CODES = {
     "partial": 1,
     "failed": 1,
     "error": 1,
+    "interrupted": 130,
 }
 SUCCESSFUL = ("clean", "fixed", "drift")
 
@@ -86,9 +87,15 @@ class Report:
     findings: int = 0
     excluded: int = 0
     error: str = ""
+    # SIGTERM/SIGINT stopped the fix between two writes.
+    stopped_by: signal.Signals | None = None
+    # Interrupted runs of earlier processes this pass found and reconciled.
+    recovered: list[recovery.Recovered] = field(default_factory=list)
 
     @property
     def exit_code(self) -> int:
+        if self.stopped_by is not None:
+            return 128 + self.stopped_by.value
         return EXIT_CODES[self.status]
 
     @property
@@ -186,7 +193,13 @@ def _pass(
     max_changes: int | None,
     progress: Progress,
 ) -> None:
-    plan = engine.plan(policy, providers, progress)
+    report.recovered = recovery.reconcile(
+        journal, policy, progress, holding_lock=report.fix, own_run=report.run_id
+    )
+    plan = engine.plan(policy, providers, progress, record=False)
+    unfinished = recovery.findings(report.recovered)
+    if unfinished:
+        plan = plan.model_copy(update={"findings": [*unfinished, *plan.findings]})
     report.findings = len(plan.findings)
     report.excluded = plan.summary["excluded"]
     recurring = {
@@ -207,7 +220,9 @@ def _pass(
         report.status = "refused"
         report.error = message
         return
-    result = engine.apply(plan, policy, journal=journal, progress=progress, run_id=report.run_id)
+    result = engine.apply(
+        plan, policy, journal=journal, progress=progress, run_id=report.run_id, lock=False
+    )
     for outcome in result.outcomes:
         change = outcome.change
         report.items.append(
@@ -218,7 +233,14 @@ def _pass(
                 recurring.get((change.resource, change.attribute)),
             )
         )
-    report.status = "fixed" if not result.failed else result.status
+    report.status = "fixed" if not result.failed else result.status.value
+    if result.stopped_by is not None:
+        report.stopped_by = result.stopped_by
+        report.status = "interrupted"
+        report.error = f"stopped by {result.stopped_by.name} between two writes"
+    elif verification.failed(result.checks or []):
+        report.status = "partial"
+        report.error = "a live probe of a fixed endpoint disagrees with the policy"
 
 
 def _record(
@@ -260,6 +282,9 @@ def every(
         while not stop.is_set():
             code = one_pass()
             done += 1
+            if code > 128:
+                # A signal stopped the pass between two writes: the loop stops with it.
+                break
             if passes is not None and done >= passes:
                 break
             stop.wait(interval)

@@ -118,7 +118,9 @@ class PulumiExecutor:
         except auto.CommandError as exc:
             raise RemediateError(f"pulumi: cannot open stack {STACK}: {_first_line(exc)}") from None
 
-    def apply(self, changes: Sequence[Change], dry_run: bool = False) -> list[Outcome]:
+    def apply(
+        self, changes: Sequence[Change], dry_run: bool = False, steps: executors.Steps | None = None
+    ) -> list[Outcome]:
         from pulumi import automation as auto
 
         from remediate.provider import UnsupportedChangeError
@@ -147,6 +149,8 @@ class PulumiExecutor:
         def stream(line: str) -> None:
             sys.stderr.write(line)
 
+        unit = steps or executors.NoSteps()
+        begun = False
         try:
             if dry_run:
                 preview = stack.preview(on_output=stream, diff=True)
@@ -158,11 +162,17 @@ class PulumiExecutor:
             self._progress.update("pulumi", f"adopting {len(adopting)} resource(s)")
             stack.up(on_output=stream)
             adopting.clear()
+            # One stack update writes every change: it is one unit for the journal.
+            unit.begin(changes)
+            begun = True
             self._progress.update("pulumi", "setting the plan's values")
             stack.up(on_output=stream)
+            unit.end(changes)
             self._progress.done("pulumi", f"stack {STACK} updated")
         except auto.CommandError as exc:
             message = f"pulumi: {_first_line(exc)}"
+            if begun:
+                unit.end(changes, message)
             return [Outcome(change, Status.FAILED, message) for change in changes]
         observed = self.current(changes)
         outcomes: list[Outcome] = []

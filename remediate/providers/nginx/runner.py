@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import sys
 import tempfile
 from collections.abc import Mapping
@@ -17,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from remediate import childguard
 from remediate.errors import RemediateError
 from remediate.progress import Progress
 
@@ -104,8 +106,13 @@ def run_playbook(
         return True
 
     bin_dir = str(Path(sys.executable).parent)
-    path = os.environ.get("PATH", "")
+    path = f"{bin_dir}:{os.environ.get('PATH', '')}"
+    program = shutil.which("ansible-playbook", path=path)
+    if program is None:
+        raise RemediateError("ansible-playbook not found: install remediate with its Nginx extra")
     with tempfile.TemporaryDirectory(prefix="remediate-ansible-") as private:
+        # ansible-playbook (and the workers it forks) dies with remediate, never writing on.
+        guard = childguard.wrapper(Path(private) / "guard", Path(program)).parent
         runner = ansible_runner.run(
             private_data_dir=private,
             playbook=str(playbook),
@@ -121,7 +128,7 @@ def run_playbook(
             # ansible-runner empties any event result over MAX_EVENT_RES characters (700,000 by
             # default): a large tree's collected files would vanish and the host plan nothing.
             envvars={
-                "PATH": f"{bin_dir}:{path}",
+                "PATH": f"{guard}:{path}",
                 "ANSIBLE_NOCOLOR": "1",
                 "MAX_EVENT_RES": str(2**62),
             },
