@@ -7,7 +7,8 @@ same resource, attribute and `after`, for a resource whose state has not moved. 
 the rules would choose" exact for every provider at once, and it also bounds where a write can go:
 only resources discovery reports now (for Nginx, hosts of the inventory and files of the tree the
 host's own `nginx -T` reports) can appear in a fresh plan. What is applied is then the fresh plan's
-change, so nothing else a saved change carries (its target, its region) is trusted either.
+change; a saved change whose target (where the executor writes) differs from the fresh one is
+refused too.
 """
 
 from __future__ import annotations
@@ -119,6 +120,8 @@ def _mismatch(
     if fresh.after != change.after:
         chosen = _shown(fresh.after)
         return f"{_shown(change.after)} is not what the policy in force chooses ({chosen})"
+    if change.target != fresh.target or change.kind != fresh.kind:
+        return "its target is not the one discovery reports for this resource"
     if change.executor not in {fresh.executor, *ALTERNATIVE_EXECUTORS}:
         return f"executor {change.executor!r} does not write {change.provider} resources"
     return None

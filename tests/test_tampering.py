@@ -207,13 +207,18 @@ def test_a_tampered_nginx_plan_writes_nowhere(
     planned = document["changes"][0]
     smuggled = dict(planned)
     smuggled["resource"] = f"web1:{cron}"
-    smuggled["context"] = {**planned["context"], "path": str(cron)}
+    smuggled["target"] = {**planned["target"], "path": str(cron)}
     smuggled.update(before="# harmless\n", after="* * * * * root /bin/sh -c 'id > /tmp/p'\n")
     stranger = dict(planned)
     stranger["resource"] = planned["resource"].replace("web1:", "web9:", 1)
-    stranger["context"] = {**planned["context"], "host": "web9"}
+    stranger["target"] = {**planned["target"], "host": "web9"}
     weak = change_of(document, planned["resource"], planned["attribute"])
     weak["after"] = weak["after"].replace("TLSv1.2 TLSv1.3", "TLSv1")
+    # The same file's change, written elsewhere: its target's real path redirected.
+    assert len(document["changes"]) >= 2
+    redirected = dict(document["changes"][1])
+    redirected["target"] = {**redirected["target"], "real_path": str(cron)}
+    document["changes"][1] = redirected
     document["changes"] += [smuggled, stranger]
     path.write_text(json.dumps(seal(document)), encoding="utf-8")
     before = web.files()
@@ -225,6 +230,7 @@ def test_a_tampered_nginx_plan_writes_nowhere(
     assert f"web1:{cron}" in line and "not part of what web1 reports" in line
     assert stranger["resource"] in line and "no such nginx resource" in line
     assert planned["resource"] in line and "not what the policy in force chooses" in line
+    assert redirected["resource"] in line and "target is not the one discovery reports" in line
     assert cron.read_text(encoding="utf-8") == "# harmless\n"
     assert web.files() == before
     assert_weak(web)
