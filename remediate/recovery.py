@@ -28,6 +28,7 @@ from remediate.journal import NOT_APPLIED, RUNNING, WRITING_KINDS, Journal, Run
 from remediate.model import Change, Finding
 from remediate.policy import Policy
 from remediate.progress import Progress, Silent
+from remediate.provider import Severity
 
 
 @dataclass
@@ -173,7 +174,8 @@ def findings(recovered: Sequence[Recovered]) -> list[Finding]:
             resource=change.resource,
             name=change.name,
             location=change.location,
-            severity="error",
+            rule="remediate-interrupted-write",
+            severity=Severity.HIGH,
             message=(
                 f"left half-applied by interrupted run {item.run_id}: written but not confirmed "
                 "in effect (for Nginx: maybe not reloaded); the next apply or drift --fix "
