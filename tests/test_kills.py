@@ -41,6 +41,7 @@ from tests.test_nginx_apply import (  # noqa: F401 (fixtures)
     hosts,
     write_setup,
 )
+from tests.test_nginx_apply import pytestmark as needs_nginx
 
 SEED = int(os.environ.get("REMEDIATE_KILL_SEED", "1616"))
 LISTENERS = 24
@@ -218,6 +219,7 @@ def _alive(pid: int) -> bool:
     return state != "Z"
 
 
+@needs_nginx
 def test_a_killed_nginx_apply_is_finished_by_the_next_run(
     tmp_path: Path,
     hosts: Callable[..., NginxHost],  # noqa: F811 (the fixture)

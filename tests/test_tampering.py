@@ -14,20 +14,27 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from google.api_core.client_options import ClientOptions
+from google.api_core.exceptions import NotFound
+from google.auth.credentials import AnonymousCredentials
+from google.cloud import compute_v1
 
 from remediate import engine
 from remediate import policy as policy_module
 from remediate.model import Plan, fingerprint
 from remediate.sandbox.aws import Fleet
+from remediate.sandbox.compute import ComputeServer
 from tests.aws_state import http2_attribute, listener, ssl_policy
 from tests.conftest import Cli
+from tests.test_gcp import POLICY as GCP_POLICY
+from tests.test_gcp import SHOP, compute, compute_server, seed_estate  # noqa: F401 (fixtures)
 from tests.test_nginx_apply import (  # noqa: F401 (fixtures)
     assert_weak,
     backend,
     hosts,
-    pytestmark,
     write_setup,
 )
+from tests.test_nginx_apply import pytestmark as needs_nginx
 
 Document = dict[str, Any]
 
@@ -192,6 +199,7 @@ def test_applying_a_saved_plan_needs_a_policy(
     assert ssl_policy(fleet, "shop:443") == "ELBSecurityPolicy-2016-08"
 
 
+@needs_nginx
 def test_a_tampered_nginx_plan_writes_nowhere(
     tmp_path: Path,
     hosts: Callable[..., Any],  # noqa: F811 (the fixture)
@@ -235,3 +243,38 @@ def test_a_tampered_nginx_plan_writes_nowhere(
     assert web.files() == before
     assert_weak(web)
     assert fingerprint(before) == fingerprint(web.files())
+
+
+def test_a_gcp_plan_attaching_a_weak_policy_is_refused(
+    compute: ComputeServer,  # noqa: F811 (the fixture)
+    cli: Cli,
+    write_policy: Callable[[str], Path],
+    tmp_path: Path,
+) -> None:
+    """A proxy pointed at the shared TLS 1.0 policy, and remediate's own policy created as
+    TLS_1_0/COMPATIBLE: refused, and no proxy or policy of the Compute API changes."""
+    estate = seed_estate(compute)
+    policy = write_policy(GCP_POLICY)
+    path = tmp_path / "plan.json"
+    document = save_plan(cli, policy, path)
+    attach = change_of(document, estate.web, "ssl_policy")
+    attach["after"] = estate.legacy_policy
+    created = next(c for c in document["changes"] if isinstance(c["after"], dict))
+    created["after"] = {**created["after"], "minTlsVersion": "TLS_1_0", "profile": "COMPATIBLE"}
+    path.write_text(json.dumps(seal(document)), encoding="utf-8")
+    watched = [estate.web, estate.legacy_a, estate.eu, estate.api, estate.api_policy]
+    before = {resource: compute.get(resource) for resource in watched}
+
+    result = cli("apply", str(path), "-p", str(policy), "-q")
+
+    assert result.code == 1, result.stdout + result.stderr
+    [line] = result.stderr.strip().splitlines()
+    assert line.startswith("error: plan refused: 2 change(s)"), line
+    assert estate.web in line and created["resource"] in line
+    assert {resource: compute.get(resource) for resource in watched} == before
+    with pytest.raises(NotFound):
+        compute_v1.SslPoliciesClient(
+            credentials=AnonymousCredentials(),
+            client_options=ClientOptions(api_endpoint=compute.url),
+            transport="rest",
+        ).get(project=SHOP, ssl_policy="remediate-tls")
