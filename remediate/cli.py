@@ -99,7 +99,7 @@ def plan(
     policy = policy_module.load(policy_file)
     journal = Journal(state_dir)
     with reporter(quiet) as progress:
-        result = engine.plan(policy, _only(only), progress, journal=journal)
+        result = engine.plan(policy, _only(only), progress, journal=journal, note=_err)
     if client_logs:
         from remediate import clients
 

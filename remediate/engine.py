@@ -60,17 +60,22 @@ def plan(
     *,
     journal: Journal | None = None,
     record: bool = True,
+    note: Callable[[str], None] | None = None,
 ) -> Plan:
     """Discover and plan in one call.
 
     With `record` (the default) the plan is journaled as a `plan` run (its id in `run_id`), and
     runs of earlier processes that died are first detected and reconciled (see `recovery`):
-    changes such a run left written but not in effect come back as findings, never as clean."""
+    changes such a run left written but not in effect come back as findings, never as clean;
+    `note` is told of each interrupted run found."""
     progress = progress or Silent()
     recovered: list[recovery.Recovered] = []
     if record:
         journal = journal or Journal()
         recovered = recovery.reconcile(journal, policy, progress)
+        for item in recovered:
+            if note is not None:
+                note(f"note: {item.line()}")
     result = planner.plan(discover(policy, only, progress), policy, today)
     unfinished = recovery.findings(recovered)
     if unfinished:
