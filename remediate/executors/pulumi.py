@@ -19,9 +19,10 @@ import shutil
 import sys
 from collections import defaultdict
 from collections.abc import Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from remediate import executors, registry
+from remediate import childguard, executors, registry
 from remediate.errors import RemediateError
 from remediate.executors import Outcome, Settings, Status, confirmed
 from remediate.journal import default_state_dir
@@ -108,12 +109,20 @@ class PulumiExecutor:
         settings = auto.ProjectSettings(
             name=PROJECT, runtime="python", backend=auto.ProjectBackend(url=backend)
         )
+        # The Pulumi CLI (and the engine, language host and plugins it starts) dies with
+        # remediate: the Automation API runs `<root>/bin/pulumi`, here a guard around the real one.
+        guard = self._state_dir / "pulumi" / "guard"
+        childguard.wrapper(guard / "bin", Path(require_cli()))
         try:
             return auto.create_or_select_stack(
                 stack_name=STACK,
                 project_name=PROJECT,
                 program=program,
-                opts=auto.LocalWorkspaceOptions(project_settings=settings, env_vars=env),
+                opts=auto.LocalWorkspaceOptions(
+                    project_settings=settings,
+                    env_vars=env,
+                    pulumi_command=auto.PulumiCommand(root=str(guard)),
+                ),
             )
         except auto.CommandError as exc:
             raise RemediateError(f"pulumi: cannot open stack {STACK}: {_first_line(exc)}") from None
