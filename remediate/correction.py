@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterable
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from enum import StrEnum
 from typing import Any
 
 from remediate import engine, lock, recovery, verification
@@ -28,18 +29,32 @@ from remediate.progress import Progress, Silent
 _UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
 _DURATION = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d)")
 
-# Pass statuses: how the pass ended, and the exit code each one means for a scheduler.
+
+class PassStatus(StrEnum):
+    """How a drift pass ended."""
+
+    CLEAN = "clean"
+    FIXED = "fixed"
+    DRIFT = "drift"
+    REFUSED = "refused"
+    PARTIAL = "partial"
+    FAILED = "failed"
+    ERROR = "error"
+    INTERRUPTED = "interrupted"
+
+
+# The exit code each pass status means for a scheduler (a stopped pass: 128 + the signal).
 EXIT_CODES = {
-    "clean": 0,
-    "fixed": 0,
-    "drift": 2,
-    "refused": 1,
-    "partial": 1,
-    "failed": 1,
-    "error": 1,
-    "interrupted": 130,
+    PassStatus.CLEAN: 0,
+    PassStatus.FIXED: 0,
+    PassStatus.DRIFT: 2,
+    PassStatus.REFUSED: 1,
+    PassStatus.PARTIAL: 1,
+    PassStatus.FAILED: 1,
+    PassStatus.ERROR: 1,
+    PassStatus.INTERRUPTED: 130,
 }
-SUCCESSFUL = ("clean", "fixed", "drift")
+SUCCESSFUL = (PassStatus.CLEAN, PassStatus.FIXED, PassStatus.DRIFT)
 
 
 def parse_interval(text: str) -> float:
@@ -82,7 +97,7 @@ class Report:
     started_at: str
     fix: bool
     providers: list[str]
-    status: str = "clean"
+    status: PassStatus = PassStatus.CLEAN
     items: list[Item] = field(default_factory=list)
     findings: int = 0
     excluded: int = 0
@@ -174,10 +189,10 @@ def run_once(
         with holding:
             _pass(report, policy, journal, providers, max_changes, progress)
     except RemediateError as exc:
-        report.status = "error"
+        report.status = PassStatus.ERROR
         report.error = str(exc)
     except BaseException as exc:
-        report.status = "error"
+        report.status = PassStatus.ERROR
         report.error = f"stopped by {type(exc).__name__}"
         raise
     finally:
@@ -206,18 +221,18 @@ def _pass(
         (c.resource, c.attribute): recurrence(journal, c, report.run_id) for c in plan.changes
     }
     if not plan.changes:
-        report.status = "clean"
+        report.status = PassStatus.CLEAN
         return
     if not report.fix:
         _record(report, journal, plan, recurring, "not-fixed", "")
-        report.status = "drift"
+        report.status = PassStatus.DRIFT
         return
     if max_changes is not None and len(plan.changes) > max_changes:
         message = (
             f"{len(plan.changes)} changes exceed --max-changes {max_changes}; nothing was applied"
         )
         _record(report, journal, plan, recurring, "refused", message)
-        report.status = "refused"
+        report.status = PassStatus.REFUSED
         report.error = message
         return
     result = engine.apply(
@@ -233,13 +248,13 @@ def _pass(
                 recurring.get((change.resource, change.attribute)),
             )
         )
-    report.status = "fixed" if not result.failed else result.status.value
+    report.status = PassStatus.FIXED if not result.failed else PassStatus(result.status.value)
     if result.stopped_by is not None:
         report.stopped_by = result.stopped_by
-        report.status = "interrupted"
+        report.status = PassStatus.INTERRUPTED
         report.error = f"stopped by {result.stopped_by.name} between two writes"
     elif verification.failed(result.checks or []):
-        report.status = "partial"
+        report.status = PassStatus.PARTIAL
         report.error = "a live probe of a fixed endpoint disagrees with the policy"
 
 
