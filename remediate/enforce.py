@@ -19,6 +19,7 @@ from typing import Any
 from remediate.errors import RemediateError
 from remediate.inventory import Inventory
 from remediate.model import Change, Endpoint, Plan
+from remediate.targets import HostFile
 
 # Executors a saved change may name besides the provider's own: pulumi writes AWS and GCP.
 ALTERNATIVE_EXECUTORS = frozenset({"pulumi"})
@@ -69,9 +70,10 @@ def check(saved: Plan, fresh: Plan, inventory: Inventory) -> Checked:
     for change in saved.changes:
         owner, part = _owner(change.resource, endpoints)
         if owner is None or owner.provider != change.provider:
-            violations.append(
-                Violation(change, f"discovery finds no such {change.provider} resource now")
-            )
+            why = f"discovery finds no such {change.provider} resource now"
+            if isinstance(change.target, HostFile) and change.target.host not in endpoints:
+                why += f" (no host {change.target.host} in the inventory)"
+            violations.append(Violation(change, why))
             continue
         if part is not None and part not in owner.settings:
             violations.append(
@@ -83,12 +85,16 @@ def check(saved: Plan, fresh: Plan, inventory: Inventory) -> Checked:
                 moved.append(change.resource)
             continue
         fresh_change = wanted.get((change.resource, change.attribute))
-        why = _mismatch(change, fresh_change, owner, part, excluded)
-        if why is not None:
-            violations.append(Violation(change, why))
+        mismatch = _mismatch(change, fresh_change, owner, part, excluded)
+        if mismatch is not None:
+            violations.append(Violation(change, mismatch))
             continue
         assert fresh_change is not None
-        matched.append(fresh_change.model_copy(update={"executor": change.executor}))
+        # The saved target equals the fresh one but for concurrency tokens, which stay as
+        # planned: a resource edited since is the executor's to re-read (a stale token).
+        matched.append(
+            fresh_change.model_copy(update={"executor": change.executor, "target": change.target})
+        )
     if violations:
         raise PolicyViolationError(violations)
     return Checked(matched, moved)
@@ -120,11 +126,21 @@ def _mismatch(
     if fresh.after != change.after:
         chosen = _shown(fresh.after)
         return f"{_shown(change.after)} is not what the policy in force chooses ({chosen})"
-    if change.target != fresh.target or change.kind != fresh.kind:
+    if _where(change) != _where(fresh) or change.kind != fresh.kind:
         return "its target is not the one discovery reports for this resource"
     if change.executor not in {fresh.executor, *ALTERNATIVE_EXECUTORS}:
         return f"executor {change.executor!r} does not write {change.provider} resources"
     return None
+
+
+def _where(change: Change) -> dict[str, Any]:
+    """A change's target without its concurrency tokens (fields named `*fingerprint`): what
+    says where the write goes, which must be what discovery reports."""
+    return {
+        key: value
+        for key, value in change.target.model_dump().items()
+        if not key.endswith("fingerprint")
+    }
 
 
 def _shown(value: Any) -> str:

@@ -236,7 +236,7 @@ def test_a_tampered_nginx_plan_writes_nowhere(
     assert result.code == 1, result.stdout + result.stderr
     [line] = result.stderr.strip().splitlines()
     assert f"web1:{cron}" in line and "not part of what web1 reports" in line
-    assert stranger["resource"] in line and "no such nginx resource" in line
+    assert stranger["resource"] in line and "no host web9 in the inventory" in line
     assert planned["resource"] in line and "not what the policy in force chooses" in line
     assert redirected["resource"] in line and "target is not the one discovery reports" in line
     assert cron.read_text(encoding="utf-8") == "# harmless\n"
