@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import sys
-from contextlib import nullcontext
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
@@ -12,7 +11,7 @@ from typing import Annotated
 import typer
 
 from remediate import correction as drift_module
-from remediate import engine, lock, metrics, registry, render, verification
+from remediate import engine, metrics, registry, render, verification
 from remediate import policy as policy_module
 from remediate import undo as rollback_module
 from remediate.errors import RemediateError
@@ -102,8 +101,9 @@ def plan(
 ) -> None:
     """Discover the endpoints, plan the changes and show them as a dry-run diff."""
     policy = policy_module.load(policy_file)
+    journal = Journal(state_dir)
     with reporter(quiet) as progress:
-        result = engine.plan(policy, _only(only), progress)
+        result = engine.plan(policy, _only(only), progress, journal=journal, note=_err)
     if client_logs:
         from remediate import clients
 
@@ -111,7 +111,6 @@ def plan(
         for warning in clients.truncation_warnings(analysis):
             _err(warning)
         result = clients.attach(result, analysis, policy.tls.minimum)
-    result = result.model_copy(update={"run_id": Journal(state_dir).record_plan(result)})
     if out is not None:
         result.save(out)
         _err(f"plan saved to {out}; apply it with: remediate apply {out}")
@@ -146,67 +145,98 @@ def apply(
 ) -> None:
     """Apply a saved plan, or plan and apply (asks first unless --auto-approve).
 
-    Then probe the changed endpoints that can be reached (--no-verify skips it); exit 3 when a
-    change failed or a probe disagrees."""
-    if plan_file is not None:
-        saved = Plan.load(plan_file)
-        policy = _policy_for_saved_plan(policy_file)
-        if only is not None:
-            wanted = set(_only(only) or [])
-            saved = saved.model_copy(
-                update={"changes": [c for c in saved.changes if c.provider in wanted]}
+    A saved plan is checked against the policy in force first: every change must be one a fresh
+    plan makes. Then probe the changed endpoints that can be reached (--no-verify skips it); exit
+    3 when a change failed or a probe disagrees, 143/130 when SIGTERM/SIGINT stopped it."""
+    journal = Journal(state_dir)
+    with reporter(quiet) as progress:
+        if plan_file is not None:
+            saved = Plan.load(plan_file)
+            policy = _policy_for_saved_plan(policy_file)
+            result = engine.apply(
+                saved,
+                policy,
+                journal=journal,
+                progress=progress,
+                only=_only(only),
+                executor=executor,
+                verify=not no_verify,
+                note=_err,
+                wait=wait,
+                dry_run=dry_run,
             )
-        to_apply = saved
-    else:
-        policy = policy_module.load(policy_file)
-        with reporter(quiet) as progress:
-            to_apply = engine.plan(policy, _only(only), progress)
-        if output is Format.TEXT:
-            _out(render.plan_text(to_apply))
-    if not to_apply.has_changes:
+        else:
+            policy = policy_module.load(policy_file)
+
+            def show(fresh: Plan) -> None:
+                if output is Format.TEXT:
+                    _out(render.plan_text(fresh))
+
+            def confirm(fresh: Plan) -> bool:
+                # A saved plan was reviewed when it was made; a fresh one is asked about.
+                if not (auto_approve or dry_run):
+                    _confirm(len(fresh.changes))
+                return True
+
+            _, result = engine.plan_and_apply(
+                policy,
+                only=_only(only),
+                show=show,
+                confirm=confirm,
+                journal=journal,
+                progress=progress,
+                executor=executor,
+                verify=not no_verify,
+                note=_err,
+                wait=wait,
+                dry_run=dry_run,
+            )
+    for recovered in result.recovered:
+        _err(f"note: {recovered.line()}")
+    if result.status is engine.RunStatus.NOTHING_TO_DO:
         if output is Format.JSON:
-            _out(render.outcomes_json([], "", engine.RunStatus.NOTHING_TO_DO))
+            _out(render.outcomes_json([], "", result.status.value))
         else:
             _err("Nothing to apply.")
         return
-    # A saved plan was reviewed when it was made (as with Terraform); a fresh one is asked about.
-    if plan_file is None and not (auto_approve or dry_run):
-        _confirm(len(to_apply.changes))
-    journal = Journal(state_dir)
-    # A dry run writes nothing, so it need not wait for (or hold up) a run that does.
-    holding = nullcontext() if dry_run else lock.hold(journal.state_dir, wait=wait, note=_err)
-    with holding, reporter(quiet) as progress:
-        result = engine.apply(
-            to_apply,
-            policy,
-            journal=journal,
-            executor=executor,
-            dry_run=dry_run,
-            progress=progress,
-        )
-    checks: list[verification.Verification] | None = None
-    if not (dry_run or no_verify):
-        with reporter(quiet) as progress:
-            checks = verification.verify_outcomes(result.outcomes, policy, progress)
     if output is Format.JSON:
-        found = None if checks is None else [check.to_dict() for check in checks]
-        _out(render.outcomes_json(result.outcomes, result.run_id, result.status, found))
+        found = None if result.checks is None else [check.to_dict() for check in result.checks]
+        _out(render.outcomes_json(result.outcomes, result.run_id, result.status.value, found))
     else:
         _out(render.outcomes_text(result.outcomes, result.run_id))
-        _out(verification.results_text(checks or []))
-    _exit_for(result.status, probes_failed=verification.failed(checks or []))
+        _out(verification.results_text(result.checks or []))
+    _exit_for(result)
 
 
-def _exit_for(status: str, probes_failed: bool = False) -> None:
-    """Exit 3 for a partial apply (or one a live probe disagrees with), 1 when nothing applied."""
-    if status == engine.RunStatus.PARTIAL or probes_failed:
+def _exit_for(result: engine.ApplyResult) -> None:
+    """One exit-code table: 128+signal when stopped, 3 partial (or a live probe disagrees), 1
+    when nothing applied."""
+    if result.stopped_by is not None:
+        _err(
+            f"stopped by {result.stopped_by.name} between two writes: {len(result.applied)} "
+            f"applied, {len(result.failed)} failed, {len(result.not_started)} not started "
+            f"(run {result.run_id})"
+        )
+        raise typer.Exit(128 + result.stopped_by.value)
+    if result.status is engine.RunStatus.PARTIAL or result.probes_failed:
         raise typer.Exit(EXIT_PARTIAL)
-    if status == engine.RunStatus.FAILED:
+    if result.status is engine.RunStatus.FAILED:
         raise typer.Exit(1)
 
 
 def _policy_for_saved_plan(path: Path) -> Policy:
-    """A saved plan carries its own targets; the policy file adds provider settings if present."""
+    """Applying a saved plan checks each change against the policy in force: it needs one."""
+    if not path.exists():
+        raise RemediateError(
+            f"{path}: policy file not found: applying a saved plan checks it against the "
+            "policy in force (give it with -p FILE)"
+        )
+    return policy_module.load(path)
+
+
+def _policy_for_rollback(path: Path) -> Policy:
+    """A rollback restores journaled values (exempt from the policy): the policy file only adds
+    executor settings (the Nginx inventory) when present."""
     if path == DEFAULT_POLICY and not path.exists():
         return Policy()
     return policy_module.load(path)
@@ -414,7 +444,7 @@ def rollback(
 ) -> None:
     """Restore the before-state of a run's applied changes; refuses (exit 1, changing nothing)
     when any resource moved since that run."""
-    policy = _policy_for_saved_plan(policy_file)
+    policy = _policy_for_rollback(policy_file)
     journal = Journal(state_dir)
     with reporter(quiet) as progress:
         prepared = rollback_module.prepare(run_id, policy, journal, progress)
@@ -427,10 +457,10 @@ def rollback(
             prepared, policy, journal=journal, wait=wait, progress=progress, note=_err
         )
     if output is Format.JSON:
-        _out(render.outcomes_json(result.outcomes, result.run_id, result.status))
+        _out(render.outcomes_json(result.outcomes, result.run_id, result.status.value))
     else:
         _out(render.outcomes_text(result.outcomes, result.run_id))
-    _exit_for(result.status)
+    _exit_for(result)
 
 
 @app.command()

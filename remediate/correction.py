@@ -15,9 +15,10 @@ from collections.abc import Callable, Iterable
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from enum import StrEnum
 from typing import Any
 
-from remediate import engine, lock
+from remediate import engine, lock, recovery, verification
 from remediate.errors import RemediateError
 from remediate.executors import Status
 from remediate.journal import FIXING_KINDS, Journal
@@ -28,17 +29,32 @@ from remediate.progress import Progress, Silent
 _UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
 _DURATION = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d)")
 
-# Pass statuses: how the pass ended, and the exit code each one means for a scheduler.
+
+class PassStatus(StrEnum):
+    """How a drift pass ended."""
+
+    CLEAN = "clean"
+    FIXED = "fixed"
+    DRIFT = "drift"
+    REFUSED = "refused"
+    PARTIAL = "partial"
+    FAILED = "failed"
+    ERROR = "error"
+    INTERRUPTED = "interrupted"
+
+
+# The exit code each pass status means for a scheduler (a stopped pass: 128 + the signal).
 EXIT_CODES = {
-    "clean": 0,
-    "fixed": 0,
-    "drift": 2,
-    "refused": 1,
-    "partial": 1,
-    "failed": 1,
-    "error": 1,
+    PassStatus.CLEAN: 0,
+    PassStatus.FIXED: 0,
+    PassStatus.DRIFT: 2,
+    PassStatus.REFUSED: 1,
+    PassStatus.PARTIAL: 1,
+    PassStatus.FAILED: 1,
+    PassStatus.ERROR: 1,
+    PassStatus.INTERRUPTED: 130,
 }
-SUCCESSFUL = ("clean", "fixed", "drift")
+SUCCESSFUL = (PassStatus.CLEAN, PassStatus.FIXED, PassStatus.DRIFT)
 
 
 def parse_interval(text: str) -> float:
@@ -81,14 +97,20 @@ class Report:
     started_at: str
     fix: bool
     providers: list[str]
-    status: str = "clean"
+    status: PassStatus = PassStatus.CLEAN
     items: list[Item] = field(default_factory=list)
     findings: int = 0
     excluded: int = 0
     error: str = ""
+    # SIGTERM/SIGINT stopped the fix between two writes.
+    stopped_by: signal.Signals | None = None
+    # Interrupted runs of earlier processes this pass found and reconciled.
+    recovered: list[recovery.Recovered] = field(default_factory=list)
 
     @property
     def exit_code(self) -> int:
+        if self.stopped_by is not None:
+            return 128 + self.stopped_by.value
         return EXIT_CODES[self.status]
 
     @property
@@ -167,10 +189,10 @@ def run_once(
         with holding:
             _pass(report, policy, journal, providers, max_changes, progress)
     except RemediateError as exc:
-        report.status = "error"
+        report.status = PassStatus.ERROR
         report.error = str(exc)
     except BaseException as exc:
-        report.status = "error"
+        report.status = PassStatus.ERROR
         report.error = f"stopped by {type(exc).__name__}"
         raise
     finally:
@@ -186,28 +208,36 @@ def _pass(
     max_changes: int | None,
     progress: Progress,
 ) -> None:
-    plan = engine.plan(policy, providers, progress)
+    report.recovered = recovery.reconcile(
+        journal, policy, progress, holding_lock=report.fix, own_run=report.run_id
+    )
+    plan = engine.plan(policy, providers, progress, record=False)
+    unfinished = recovery.findings(report.recovered)
+    if unfinished:
+        plan = plan.model_copy(update={"findings": [*unfinished, *plan.findings]})
     report.findings = len(plan.findings)
     report.excluded = plan.summary["excluded"]
     recurring = {
         (c.resource, c.attribute): recurrence(journal, c, report.run_id) for c in plan.changes
     }
     if not plan.changes:
-        report.status = "clean"
+        report.status = PassStatus.CLEAN
         return
     if not report.fix:
         _record(report, journal, plan, recurring, "not-fixed", "")
-        report.status = "drift"
+        report.status = PassStatus.DRIFT
         return
     if max_changes is not None and len(plan.changes) > max_changes:
         message = (
             f"{len(plan.changes)} changes exceed --max-changes {max_changes}; nothing was applied"
         )
         _record(report, journal, plan, recurring, "refused", message)
-        report.status = "refused"
+        report.status = PassStatus.REFUSED
         report.error = message
         return
-    result = engine.apply(plan, policy, journal=journal, progress=progress, run_id=report.run_id)
+    result = engine.apply(
+        plan, policy, journal=journal, progress=progress, run_id=report.run_id, lock=False
+    )
     for outcome in result.outcomes:
         change = outcome.change
         report.items.append(
@@ -218,7 +248,14 @@ def _pass(
                 recurring.get((change.resource, change.attribute)),
             )
         )
-    report.status = "fixed" if not result.failed else result.status
+    report.status = PassStatus.FIXED if not result.failed else PassStatus(result.status.value)
+    if result.stopped_by is not None:
+        report.stopped_by = result.stopped_by
+        report.status = PassStatus.INTERRUPTED
+        report.error = f"stopped by {result.stopped_by.name} between two writes"
+    elif verification.failed(result.checks or []):
+        report.status = PassStatus.PARTIAL
+        report.error = "a live probe of a fixed endpoint disagrees with the policy"
 
 
 def _record(
@@ -260,6 +297,9 @@ def every(
         while not stop.is_set():
             code = one_pass()
             done += 1
+            if code > 128:
+                # A signal stopped the pass between two writes: the loop stops with it.
+                break
             if passes is not None and done >= passes:
                 break
             stop.wait(interval)

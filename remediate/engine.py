@@ -2,17 +2,23 @@
 
 from __future__ import annotations
 
+import signal
+import threading
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass, field
 from datetime import date
 from enum import StrEnum
+from types import FrameType
+from typing import Any
 
-from remediate import executors, planner, registry
+from remediate import enforce, executors, planner, recovery, registry, verification
+from remediate import lock as lock_module
 from remediate.errors import RemediateError, StalePlanError
-from remediate.executors import Outcome, Status
+from remediate.executors import CancelledError, Outcome, Status
 from remediate.inventory import Inventory
-from remediate.journal import Journal
+from remediate.journal import NOT_APPLIED, WRITTEN, Journal
 from remediate.model import Change, Plan
 from remediate.policy import Policy
 from remediate.progress import Progress, Silent
@@ -51,25 +57,55 @@ def plan(
     only: Iterable[str] | None = None,
     progress: Progress | None = None,
     today: date | None = None,
+    *,
+    journal: Journal | None = None,
+    record: bool = True,
+    note: Callable[[str], None] | None = None,
 ) -> Plan:
-    """Discover and plan in one call."""
-    return planner.plan(discover(policy, only, progress), policy, today)
+    """Discover and plan in one call.
+
+    With `record` (the default) the plan is journaled as a `plan` run (its id in `run_id`), and
+    runs of earlier processes that died are first detected and reconciled (see `recovery`):
+    changes such a run left written but not in effect come back as findings, never as clean;
+    `note` is told of each interrupted run found."""
+    progress = progress or Silent()
+    recovered: list[recovery.Recovered] = []
+    if record:
+        journal = journal or Journal()
+        recovered = recovery.reconcile(journal, policy, progress)
+        for item in recovered:
+            if note is not None:
+                note(f"note: {item.line()}")
+    result = planner.plan(discover(policy, only, progress), policy, today)
+    unfinished = recovery.findings(recovered)
+    if unfinished:
+        result = result.model_copy(update={"findings": [*unfinished, *result.findings]})
+    if record and journal is not None:
+        result = result.model_copy(update={"run_id": journal.record_plan(result)})
+    return result
 
 
 class RunStatus(StrEnum):
-    """How an apply ended, as a whole."""
+    """How an apply ended."""
 
     NOTHING_TO_DO = "nothing-to-do"
     DRY_RUN = "dry-run"
     APPLIED = "applied"
     PARTIAL = "partial"
     FAILED = "failed"
+    INTERRUPTED = "interrupted"
 
 
 @dataclass
 class ApplyResult:
     run_id: str
     outcomes: list[Outcome] = field(default_factory=list)
+    checks: list[verification.Verification] | None = None
+    recovered: list[recovery.Recovered] = field(default_factory=list)
+    # The signal (SIGTERM, SIGINT) that stopped the run between two writes, if one did.
+    stopped_by: signal.Signals | None = None
+    # Changes never started because the run was stopped.
+    not_started: list[Change] = field(default_factory=list)
 
     @property
     def applied(self) -> list[Outcome]:
@@ -80,7 +116,13 @@ class ApplyResult:
         return [o for o in self.outcomes if o.status is Status.FAILED]
 
     @property
+    def probes_failed(self) -> bool:
+        return verification.failed(self.checks or [])
+
+    @property
     def status(self) -> RunStatus:
+        if self.stopped_by is not None:
+            return RunStatus.INTERRUPTED
         if not self.outcomes:
             return RunStatus.NOTHING_TO_DO
         if all(o.status is Status.DRY_RUN for o in self.outcomes):
@@ -90,8 +132,98 @@ class ApplyResult:
         return RunStatus.PARTIAL if self.applied else RunStatus.FAILED
 
 
+def select_changes(plan: Plan, only: Iterable[str]) -> Plan:
+    """The plan narrowed to the changes of the providers in `only` (a saved plan's `--only`)."""
+    wanted = set(only)
+    if not wanted:
+        raise RemediateError(f"--only names no provider ({', '.join(registry.names())})")
+    for name in sorted(wanted):
+        registry.get(name)
+    return plan.model_copy(update={"changes": [c for c in plan.changes if c.provider in wanted]})
+
+
 def _executor_name(change: Change, override: str | None) -> str:
     return override or change.executor
+
+
+class _Stop:
+    """Set by SIGTERM/SIGINT during an apply: the run stops before its next write."""
+
+    def __init__(self) -> None:
+        self.signal: signal.Signals | None = None
+
+
+@contextmanager
+def _stop_on_signals(enabled: bool) -> Iterator[_Stop]:
+    """Turn SIGTERM and SIGINT into a request to stop between writes (main thread only). A
+    second signal stops at once; the journal's pending entries tell the next run what happened."""
+    stop = _Stop()
+    if not enabled or threading.current_thread() is not threading.main_thread():
+        yield stop
+        return
+
+    def handler(signum: int, frame: FrameType | None) -> None:
+        if stop.signal is not None:
+            raise KeyboardInterrupt
+        stop.signal = signal.Signals(signum)
+
+    watched = (signal.SIGTERM, signal.SIGINT)
+    previous = {signum: signal.signal(signum, handler) for signum in watched}
+    try:
+        yield stop
+    finally:
+        for signum, old in previous.items():
+            signal.signal(signum, old)
+
+
+class _WriteAhead:
+    """The engine's `Steps`: journals each unit `pending` before its write and settles it right
+    after; refuses to start a unit once a stop was asked for."""
+
+    def __init__(self, journal: Journal | None, run_id: str, stop: _Stop, executor: str) -> None:
+        self._journal = journal
+        self._run_id = run_id
+        self._stop = stop
+        self._executor = executor
+        self.seqs: dict[int, int] = {}
+        self.begun: list[Change] = []
+
+    def begin(self, changes: Sequence[Change]) -> None:
+        if self._stop.signal is not None:
+            raise CancelledError(f"stopped by {self._stop.signal.name}")
+        if self._journal is not None:
+            seqs = self._journal.pending(self._run_id, [self._as_written(c) for c in changes])
+            self.seqs.update({id(c): seq for c, seq in zip(changes, seqs, strict=True)})
+        self.begun.extend(changes)
+
+    def end(self, changes: Sequence[Change], failure: str | None = None) -> None:
+        if self._journal is None:
+            return
+        outcome = Status.FAILED.value if failure else WRITTEN
+        self._journal.settle(
+            self._run_id,
+            [(self.seqs[id(c)], outcome, failure or "") for c in changes if id(c) in self.seqs],
+        )
+
+    def settle(self, outcomes: Sequence[Outcome]) -> None:
+        """Record the final (read-back) outcomes: update journaled units, append the others."""
+        if self._journal is None:
+            return
+        known = [o for o in outcomes if id(o.change) in self.seqs]
+        self._journal.settle(
+            self._run_id, [(self.seqs[id(o.change)], o.status.value, o.message) for o in known]
+        )
+        others = [o for o in outcomes if id(o.change) not in self.seqs]
+        if others:
+            self._journal.record(
+                self._run_id,
+                [(self._as_written(o.change), o.status.value, o.message) for o in others],
+            )
+
+    def _as_written(self, change: Change) -> Change:
+        """The change as journaled: naming the executor that really wrote it (an --executor
+        override included), so rollback goes through the same one."""
+        return change.model_copy(update={"executor": self._executor})
 
 
 def apply(
@@ -104,44 +236,202 @@ def apply(
     progress: Progress | None = None,
     kind: str = "apply",
     run_id: str | None = None,
+    only: Iterable[str] | None = None,
+    lock: bool = True,
+    wait: bool = False,
+    note: Callable[[str], None] | None = None,
+    record: bool = True,
+    verify: bool = True,
+    enforce_policy: bool | None = None,
+    signals: bool = True,
+    today: date | None = None,
 ) -> ApplyResult:
-    """Apply a plan: refuse it whole when any resource moved since it was planned, then run each
-    executor on its changes and record every outcome in the journal.
+    """Apply a plan with every guarantee; each keyword turns one off.
 
-    With `run_id`, the outcomes go to that already started run and the caller finishes it (drift
-    and rollback journal a run of their own around the apply); otherwise a run of `kind` is
-    started and finished here."""
+    - `lock`: hold the apply lock (`wait` for it, telling `note`) so one run writes at a time.
+      False means the caller holds it. A dry run never takes it.
+    - `record`: journal the run, each change `pending` before its write and settled right after,
+      and first reconcile runs of earlier processes that died.
+    - `enforce_policy`: re-plan the providers the plan touches with `policy` and refuse the whole
+      plan when any change is not one the fresh plan makes (see `enforce`). Default: for a plan
+      loaded from a file.
+    - `verify`: probe the changed endpoints afterwards (`ApplyResult.checks`).
+    - `signals`: SIGTERM/SIGINT stop the run between writes (`ApplyResult.stopped_by`).
+    - `only`: apply only the changes of these providers.
+
+    Refuses the whole plan, writing nothing, when any resource moved since it was planned. With
+    `run_id`, the outcomes go to that already started run and the caller finishes it (drift and
+    rollback journal a run of their own around the apply); otherwise a run of `kind` is started
+    and finished here."""
     progress = progress or Silent()
-    groups: dict[str, list[Change]] = defaultdict(list)
-    for change in plan.changes:
-        groups[_executor_name(change, executor)].append(change)
-    settings = executors.Settings.from_policy(policy)
-    runners = {name: executors.get(name, settings, progress) for name in groups}
-    moved = _moved(runners, groups)
-    if moved:
-        raise StalePlanError(moved)
+    if only is not None:
+        plan = select_changes(plan, only)
     journal = journal or Journal()
-    owned = run_id is None
-    if run_id is None:
-        run_id = journal.start("dry-run" if dry_run else kind, plan.policy_digest)
-    result = ApplyResult(run_id)
-    try:
-        for name, changes in groups.items():
-            outcomes = runners[name].apply(changes, dry_run=dry_run)
-            result.outcomes.extend(outcomes)
-            # The journal names the executor that really wrote each change (an --executor
-            # override included): rollback goes through the same one.
-            journal.record(
-                run_id,
-                [
-                    (o.change.model_copy(update={"executor": name}), o.status.value, o.message)
-                    for o in outcomes
-                ],
+    holding: AbstractContextManager[lock_module.Held | None] = (
+        lock_module.hold(journal.state_dir, wait=wait, note=note)
+        if lock and not dry_run
+        else nullcontext()
+    )
+    with holding as held:
+        recovered = (
+            recovery.reconcile(
+                journal, policy, progress, holding_lock=not dry_run, own_run=run_id or ""
             )
-    finally:
-        if owned:
-            journal.finish(run_id, result.status, _summary(result.outcomes))
+            if record
+            else []
+        )
+        if enforce_policy is None:
+            enforce_policy = plan.source is not None
+        try:
+            if enforce_policy and plan.changes:
+                plan = _enforced(plan, policy, progress, today)
+            groups: dict[str, list[Change]] = defaultdict(list)
+            for change in plan.changes:
+                groups[_executor_name(change, executor)].append(change)
+            settings = executors.Settings.from_policy(policy, journal.state_dir)
+            runners = {name: executors.get(name, settings, progress) for name in groups}
+            moved = _moved(runners, groups)
+            if moved:
+                raise StalePlanError(moved)
+        except StalePlanError as exc:
+            if held is not None and held.waited:
+                raise RemediateError(
+                    f"{exc} (another run applied changes while this one waited for the lock)"
+                ) from None
+            raise
+        result = ApplyResult(run_id or "", recovered=recovered)
+        if not plan.changes:
+            return result
+        owned = run_id is None
+        if run_id is None:
+            run_id = (
+                journal.start("dry-run" if dry_run else kind, plan.policy_digest) if record else ""
+            )
+        result.run_id = run_id
+        try:
+            with _stop_on_signals(signals and not dry_run) as stop:
+                _run(result, groups, runners, journal if record else None, stop, dry_run)
+        except BaseException as exc:
+            if owned and record:
+                journal.interrupt(run_id, f"stopped by {type(exc).__name__}: {exc}")
+            raise
+        if owned and record:
+            journal.finish(run_id, result.status.value, _summary(result))
+    if verify and not dry_run and result.applied:
+        result.checks = verification.verify_outcomes(result.outcomes, policy, progress)
     return result
+
+
+def _run(
+    result: ApplyResult,
+    groups: dict[str, list[Change]],
+    runners: dict[str, executors.Executor],
+    journal: Journal | None,
+    stop: _Stop,
+    dry_run: bool,
+) -> None:
+    """Run each executor on its changes, journaling ahead; stop between writes when asked."""
+    for name, changes in groups.items():
+        steps = _WriteAhead(journal, result.run_id, stop, name)
+        try:
+            outcomes = runners[name].apply(changes, dry_run=dry_run, steps=steps)
+        except CancelledError:
+            outcomes = _read_back(runners[name], steps.begun)
+            started = {id(change) for change in steps.begun}
+            result.not_started.extend(c for c in changes if id(c) not in started)
+        steps.settle(outcomes)
+        result.outcomes.extend(outcomes)
+        if stop.signal is not None:
+            result.stopped_by = stop.signal
+            started_groups = list(groups).index(name) + 1
+            for rest in list(groups.values())[started_groups:]:
+                result.not_started.extend(rest)
+            break
+    if result.not_started and journal is not None:
+        reason = f"not started: the run was stopped by {stop.signal.name if stop.signal else '?'}"
+        journal.record(result.run_id, [(c, NOT_APPLIED, reason) for c in result.not_started])
+
+
+def _read_back(runner: executors.Executor, changes: Sequence[Change]) -> list[Outcome]:
+    """Outcomes of the changes written before a stop, from what each resource reads now."""
+    if not changes:
+        return []
+    if not isinstance(runner, executors.ReadsCurrent):
+        return [
+            Outcome(c, Status.FAILED, "written; the run stopped before reading it back")
+            for c in changes
+        ]
+    values = runner.current(changes)
+    return [
+        executors.confirmed(c, value, value == c.after)
+        for c in changes
+        for value in [values.get((c.resource, c.attribute))]
+    ]
+
+
+def _enforced(plan: Plan, policy: Policy, progress: Progress, today: date | None) -> Plan:
+    """The saved plan checked against a fresh plan of the providers it touches (see `enforce`)."""
+    providers = sorted({change.provider for change in plan.changes})
+    missing = [name for name in providers if name not in policy.providers]
+    if missing:
+        raise RemediateError(
+            f"the plan changes {', '.join(missing)} resources but the policy has no "
+            f"{', '.join(missing)} section to check them against; nothing was applied"
+        )
+    inventory = discover(policy, providers, progress)
+    fresh = planner.plan(inventory, policy, today)
+    checked = enforce.check(plan, fresh, inventory)
+    if checked.moved:
+        raise StalePlanError(checked.moved)
+    return plan.model_copy(update={"changes": checked.changes})
+
+
+def plan_and_apply(
+    policy: Policy,
+    *,
+    only: Iterable[str] | None = None,
+    show: Callable[[Plan], None] | None = None,
+    confirm: Callable[[Plan], bool] | None = None,
+    journal: Journal | None = None,
+    progress: Progress | None = None,
+    wait: bool = False,
+    note: Callable[[str], None] | None = None,
+    dry_run: bool = False,
+    executor: str | None = None,
+    verify: bool = True,
+) -> tuple[Plan, ApplyResult]:
+    """Plan and apply under one hold of the apply lock: a run that waits for another plans only
+    once that one is done, so it never applies what the other already changed. `show` is given
+    the plan; `confirm` sees a plan with changes and says whether to go on (False: nothing is
+    applied)."""
+    progress = progress or Silent()
+    journal = journal or Journal()
+    holding: AbstractContextManager[lock_module.Held | None] = (
+        nullcontext() if dry_run else lock_module.hold(journal.state_dir, wait=wait, note=note)
+    )
+    with holding:
+        # Finish what a dead run left before planning on top of it (writes only under the lock).
+        recovered = recovery.reconcile(journal, policy, progress, holding_lock=not dry_run)
+        fresh = plan(policy, only, progress, journal=journal, record=False)
+        unfinished = recovery.findings(recovered)
+        if unfinished:
+            fresh = fresh.model_copy(update={"findings": [*unfinished, *fresh.findings]})
+        if show is not None:
+            show(fresh)
+        if not fresh.has_changes or (confirm is not None and not confirm(fresh)):
+            return fresh, ApplyResult("", recovered=recovered)
+        result = apply(
+            fresh,
+            policy,
+            journal=journal,
+            progress=progress,
+            dry_run=dry_run,
+            lock=False,
+            executor=executor,
+            verify=verify,
+        )
+    result.recovered[:0] = recovered
+    return fresh, result
 
 
 def _moved(runners: dict[str, executors.Executor], groups: dict[str, list[Change]]) -> list[str]:
@@ -158,8 +448,12 @@ def _moved(runners: dict[str, executors.Executor], groups: dict[str, list[Change
     return moved
 
 
-def _summary(outcomes: Sequence[Outcome]) -> dict[str, int]:
-    counts: dict[str, int] = defaultdict(int)
-    for outcome in outcomes:
+def _summary(result: ApplyResult) -> dict[str, Any]:
+    counts: dict[str, Any] = defaultdict(int)
+    for outcome in result.outcomes:
         counts[outcome.status.value] += 1
+    if result.not_started:
+        counts[NOT_APPLIED] = len(result.not_started)
+    if result.stopped_by is not None:
+        counts["stopped_by"] = result.stopped_by.name
     return dict(counts)

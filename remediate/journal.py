@@ -23,6 +23,16 @@ from remediate.errors import RemediateError
 from remediate.model import Change, Plan
 
 RUN_KINDS = ("plan", "apply", "dry-run", "drift", "rollback")
+# Run kinds that write (under the apply lock).
+WRITING_KINDS = ("apply", "drift", "rollback")
+# A change's outcome while its write is under way: journaled before the write, settled right
+# after it; one still pending belongs to a run that died, and the next run reads it back.
+PENDING = "pending"
+WRITTEN = "written"
+# A pending change of an interrupted run that reads back as its `before`: never written.
+NOT_APPLIED = "not-applied"
+RUNNING = "running"
+INTERRUPTED = "interrupted"
 # Run kinds whose applied changes are fixes (a rollback restores; a plan or dry run writes nothing).
 FIXING_KINDS = ("apply", "drift")
 
@@ -36,7 +46,8 @@ CREATE TABLE IF NOT EXISTS runs (
     host TEXT NOT NULL,
     policy_digest TEXT NOT NULL,
     status TEXT NOT NULL,
-    summary TEXT NOT NULL DEFAULT '{}'
+    summary TEXT NOT NULL DEFAULT '{}',
+    pid INTEGER NOT NULL DEFAULT 0
 );
 CREATE TABLE IF NOT EXISTS changes (
     run_id TEXT NOT NULL REFERENCES runs(id),
@@ -99,6 +110,7 @@ class Run:
     summary: dict[str, Any]
     changes: list[RecordedChange] = field(default_factory=list)
     outcomes: dict[str, int] = field(default_factory=dict)
+    pid: int = 0
 
     def to_dict(self, with_changes: bool = False) -> dict[str, Any]:
         data: dict[str, Any] = {
@@ -132,6 +144,10 @@ class Journal:
         self.path = self.state_dir / "journal.sqlite3"
         with self._connect() as db:
             db.executescript(SCHEMA)
+            columns = {row[1] for row in db.execute("PRAGMA table_info(runs)")}
+            if "pid" not in columns:
+                # A journal written before runs recorded their process id.
+                db.execute("ALTER TABLE runs ADD COLUMN pid INTEGER NOT NULL DEFAULT 0")
 
     @contextmanager
     def _connect(self) -> Iterator[sqlite3.Connection]:
@@ -146,11 +162,70 @@ class Journal:
         run_id = f"{now:%Y%m%dT%H%M%S}-{secrets.token_hex(3)}"
         with self._connect() as db:
             db.execute(
-                "INSERT INTO runs (id, kind, started_at, user, host, policy_digest, status)"
-                " VALUES (?, ?, ?, ?, ?, ?, 'running')",
-                (run_id, kind, now.isoformat(), _user(), socket.gethostname(), policy_digest),
+                "INSERT INTO runs (id, kind, started_at, user, host, policy_digest, status, pid)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    run_id,
+                    kind,
+                    now.isoformat(),
+                    _user(),
+                    socket.gethostname(),
+                    policy_digest,
+                    RUNNING,
+                    os.getpid(),
+                ),
             )
         return run_id
+
+    def pending(self, run_id: str, changes: Sequence[Change]) -> list[int]:
+        """Journal `changes` as pending before they are written; returns their sequence numbers
+        (for `settle`). Committed before returning, so a process killed during the write leaves
+        them in the journal."""
+        self.record(run_id, [(change, PENDING, "") for change in changes])
+        with self._connect() as db:
+            (count,) = db.execute(
+                "SELECT COUNT(*) FROM changes WHERE run_id = ?", (run_id,)
+            ).fetchone()
+        return list(range(count - len(changes), count))
+
+    def settle(self, run_id: str, entries: Sequence[tuple[int, str, str]]) -> None:
+        """Set the outcome and message of journaled changes: (seq, outcome, message)."""
+        with self._connect() as db:
+            db.executemany(
+                "UPDATE changes SET outcome = ?, message = ? WHERE run_id = ? AND seq = ?",
+                [(outcome, message, run_id, seq) for seq, outcome, message in entries],
+            )
+
+    def pending_changes(self, run_id: str) -> list[tuple[int, Change]]:
+        """The changes of `run_id` whose write was started but never settled."""
+        with self._connect() as db:
+            rows = db.execute(
+                "SELECT seq, change FROM changes WHERE run_id = ? AND outcome IN (?, ?)"
+                " ORDER BY seq",
+                (run_id, PENDING, WRITTEN),
+            ).fetchall()
+        return [(seq, Change.model_validate_json(text)) for seq, text in rows]
+
+    def unfinished(self) -> list[Run]:
+        """Runs still marked running, and interrupted runs with changes left pending."""
+        with self._connect() as db:
+            rows = db.execute(
+                "SELECT id, kind, started_at, finished_at, user, host, policy_digest, status,"
+                " summary, pid FROM runs WHERE status = ? OR (status = ? AND id IN"
+                " (SELECT run_id FROM changes WHERE outcome IN (?, ?)))"
+                " ORDER BY started_at, id",
+                (RUNNING, INTERRUPTED, PENDING, WRITTEN),
+            ).fetchall()
+        return [_run(row) for row in rows]
+
+    def interrupt(self, run_id: str, reason: str) -> None:
+        """Mark a run whose process died (or that was stopped) as interrupted, saying why."""
+        with self._connect() as db:
+            db.execute(
+                "UPDATE runs SET status = ?, finished_at = COALESCE(finished_at, ?) WHERE id = ?",
+                (INTERRUPTED, datetime.now(UTC).isoformat(), run_id),
+            )
+        self.annotate(run_id, {"interrupted": reason})
 
     def record(self, run_id: str, entries: Sequence[tuple[Change, str, str]]) -> None:
         """Append (change, outcome, message) entries to a run."""
@@ -296,6 +371,7 @@ def _run(
         summary=json.loads(row[8]),
         changes=changes or [],
         outcomes=outcomes or {},
+        pid=row[9] if len(row) > 9 else 0,
     )
 
 

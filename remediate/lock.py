@@ -13,6 +13,7 @@ import os
 import socket
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO
@@ -24,6 +25,28 @@ LOCK_NAME = "apply.lock"
 
 class LockHeldError(RemediateError):
     """Another run holds the apply lock and the caller chose not to wait."""
+
+
+@dataclass(frozen=True)
+class Held:
+    """The lock as taken: its file, and whether this run had to wait for another run first."""
+
+    path: Path
+    waited: bool
+
+
+def free(state_dir: Path) -> bool:
+    """Whether no process holds the lock now (a run that held it and died released it)."""
+    path = state_dir / LOCK_NAME
+    try:
+        handle = path.open("a+", encoding="utf-8")
+    except OSError:
+        return not path.exists()
+    with handle:
+        if not _try_lock(handle):
+            return False
+        fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+        return True
 
 
 def describe_holder(path: Path) -> str:
@@ -40,7 +63,7 @@ def describe_holder(path: Path) -> str:
 @contextmanager
 def hold(
     state_dir: Path, *, wait: bool = False, note: Callable[[str], None] | None = None
-) -> Iterator[Path]:
+) -> Iterator[Held]:
     """Hold the apply lock for the duration; wait for it when `wait`, else fail naming the holder.
 
     `note` is told once when the lock is taken and this run starts waiting.
@@ -51,8 +74,10 @@ def hold(
     except OSError as exc:
         raise RemediateError(f"{state_dir / LOCK_NAME}: cannot open the lock file: {exc}") from None
     path = state_dir / LOCK_NAME
+    waited = False
     with handle:
         if not _try_lock(handle):
+            waited = True
             holder = describe_holder(path)
             if not wait:
                 raise LockHeldError(
@@ -64,7 +89,7 @@ def hold(
             fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
         _write_holder(handle)
         try:
-            yield path
+            yield Held(path, waited)
         finally:
             handle.truncate(0)
             handle.flush()

@@ -13,6 +13,7 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    PrivateAttr,
     SerializeAsAny,
     ValidationError,
     computed_field,
@@ -139,6 +140,22 @@ class Plan(BaseModel):
     changes: list[Change] = Field(default_factory=list)
     findings: list[Finding] = Field(default_factory=list)
     excluded: list[Excluded] = Field(default_factory=list)
+    digest: str = Field(
+        default="",
+        description="sha256 of the plan's content: tells an edited plan from a damaged one.",
+    )
+    # The file this plan was loaded from: apply checks a saved plan against the policy in force.
+    _source: Path | None = PrivateAttr(default=None)
+
+    @property
+    def source(self) -> Path | None:
+        return self._source
+
+    def content_digest(self) -> str:
+        """sha256 of everything the plan says (its digest and derived summary aside)."""
+        content = self.model_dump(mode="json", exclude={"digest", "summary"})
+        canonical = json.dumps(content, sort_keys=True, separators=(",", ":"))
+        return "sha256:" + hashlib.sha256(canonical.encode()).hexdigest()
 
     @computed_field  # type: ignore[prop-decorator]
     @property
@@ -163,7 +180,8 @@ class Plan(BaseModel):
         return self.model_dump_json(indent=2) + "\n"
 
     def save(self, path: Path) -> None:
-        path.write_text(self.to_json(), encoding="utf-8")
+        sealed = self.model_copy(update={"digest": self.content_digest()})
+        path.write_text(sealed.to_json(), encoding="utf-8")
 
     @classmethod
     def load(cls, path: Path) -> Plan:
@@ -171,13 +189,17 @@ class Plan(BaseModel):
         try:
             raw = json.loads(text)
         except RecursionError:
-            raise RemediateError(f"{path}: not a readable plan file: nested too deeply") from None
+            raise RemediateError(
+                f"{path}: not a valid plan (damaged or not JSON): nested too deeply"
+            ) from None
         except ValueError as exc:
-            raise RemediateError(f"{path}: not a readable plan file: {exc}") from None
+            raise RemediateError(f"{path}: not a valid plan (damaged or not JSON): {exc}") from None
         if not isinstance(raw, dict) or raw.get("format_version") not in (1, FORMAT_VERSION):
             raise RemediateError(
                 f"{path}: not a remediate plan (format_version 1 or {FORMAT_VERSION})"
             )
+        # Format-1 plans predate the digest; a format-2 plan must carry one.
+        sealed = raw["format_version"] == FORMAT_VERSION
         raw.pop("summary", None)
         if raw["format_version"] == 1:
             try:
@@ -185,11 +207,25 @@ class Plan(BaseModel):
             except (ValueError, RemediateError) as exc:
                 raise RemediateError(f"{path}: cannot read this format-1 plan: {exc}") from None
         try:
-            return cls.model_validate(raw)
+            plan = cls.model_validate(raw)
         except ValidationError as exc:
             first = exc.errors()[0]
             where = ".".join(str(part) for part in first["loc"])
-            raise RemediateError(f"{path}: invalid plan: {where}: {first['msg']}") from None
+            raise RemediateError(
+                f"{path}: not a valid plan: {where}: {first['msg']}"
+                + (" (it was edited since it was saved)" if raw.get("digest") else "")
+            ) from None
+        if sealed and not plan.digest:
+            raise RemediateError(
+                f"{path}: not a valid plan: it carries no digest (save plans with `plan --out`)"
+            )
+        if plan.digest and plan.digest != plan.content_digest():
+            raise RemediateError(
+                f"{path}: the plan was edited since it was saved (its digest does not match its "
+                "content); nothing was applied: make a new plan with `plan --out`"
+            )
+        plan._source = path
+        return plan
 
 
 def migrate_v1(raw: dict[str, Any]) -> dict[str, Any]:

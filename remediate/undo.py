@@ -151,8 +151,16 @@ def apply(
     result = ApplyResult(run_id)
     try:
         with lock.hold(journal.state_dir, wait=wait, note=note):
+            # A rollback puts journaled before-values back: exempt from the policy and its probes.
             result = engine.apply(
-                prepared.plan, policy, journal=journal, progress=progress, run_id=run_id
+                prepared.plan,
+                policy,
+                journal=journal,
+                progress=progress,
+                run_id=run_id,
+                lock=False,
+                verify=False,
+                enforce_policy=False,
             )
     except RemediateError as exc:
         journal.finish(run_id, "refused", {**details, "error": str(exc)})
@@ -160,7 +168,7 @@ def apply(
     except BaseException:
         journal.finish(run_id, "error", details)
         raise
-    journal.finish(run_id, result.status, {**details, **_counts(result)})
+    journal.finish(run_id, result.status.value, {**details, **_counts(result)})
     return result
 
 

@@ -135,7 +135,7 @@ def test_saved_plan_applies_exactly_what_was_reviewed(
 ) -> None:
     saved = tmp_path / "plan.json"
     assert cli("plan", "-p", str(policy_file), "-q", "--out", str(saved)).code == 0
-    applied = cli("apply", str(saved), "-q", "--format", "json")
+    applied = cli("apply", str(saved), "-p", str(policy_file), "-q", "--format", "json")
     assert applied.code == 0, applied.stderr
     report = json.loads(applied.stdout)
     assert report["status"] == "applied"
@@ -152,7 +152,7 @@ def test_stale_plan_is_refused_whole_and_names_what_moved(
     boto3.client("elbv2", region_name="us-east-1").modify_listener(
         ListenerArn=fleet.listeners["shop:443"], SslPolicy="ELBSecurityPolicy-TLS-1-1-2017-01"
     )
-    result = cli("apply", str(saved), "-q")
+    result = cli("apply", str(saved), "-p", str(policy_file), "-q")
     assert result.code == 1
     assert "plan is stale" in result.stderr
     assert fleet.listeners["shop:443"] in result.stderr

@@ -136,9 +136,17 @@ PLAN_CASES: list[tuple[str, bytes, str]] = [
     ("binary", bytes(range(256)) * 8, ":1: a binary file (NUL byte), not a plan"),
     ("gzip", gzip.compress(json.dumps(PLAN).encode()), ":1: a binary file (NUL byte), not a plan"),
     ("Latin-1", b'{"format_version": 2, "run_id": "caf\xe9"}', ":1: a plan is not UTF-8 text"),
-    ("deep", b"[" * 100_000 + b"]" * 100_000, ": not a readable plan file: nested too deeply"),
-    ("huge number", b'{"format_version": 2' + b"0" * 5000 + b"}", ": not a readable plan file:"),
-    ("empty", b"", ": not a readable plan file: Expecting value"),
+    (
+        "deep",
+        b"[" * 100_000 + b"]" * 100_000,
+        ": not a valid plan (damaged or not JSON): nested too deeply",
+    ),
+    (
+        "huge number",
+        b'{"format_version": 2' + b"0" * 5000 + b"}",
+        ": not a valid plan (damaged or not JSON):",
+    ),
+    ("empty", b"", ": not a valid plan (damaged or not JSON): Expecting value"),
     ("array", b"[]", ": not a remediate plan (format_version 1 or 2)"),
     (
         "bad provider",

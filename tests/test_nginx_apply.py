@@ -20,6 +20,8 @@ import pytest
 from remediate import engine
 from remediate import policy as policy_module
 from remediate.executors import Status, get
+from remediate.journal import Journal
+from remediate.model import Plan
 from remediate.progress import Silent
 from remediate.sandbox.nginx import free_port
 from remediate.verify import Target, alpn_selected, tls_accepted, websocket_ok
@@ -213,21 +215,28 @@ def test_failed_validation_restores_every_file_and_keeps_serving(
     assert cli("plan", "-p", str(policy), "--out", str(saved)).code == 0
     # Plant a reference that only `nginx -t` on the whole tree can catch: the edited site file
     # includes a file that does not exist.
+    # A saved plan edited like this is refused by `apply PLAN` (see test_tampering.py), so the
+    # executor's own restore path is driven through the library, as an in-memory plan.
     document = json.loads(saved.read_text(encoding="utf-8"))
     for change in document["changes"]:
         if change["target"]["path"] == str(web.site):
             change["after"] += "include /nonexistent/remediate-planted.conf;\n"
-    saved.write_text(json.dumps(document), encoding="utf-8")
+    planted = Plan.model_validate({k: v for k, v in document.items() if k != "summary"})
     before = web.files()
     pid = web.master_pid()
 
-    result = cli("apply", str(saved), "-p", str(policy), "--auto-approve")
+    result = engine.apply(
+        planted,
+        policy_module.load(policy),
+        journal=Journal(tmp_path / "state"),
+        verify=False,
+    )
 
-    assert result.code == 1, result.stdout + result.stderr
-    assert "Traceback" not in result.stderr
-    assert "nginx -t failed" in result.stdout
-    assert '[emerg] open() "/nonexistent/remediate-planted.conf" failed' in result.stdout
-    assert "every file was restored" in result.stdout
+    assert result.status is engine.RunStatus.FAILED
+    messages = " ".join(outcome.message for outcome in result.outcomes)
+    assert "nginx -t failed" in messages
+    assert '[emerg] open() "/nonexistent/remediate-planted.conf" failed' in messages
+    assert "every file was restored" in messages
     assert web.files() == before
     assert web.master_pid() == pid
     assert_weak(web)

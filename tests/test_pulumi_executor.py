@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from remediate import planner
-from remediate.model import Change, Plan
+from remediate.model import Change
 from remediate.policy import parse
 from remediate.providers.aws import discover as aws_provider
 from remediate.providers.aws.model import ListenerTarget, LoadBalancerTarget
@@ -200,11 +200,12 @@ def test_names_are_stable_and_distinct() -> None:
 
 
 @pytest.mark.skipif(HAS_PULUMI, reason="a pulumi binary is on PATH")
-def test_without_the_pulumi_cli_apply_fails_in_one_line(cli: Cli, tmp_path: Path) -> None:
-    plan = Plan(providers=["aws"], changes=CHANGES[:1])
-    path = tmp_path / "plan.json"
-    plan.save(path)
-    result = cli("apply", str(path), "--executor", "pulumi", "--auto-approve")
+def test_without_the_pulumi_cli_apply_fails_in_one_line(
+    cli: Cli, aws: MotoServer, write_policy: Any
+) -> None:
+    seed_fleet()
+    policy = write_policy("version: 1\naws:\n  regions: [us-east-1]\n")
+    result = cli("apply", "-p", str(policy), "-q", "--executor", "pulumi", "--auto-approve")
     assert result.code == 1
     assert result.stderr.strip().splitlines() == [
         "error: the pulumi executor needs the Pulumi CLI: install it "

@@ -10,6 +10,7 @@ from typing import Protocol, runtime_checkable
 
 from pydantic import BaseModel
 
+from remediate.errors import RemediateError
 from remediate.model import Change
 from remediate.policy import Policy
 from remediate.progress import Progress
@@ -32,18 +33,48 @@ class Outcome:
 
 
 def confirmed(change: Change, value: object, matches: bool, failure: str | None = None) -> Outcome:
-    """The outcome of a write: failed with the write's own error, applied when the value read
-    back is the one asked for, failed saying what it reads otherwise."""
+    """The outcome of a write, decided by what is read back: applied when the value read back is
+    the one asked for (even when the write itself reported an error: its answer may have been
+    lost after the change was made), failed with the write's error or saying what it reads."""
+    if matches:
+        message = f"the write reported an error ({failure}), but it reads back as applied"
+        return Outcome(change, Status.APPLIED, message if failure else "", observed=value)
     if failure is not None:
         return Outcome(change, Status.FAILED, failure)
-    if matches:
-        return Outcome(change, Status.APPLIED, observed=value)
     return Outcome(
         change,
         Status.FAILED,
         f"written, but {change.attribute} reads back as {value!r}",
         observed=value,
     )
+
+
+class CancelledError(RemediateError):
+    """A stop was asked for (SIGTERM, SIGINT): the executor stops before its next write."""
+
+
+class Steps(Protocol):
+    """What an executor tells the engine around each write, so the journal is written ahead.
+
+    An executor calls `begin` with the changes of the next unit it writes (one resource, or the
+    files written together) before writing them, and `end` right after the write returned or
+    failed. `begin` raises `CancelledError` when a stop was asked for: nothing of that unit has
+    been written, and the executor lets the exception through.
+    """
+
+    def begin(self, changes: Sequence[Change]) -> None: ...
+
+    def end(self, changes: Sequence[Change], failure: str | None = None) -> None: ...
+
+
+class NoSteps:
+    """Steps for a caller that journals nothing and never cancels."""
+
+    def begin(self, changes: Sequence[Change]) -> None:
+        pass
+
+    def end(self, changes: Sequence[Change], failure: str | None = None) -> None:
+        pass
 
 
 class Executor(Protocol):
@@ -59,8 +90,21 @@ class Executor(Protocol):
     def fingerprints(self, changes: Sequence[Change]) -> dict[str, str | None]:
         """Each changed resource's current fingerprint, None when it no longer exists."""
 
-    def apply(self, changes: Sequence[Change], dry_run: bool = False) -> list[Outcome]:
-        """Apply `changes` (all of this executor's); one failing resource does not stop others."""
+    def apply(
+        self, changes: Sequence[Change], dry_run: bool = False, steps: Steps | None = None
+    ) -> list[Outcome]:
+        """Apply `changes` (all of this executor's); one failing resource does not stop others.
+        Each unit written is announced to `steps` before and after its write."""
+
+
+@runtime_checkable
+class Finishes(Protocol):
+    """An executor whose writes need a step after the write itself (Nginx: validate and reload),
+    so a write interrupted between the two must be finished or undone by the next run."""
+
+    def finish(self, changes: Sequence[Change]) -> list[Outcome]:
+        """Bring each change's resource to `after` and make it take effect; when that fails, put
+        `before` back and make that take effect. Outcomes: applied, or failed saying which."""
 
 
 @runtime_checkable

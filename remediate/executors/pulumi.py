@@ -19,9 +19,10 @@ import shutil
 import sys
 from collections import defaultdict
 from collections.abc import Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from remediate import executors, registry
+from remediate import childguard, executors, registry
 from remediate.errors import RemediateError
 from remediate.executors import Outcome, Settings, Status, confirmed
 from remediate.journal import default_state_dir
@@ -108,17 +109,27 @@ class PulumiExecutor:
         settings = auto.ProjectSettings(
             name=PROJECT, runtime="python", backend=auto.ProjectBackend(url=backend)
         )
+        # The Pulumi CLI (and the engine, language host and plugins it starts) dies with
+        # remediate: the Automation API runs `<root>/bin/pulumi`, here a guard around the real one.
+        guard = self._state_dir / "pulumi" / "guard"
+        childguard.wrapper(guard / "bin", Path(require_cli()))
         try:
             return auto.create_or_select_stack(
                 stack_name=STACK,
                 project_name=PROJECT,
                 program=program,
-                opts=auto.LocalWorkspaceOptions(project_settings=settings, env_vars=env),
+                opts=auto.LocalWorkspaceOptions(
+                    project_settings=settings,
+                    env_vars=env,
+                    pulumi_command=auto.PulumiCommand(root=str(guard)),
+                ),
             )
         except auto.CommandError as exc:
             raise RemediateError(f"pulumi: cannot open stack {STACK}: {_first_line(exc)}") from None
 
-    def apply(self, changes: Sequence[Change], dry_run: bool = False) -> list[Outcome]:
+    def apply(
+        self, changes: Sequence[Change], dry_run: bool = False, steps: executors.Steps | None = None
+    ) -> list[Outcome]:
         from pulumi import automation as auto
 
         from remediate.provider import UnsupportedChangeError
@@ -147,6 +158,8 @@ class PulumiExecutor:
         def stream(line: str) -> None:
             sys.stderr.write(line)
 
+        unit = steps or executors.NoSteps()
+        begun = False
         try:
             if dry_run:
                 preview = stack.preview(on_output=stream, diff=True)
@@ -158,11 +171,17 @@ class PulumiExecutor:
             self._progress.update("pulumi", f"adopting {len(adopting)} resource(s)")
             stack.up(on_output=stream)
             adopting.clear()
+            # One stack update writes every change: it is one unit for the journal.
+            unit.begin(changes)
+            begun = True
             self._progress.update("pulumi", "setting the plan's values")
             stack.up(on_output=stream)
+            unit.end(changes)
             self._progress.done("pulumi", f"stack {STACK} updated")
         except auto.CommandError as exc:
             message = f"pulumi: {_first_line(exc)}"
+            if begun:
+                unit.end(changes, message)
             return [Outcome(change, Status.FAILED, message) for change in changes]
         observed = self.current(changes)
         outcomes: list[Outcome] = []

@@ -14,7 +14,7 @@ from typing import Any
 
 from ruamel.yaml import YAML
 
-from remediate import engine, render
+from remediate import engine, render, verification
 from remediate import policy as policy_module
 from remediate.journal import Journal
 from remediate.progress import reporter
@@ -99,17 +99,18 @@ def run(
 
         write("== 1. remediate plan\n\n")
         with reporter(quiet) as progress:
-            first = engine.plan(policy, progress=progress)
+            first = engine.plan(policy, progress=progress, journal=journal)
         write(render.plan_text(first) + "\n")
 
         write("== 2. remediate apply --auto-approve\n\n")
         with reporter(quiet) as progress:
             result = engine.apply(first, policy, journal=journal, progress=progress)
-        write(render.outcomes_text(result.outcomes, result.run_id) + "\n")
+        write(render.outcomes_text(result.outcomes, result.run_id))
+        write(verification.results_text(result.checks or []) + "\n")
 
         write("== 3. remediate plan, again\n\n")
         with reporter(quiet) as progress:
-            second = engine.plan(policy, progress=progress)
+            second = engine.plan(policy, progress=progress, journal=journal)
         write(render.plan_text(second))
-        if second.has_changes or result.failed:
+        if second.has_changes or result.failed or result.probes_failed:
             note("demo: the second plan is not clean; see above")

@@ -8,7 +8,7 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from remediate.executors import Outcome, Status, confirmed
+from remediate.executors import NoSteps, Outcome, Status, Steps, confirmed
 from remediate.model import Change, fingerprint
 from remediate.progress import Progress
 from remediate.provider import UnsupportedChangeError
@@ -48,9 +48,12 @@ class Boto3Executor:
             for change in changes
         }
 
-    def apply(self, changes: Sequence[Change], dry_run: bool = False) -> list[Outcome]:
+    def apply(
+        self, changes: Sequence[Change], dry_run: bool = False, steps: Steps | None = None
+    ) -> list[Outcome]:
         if dry_run:
             return [Outcome(change, Status.DRY_RUN) for change in changes]
+        steps = steps or NoSteps()
         session = self._open(changes)
         by_resource: dict[str, list[Change]] = defaultdict(list)
         for change in changes:
@@ -58,6 +61,7 @@ class Boto3Executor:
         failures: dict[str, str] = {}
         for resource, group in by_resource.items():
             first = group[0]
+            steps.begin(group)
             self._progress.update(f"aws {first.location}", f"updating {first.name}")
             try:
                 _write(session, group)
@@ -66,8 +70,13 @@ class Boto3Executor:
                 failures[resource] = f"{error.get('Code', 'error')}: {error.get('Message', exc)}"
             except (BotoCoreError, UnsupportedChangeError) as exc:
                 failures[resource] = str(exc)
-        written = [change for change in changes if change.resource not in failures]
-        observed = self._read(written) if written else {}
+            steps.end(group, failures.get(resource))
+        # Failed writes are read back too: a write whose answer was lost may have landed.
+        try:
+            observed = self._read(changes)
+        except (ClientError, BotoCoreError) as exc:
+            unread = f"written, but could not be read back: {exc}"
+            return [Outcome(c, Status.FAILED, failures.get(c.resource, unread)) for c in changes]
         outcomes: list[Outcome] = []
         for change in changes:
             value = _value_of(observed.get(change.resource), change.attribute)

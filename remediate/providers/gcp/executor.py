@@ -24,7 +24,7 @@ from google.api_core.exceptions import (
 from google.cloud import compute_v1
 
 from remediate.errors import RemediateError
-from remediate.executors import Outcome, Settings, Status, confirmed
+from remediate.executors import NoSteps, Outcome, Settings, Status, Steps, confirmed
 from remediate.model import Change, fingerprint
 from remediate.policy import build
 from remediate.progress import Progress
@@ -86,9 +86,12 @@ class GcpExecutor:
             for change in changes
         }
 
-    def apply(self, changes: Sequence[Change], dry_run: bool = False) -> list[Outcome]:
+    def apply(
+        self, changes: Sequence[Change], dry_run: bool = False, steps: Steps | None = None
+    ) -> list[Outcome]:
         if dry_run:
             return [Outcome(change, Status.DRY_RUN) for change in changes]
+        steps = steps or NoSteps()
         clients = self._open()
         by_resource: dict[str, list[Change]] = defaultdict(list)
         for change in changes:
@@ -102,6 +105,7 @@ class GcpExecutor:
             if blocked:
                 failures[resource] = f"not attached: SSL policy {blocked[0]} was not written"
                 continue
+            steps.begin(group)
             self._progress.update(f"gcp {first.location}", f"updating {first.name}")
             try:
                 if first.kind == Kind.SSL_POLICY:
@@ -115,6 +119,7 @@ class GcpExecutor:
                 failures[resource] = api_message(exc)
             except requests.RequestException as exc:
                 failures[resource] = clients.unreachable(exc)
+            steps.end(group, failures.get(resource))
             outcome = "failed" if resource in failures else "written"
             self._progress.done(f"gcp {first.location}", f"{first.name} {outcome}")
         written = [change for change in changes if change.resource not in failures]

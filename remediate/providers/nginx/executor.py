@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from remediate.errors import RemediateError
-from remediate.executors import Outcome, Status
+from remediate.executors import NoSteps, Outcome, Status, Steps
 from remediate.model import Change
 from remediate.progress import Progress
 from remediate.providers.nginx.host import collect, sha256_text, tree_fingerprint
@@ -77,8 +77,11 @@ class AnsibleExecutor:
             config.host: config.files for config in collect(self._inventory, self._progress, hosts)
         }
 
-    def apply(self, changes: Sequence[Change], dry_run: bool = False) -> list[Outcome]:
+    def apply(
+        self, changes: Sequence[Change], dry_run: bool = False, steps: Steps | None = None
+    ) -> list[Outcome]:
         self._check_hosts(changes)
+        steps = steps or NoSteps()
         by_host: dict[str, list[Change]] = defaultdict(list)
         for change in changes:
             by_host[_host(change)].append(change)
@@ -97,17 +100,83 @@ class AnsibleExecutor:
                         }
                     )
                 nginx_changes[host] = entries
-            run = run_playbook(
-                APPLY_PLAYBOOK,
-                self._inventory,
-                self._progress,
-                extravars={"nginx_changes": nginx_changes},
-                limit=sorted(by_host),
-                check=dry_run,
-            )
+            # One playbook run writes every host (in parallel): one unit for the journal.
+            if not dry_run:
+                steps.begin(changes)
+            try:
+                run = run_playbook(
+                    APPLY_PLAYBOOK,
+                    self._inventory,
+                    self._progress,
+                    extravars={"nginx_changes": nginx_changes},
+                    limit=sorted(by_host),
+                    check=dry_run,
+                )
+            except RemediateError as exc:
+                if not dry_run:
+                    steps.end(changes, str(exc))
+                raise
         outcomes: list[Outcome] = []
         for host, group in by_host.items():
-            outcomes.extend(self._host_outcomes(host, group, run, dry_run))
+            host_outcomes = self._host_outcomes(host, group, run, dry_run)
+            if not dry_run:
+                failure = next(
+                    (o.message for o in host_outcomes if o.status is Status.FAILED), None
+                )
+                steps.end(group, failure)
+            outcomes.extend(host_outcomes)
+        return outcomes
+
+    def finish(self, changes: Sequence[Change]) -> list[Outcome]:
+        """Finish files an interrupted apply may have left written but not in effect: write each
+        change's `after` over what the file holds now, validate the whole tree and reload; on a
+        host where that fails, put each file's `before` back, validate and reload that."""
+        now = self.current(changes)
+        outcomes: list[Outcome] = []
+        forward: list[Change] = []
+        for change in changes:
+            text = now.get((change.resource, change.attribute))
+            if text is None:
+                outcomes.append(Outcome(change, Status.FAILED, f"{change.resource}: file is gone"))
+            else:
+                forward.append(change.model_copy(update={"before": text}))
+        if not forward:
+            return outcomes
+        failed: dict[str, str] = {}
+        for result in self.apply(forward):
+            if result.status is Status.FAILED:
+                failed.setdefault(_host(result.change), result.message)
+        originals = {(c.resource, c.attribute): c for c in changes}
+        undo = [c for c in forward if _host(c) in failed]
+        restored: dict[str, str] = {}
+        if undo:
+            again = self.current(undo)
+            backward = [
+                c.model_copy(
+                    update={
+                        "before": again.get((c.resource, c.attribute)),
+                        "after": originals[(c.resource, c.attribute)].before,
+                    }
+                )
+                for c in undo
+            ]
+            for result in self.apply(backward):
+                host = _host(result.change)
+                if result.status is Status.FAILED:
+                    restored[host] = f"restoring the files failed too: {result.message}"
+                else:
+                    restored.setdefault(host, "the files' before-state was restored and reloaded")
+        for change in forward:
+            original = originals[(change.resource, change.attribute)]
+            host = _host(change)
+            if host in failed:
+                outcomes.append(
+                    Outcome(original, Status.FAILED, f"{failed[host]}; {restored.get(host, '')}")
+                )
+            else:
+                outcomes.append(
+                    Outcome(original, Status.APPLIED, "finished: validated and reloaded")
+                )
         return outcomes
 
     def _host_outcomes(

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from remediate import childguard
 from remediate.errors import RemediateError
 from remediate.progress import Progress
 
@@ -106,7 +107,13 @@ def run_playbook(
             outcome.failures[host] = reason
         return True
 
+    path = _path()
+    program = shutil.which("ansible-playbook", path=path)
+    if program is None:
+        raise RemediateError("ansible-playbook not found: install remediate with its Nginx extra")
     with tempfile.TemporaryDirectory(prefix="remediate-ansible-") as private:
+        # ansible-playbook (and the workers it forks) dies with remediate, never writing on.
+        guard = childguard.wrapper(Path(private) / "guard", Path(program)).parent
         runner = ansible_runner.run(
             private_data_dir=private,
             playbook=str(playbook),
@@ -122,7 +129,7 @@ def run_playbook(
             # ansible-runner empties any event result over MAX_EVENT_RES characters (700,000 by
             # default): a large tree's collected files would vanish and the host plan nothing.
             envvars={
-                "PATH": _path(),
+                "PATH": f"{guard}:{path}",
                 "ANSIBLE_NOCOLOR": "1",
                 "MAX_EVENT_RES": str(2**62),
             },
