@@ -31,7 +31,7 @@ WILDCARDS = frozenset({"", "*", "0.0.0.0", "[::]", "::"})
 def _ansible(settings: Settings, progress: Progress) -> Executor:
     from remediate.errors import requires
 
-    with requires("nginx", "ansible-runner", "ansible_runner"):
+    with requires("nginx", "the ansible executor"):
         from remediate.providers.nginx.executor import AnsibleExecutor
 
     section = settings.sections.get(Nginx.name)
@@ -105,10 +105,10 @@ class Nginx(Provider):
     def discover(self, policy: Policy, progress: Progress) -> Inventory:
         from remediate.errors import requires
 
-        with requires("nginx", "crossplane and ansible-runner", "crossplane"):
+        with requires("nginx", "the nginx provider"):
             from remediate.providers.nginx.discover import discover
 
-        return discover(policy, progress)
+            return discover(policy, progress)
 
     def evaluate(self, endpoint: Endpoint, policy: Policy, facts: Mapping[str, Any]) -> Verdict:
         from remediate.providers.nginx.rules import evaluate
