@@ -5,6 +5,7 @@ boto3 reaches it exactly as it reaches AWS: through `AWS_ENDPOINT_URL`, which bo
 
 from __future__ import annotations
 
+import logging
 import os
 import threading
 import urllib.request
@@ -25,17 +26,22 @@ SANDBOX_ENV = {
 PROFILE_VARIABLES = ("AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_CONFIG_FILE")
 
 
-class _AlpnFix:
-    """moto's modify_listener drops AlpnPolicy; the real API applies it. While a sandbox server
-    runs, moto's handler is wrapped to apply it; the original comes back when the last one stops.
+class _WhileServing:
+    """What a sandbox moto server changes in its process, only while one runs.
 
-    moto serves every server of a process from the same backends and handler classes, so the
-    wrap is counted rather than per server."""
+    - moto's modify_listener drops AlpnPolicy; the real API applies it: moto's handler is wrapped
+      to apply it.
+    - werkzeug logs every request moto serves: its logger is quieted to errors.
+
+    moto serves every server of a process from the same backends and handler classes, so both are
+    counted: the first server to start applies them, the last to stop puts the originals back.
+    """
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._users = 0
         self._original: Any = None
+        self._log_level = logging.NOTSET
 
     def acquire(self) -> None:
         from moto.elbv2.responses import ELBV2Response
@@ -56,6 +62,9 @@ class _AlpnFix:
                 return result
 
             setattr(ELBV2Response, "modify_listener", modify_listener)  # noqa: B010
+            log = logging.getLogger("werkzeug")
+            self._log_level = log.level
+            log.setLevel(logging.ERROR)
 
     def release(self) -> None:
         from moto.elbv2.responses import ELBV2Response
@@ -65,9 +74,10 @@ class _AlpnFix:
             if self._users == 0:
                 setattr(ELBV2Response, "modify_listener", self._original)  # noqa: B010
                 self._original = None
+                logging.getLogger("werkzeug").setLevel(self._log_level)
 
 
-_ALPN_FIX = _AlpnFix()
+_WHILE_SERVING = _WhileServing()
 
 
 class MotoServer:
@@ -76,12 +86,12 @@ class MotoServer:
     def __init__(self) -> None:
         from moto.server import ThreadedMotoServer
 
-        _ALPN_FIX.acquire()
+        _WHILE_SERVING.acquire()
         try:
             self._server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
             self._server.start()
         except BaseException:
-            _ALPN_FIX.release()
+            _WHILE_SERVING.release()
             raise
         host, port = self._server.get_host_and_port()
         self.url = f"http://{host}:{port}"
@@ -99,7 +109,7 @@ class MotoServer:
 
     def stop(self) -> None:
         self._server.stop()
-        _ALPN_FIX.release()
+        _WHILE_SERVING.release()
 
 
 @contextmanager
