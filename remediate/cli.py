@@ -504,12 +504,12 @@ def demo(
     state_dir: StateDirOption = None,
 ) -> None:
     """Run the whole job on the embedded sandbox: plan, apply, then a clean second plan."""
-    from remediate.errors import requires
+    from remediate.errors import require
 
-    with requires("sandbox", "remediate demo"):
-        from remediate.sandbox.demo import run
+    require("sandbox", "remediate demo")
+    from remediate.sandbox.demo import run
 
-        run(quiet=quiet, state_dir=state_dir, write=_out, note=_err)
+    run(quiet=quiet, state_dir=state_dir, write=_out, note=_err)
 
 
 @app.command()

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
-import importlib.util
-from collections.abc import Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Iterable, Sequence
+from importlib import metadata
+
+from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
+
+DISTRIBUTION = "remediate"
 
 
 class RemediateError(Exception):
@@ -31,30 +35,6 @@ class StalePlanError(RemediateError):
         )
 
 
-# Each optional extra of pyproject.toml: the top-level modules remediate imports from it, and the
-# distribution each comes from (what the one-line error names).
-EXTRAS: dict[str, dict[str, str]] = {
-    "gcp": {"google.cloud.compute_v1": "google-cloud-compute"},
-    "nginx": {
-        "crossplane": "crossplane",
-        "ansible_runner": "ansible-runner",
-        "ansible": "ansible-core",
-    },
-    "pulumi": {"pulumi": "pulumi", "pulumi_aws": "pulumi-aws", "pulumi_gcp": "pulumi-gcp"},
-    # The demo runs every provider against its emulator: the sandbox extra includes gcp and nginx.
-    "sandbox": {
-        "google.cloud.compute_v1": "google-cloud-compute",
-        "crossplane": "crossplane",
-        "ansible_runner": "ansible-runner",
-        "ansible": "ansible-core",
-        "moto": "moto[server]",
-        "flask": "moto[server]",
-        "googleapiclient": "google-api-python-client",
-        "jsonschema": "jsonschema",
-    },
-}
-
-
 class MissingExtraError(RemediateError):
     """A feature needs packages of an optional extra that is not installed."""
 
@@ -65,45 +45,41 @@ class MissingExtraError(RemediateError):
         super().__init__(f"{feature} needs {', '.join(packages)}: pip install 'remediate[{extra}]'")
 
 
-def _importable(module: str) -> bool:
-    try:
-        return importlib.util.find_spec(module) is not None
-    except ModuleNotFoundError:  # a parent package of a dotted name is missing
-        return False
-
-
-def _related(name: str, modules: Iterable[str]) -> bool:
-    """Whether the missing module `name` is one of `modules`, a parent or a submodule of one."""
-    return any(
-        name == module or module.startswith(f"{name}.") or name.startswith(f"{module}.")
-        for module in modules
-    )
+def _missing(requirements: Iterable[str], extra: str, seen: set[str]) -> list[str]:
+    """The requirements of `extra` among `requirements` (a distribution's metadata) that are not
+    installed, each with its own extras (`moto[server]` needs flask); remediate's own extras an
+    extra includes are expanded in place."""
+    missing: list[str] = []
+    for line in requirements:
+        requirement = Requirement(line)
+        if requirement.marker is None or not requirement.marker.evaluate({"extra": extra}):
+            continue
+        name = canonicalize_name(requirement.name)
+        if name == DISTRIBUTION:
+            for own in sorted(requirement.extras):
+                missing += _missing(metadata.requires(DISTRIBUTION) or [], own, seen)
+            continue
+        shown = f"{name}[{','.join(sorted(requirement.extras))}]" if requirement.extras else name
+        if shown in seen:
+            continue
+        seen.add(shown)
+        try:
+            needs = metadata.requires(name) or []
+        except metadata.PackageNotFoundError:
+            missing.append(shown)
+            continue
+        if any(_missing(needs, sub, set()) for sub in requirement.extras):
+            missing.append(shown)
+    return missing
 
 
 def require(extra: str, feature: str) -> None:
-    """Raise `MissingExtraError` unless every package of `extra` is installed (looked up only)."""
-    modules = EXTRAS[extra]
-    missing = list(dict.fromkeys(modules[name] for name in modules if not _importable(name)))
+    """Raise `MissingExtraError` unless every package the `extra` of remediate's metadata names
+    (pyproject.toml's optional-dependencies) is installed; the check imports none of them."""
+    try:
+        requirements = metadata.requires(DISTRIBUTION) or []
+    except metadata.PackageNotFoundError:
+        return  # not installed (run from a source tree): nothing to check against
+    missing = _missing(requirements, extra, set())
     if missing:
         raise MissingExtraError(feature, extra, missing)
-
-
-@contextmanager
-def requires(extra: str | None, feature: str) -> Iterator[None]:
-    """Run the body only when the packages of `extra` are installed, else raise `MissingExtraError`.
-
-    The packages are looked up before the body runs (several import theirs lazily, deep in a run),
-    and a `ModuleNotFoundError` of one of them inside the body becomes `MissingExtraError` too.
-    `extra=None` means the core install has everything `feature` needs.
-    """
-    if extra is None:
-        yield
-        return
-    require(extra, feature)
-    modules = EXTRAS[extra]
-    try:
-        yield
-    except ModuleNotFoundError as exc:
-        if exc.name is None or not _related(exc.name, modules):
-            raise
-        raise MissingExtraError(feature, extra, list(dict.fromkeys(modules.values()))) from None

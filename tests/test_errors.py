@@ -1,33 +1,32 @@
-"""`requires`: an optional extra's missing module becomes one line naming the extra; any other
-missing module stays the bug it is. (A missing package found before the body runs is covered end
-to end, through a wheel installed without extras, in test_wheel.py.)"""
+"""`require`: which packages of an extra are missing, read from the installed metadata. (A fresh
+virtualenv with only the core wheel, where every extra is missing, is in test_wheel.py.)"""
 
 from __future__ import annotations
 
-import pytest
-
-from remediate.errors import MissingExtraError, requires
+from remediate.errors import _missing, require
 
 
-def test_a_missing_module_of_the_extra_inside_the_body_names_the_extra() -> None:
-    with pytest.raises(MissingExtraError) as caught, requires("nginx", "the nginx provider"):
-        raise ModuleNotFoundError("No module named 'ansible_runner'", name="ansible_runner")
-    assert str(caught.value) == (
-        "the nginx provider needs crossplane, ansible-runner, ansible-core: "
-        "pip install 'remediate[nginx]'"
-    )
+def test_only_the_extras_requirements_that_are_not_installed_are_named() -> None:
+    requirements = [
+        "pydantic>=2",  # core: not the extra's
+        "boto3>=1; extra == 'x'",
+        "not-a-published-package>=1; extra == 'x'",
+        "another-missing-package; extra == 'y'",
+    ]
+    assert _missing(requirements, "x", set()) == ["not-a-published-package"]
 
 
-def test_a_missing_parent_package_of_the_extra_names_it_too() -> None:
-    with pytest.raises(MissingExtraError, match=r"remediate\[gcp\]"), requires("gcp", "gcp"):
-        raise ModuleNotFoundError("No module named 'google'", name="google")
+def test_an_installed_package_without_its_own_extra_counts_as_missing() -> None:
+    # boto3 is installed, its `crt` extra (botocore[crt] -> awscrt) is not.
+    assert _missing(["boto3[crt]; extra == 'x'"], "x", set()) == ["boto3[crt]"]
+    assert _missing(["moto[server]; extra == 'x'"], "x", set()) == []
 
 
-def test_an_unrelated_missing_module_is_not_blamed_on_the_extra() -> None:
-    with pytest.raises(ModuleNotFoundError, match="somewhere_else"), requires("gcp", "gcp"):
-        raise ModuleNotFoundError("No module named 'somewhere_else'", name="somewhere_else")
+def test_remediates_own_extras_inside_an_extra_are_expanded() -> None:
+    assert _missing(["remediate[gcp,nginx]; extra == 'x'"], "x", set()) == []
 
 
-def test_no_extra_means_nothing_is_checked() -> None:
-    with pytest.raises(ModuleNotFoundError), requires(None, "the aws provider"):
-        raise ModuleNotFoundError("No module named 'google'", name="google")
+def test_an_installed_extra_passes() -> None:
+    # The development install has every extra.
+    require("sandbox", "remediate demo")
+    require("pulumi", "the pulumi executor")

@@ -26,12 +26,12 @@ DOCS = "https://cloud.google.com/load-balancing/docs"
 
 
 def _gcp_api(settings: Settings, progress: Progress) -> Executor:
-    from remediate.errors import requires
+    from remediate.errors import require
 
-    with requires("gcp", "the gcp-api executor"):
-        from remediate.providers.gcp.executor import GcpExecutor
+    require("gcp", "the gcp-api executor")
+    from remediate.providers.gcp.executor import GcpExecutor
 
-        return GcpExecutor(settings, progress)
+    return GcpExecutor(settings, progress)
 
 
 def _pulumi(settings: Settings, progress: Progress) -> Executor:
@@ -126,12 +126,12 @@ class GCP(Provider):
         return {"gcp-api": _gcp_api, "pulumi": _pulumi}
 
     def discover(self, policy: Policy, progress: Progress) -> Inventory:
-        from remediate.errors import requires
+        from remediate.errors import require
 
-        with requires("gcp", "the gcp provider"):
-            from remediate.providers.gcp.discover import discover
+        require("gcp", "the gcp provider")
+        from remediate.providers.gcp.discover import discover
 
-            return discover(policy, progress)
+        return discover(policy, progress)
 
     def evaluate(self, endpoint: Endpoint, policy: Policy, facts: Mapping[str, Any]) -> Verdict:
         from remediate.providers.gcp.rules import evaluate

@@ -29,10 +29,10 @@ WILDCARDS = frozenset({"", "*", "0.0.0.0", "[::]", "::"})
 
 
 def _ansible(settings: Settings, progress: Progress) -> Executor:
-    from remediate.errors import requires
+    from remediate.errors import require
 
-    with requires("nginx", "the ansible executor"):
-        from remediate.providers.nginx.executor import AnsibleExecutor
+    require("nginx", "the ansible executor")
+    from remediate.providers.nginx.executor import AnsibleExecutor
 
     section = settings.sections.get(Nginx.name)
     inventory = section.inventory if isinstance(section, NginxSettings) else None
@@ -103,12 +103,12 @@ class Nginx(Provider):
         return {"ansible": _ansible}
 
     def discover(self, policy: Policy, progress: Progress) -> Inventory:
-        from remediate.errors import requires
+        from remediate.errors import require
 
-        with requires("nginx", "the nginx provider"):
-            from remediate.providers.nginx.discover import discover
+        require("nginx", "the nginx provider")
+        from remediate.providers.nginx.discover import discover
 
-            return discover(policy, progress)
+        return discover(policy, progress)
 
     def evaluate(self, endpoint: Endpoint, policy: Policy, facts: Mapping[str, Any]) -> Verdict:
         from remediate.providers.nginx.rules import evaluate
