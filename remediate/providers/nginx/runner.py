@@ -27,6 +27,10 @@ from remediate.progress import Progress
 # The playbooks ship inside the package (pyproject's package-data) and are found through
 # importlib.resources, so they work from a wheel as from a checkout.
 PLAYBOOKS = resources.files("remediate.providers.nginx") / "playbooks"
+FORKS = 20
+TIMEOUT_SECONDS = 900
+# nginx's log prefix on stderr: "2026/01/02 03:04:05 [emerg] 123#123: "
+_NGINX_LOG_PREFIX = re.compile(r"\d{4}/\d\d/\d\d \d\d:\d\d:\d\d (\[\w+\]) \d+#\d+: ")
 
 
 def playbooks_dir() -> Path:
@@ -37,12 +41,6 @@ def playbooks_dir() -> Path:
             "unzipped (pip install) to run them on their own"
         )
     return PLAYBOOKS
-
-
-FORKS = 20
-TIMEOUT_SECONDS = 900
-# nginx's log prefix on stderr: "2026/01/02 03:04:05 [emerg] 123#123: "
-_NGINX_LOG_PREFIX = re.compile(r"\d{4}/\d\d/\d\d \d\d:\d\d:\d\d (\[\w+\]) \d+#\d+: ")
 
 
 @dataclass
