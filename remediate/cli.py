@@ -31,6 +31,10 @@ policy_app = typer.Typer(
     help="Validate the policy file or print its JSON Schema.", no_args_is_help=True
 )
 app.add_typer(policy_app, name="policy")
+playbooks_app = typer.Typer(
+    help="The Ansible playbooks remediate runs on Nginx hosts.", no_args_is_help=True
+)
+app.add_typer(playbooks_app, name="playbooks")
 
 DEFAULT_POLICY = Path("remediate.yaml")
 EXIT_CHANGES = 2
@@ -516,12 +520,23 @@ def clients(
         raise typer.Exit(1)
 
 
+@playbooks_app.command("path")
+def playbooks_path() -> None:
+    """Print the directory of the playbooks, to run them with ansible-playbook on their own."""
+    from remediate.providers.nginx.runner import playbooks_dir
+
+    _out(f"{playbooks_dir()}\n")
+
+
 @app.command()
 def demo(
     quiet: QuietOption = False,
     state_dir: StateDirOption = None,
 ) -> None:
     """Run the whole job on the embedded sandbox: plan, apply, then a clean second plan."""
+    from remediate.errors import require
+
+    require("sandbox", "remediate demo")
     from remediate.sandbox.demo import run
 
     run(quiet=quiet, state_dir=state_dir, write=_out, note=_err)

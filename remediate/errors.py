@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Iterable, Sequence
+from importlib import metadata
+
+from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
+
+DISTRIBUTION = "remediate"
 
 
 class RemediateError(Exception):
@@ -31,18 +36,50 @@ class StalePlanError(RemediateError):
 
 
 class MissingExtraError(RemediateError):
-    """An optional dependency is not installed; the message names the extra that brings it."""
+    """A feature needs packages of an optional extra that is not installed."""
+
+    def __init__(self, feature: str, extra: str, packages: Sequence[str]) -> None:
+        self.feature = feature
+        self.extra = extra
+        self.packages = list(packages)
+        super().__init__(f"{feature} needs {', '.join(packages)}: pip install 'remediate[{extra}]'")
 
 
-@contextmanager
-def requires(extra: str, package: str, module: str) -> Iterator[None]:
-    """Turn the ModuleNotFoundError of `module` (or a parent package) inside the block into one
-    line naming the pip extra to install."""
+def _missing(requirements: Iterable[str], extra: str, seen: set[str]) -> list[str]:
+    """The requirements of `extra` among `requirements` (a distribution's metadata) that are not
+    installed, each with its own extras (`moto[server]` needs flask); remediate's own extras an
+    extra includes are expanded in place."""
+    missing: list[str] = []
+    for line in requirements:
+        requirement = Requirement(line)
+        if requirement.marker is None or not requirement.marker.evaluate({"extra": extra}):
+            continue
+        name = canonicalize_name(requirement.name)
+        if name == DISTRIBUTION:
+            for own in sorted(requirement.extras):
+                missing += _missing(metadata.requires(DISTRIBUTION) or [], own, seen)
+            continue
+        shown = f"{name}[{','.join(sorted(requirement.extras))}]" if requirement.extras else name
+        if shown in seen:
+            continue
+        seen.add(shown)
+        try:
+            needs = metadata.requires(name) or []
+        except metadata.PackageNotFoundError:
+            missing.append(shown)
+            continue
+        if any(_missing(needs, sub, set()) for sub in requirement.extras):
+            missing.append(shown)
+    return missing
+
+
+def require(extra: str, feature: str) -> None:
+    """Raise `MissingExtraError` unless every package the `extra` of remediate's metadata names
+    (pyproject.toml's optional-dependencies) is installed; the check imports none of them."""
     try:
-        yield
-    except ModuleNotFoundError as exc:
-        if not exc.name or not (module == exc.name or module.startswith(exc.name + ".")):
-            raise
-        raise MissingExtraError(
-            f"this needs {package}, which is not installed: pip install 'remediate[{extra}]'"
-        ) from None
+        requirements = metadata.requires(DISTRIBUTION) or []
+    except metadata.PackageNotFoundError:
+        return  # not installed (run from a source tree): nothing to check against
+    missing = _missing(requirements, extra, set())
+    if missing:
+        raise MissingExtraError(feature, extra, missing)

@@ -41,7 +41,7 @@ def test_gcp_drift_is_fixed_and_rollback_refuses_a_moved_proxy(
     assert _report(cli(*args))["status"] == "clean"
 
     # Someone points the proxy back at the weak shared policy in the console.
-    compute.touch(estate.web, sslPolicy=estate.legacy_policy)
+    compute.test_hooks.touch(estate.web, sslPolicy=estate.legacy_policy)
     check = cli(*args)
     assert check.code == 2
     (change,) = _report(check)["changes"]

@@ -74,7 +74,7 @@ def seed_estate(server: ComputeServer) -> Estate:
     strict_policy = server.ssl_policy(SHOP, "strict", "TLS_1_2", "RESTRICTED", "us-central1")
     grpc = server.backend_service(API, "grpc", protocol="HTTP2")
     api_map = server.url_map(API, "api", server.backend_service(API, "rest"))
-    server.touch(
+    server.test_hooks.touch(
         api_map,
         pathMatchers=[{"name": "rpc", "defaultService": grpc}],
         hostRules=[{"hosts": ["rpc.example.com"], "pathMatcher": "rpc"}],
@@ -195,8 +195,8 @@ def test_a_stale_fingerprint_is_re_read_and_retried_once(
     assert cli("plan", "-p", str(policy_file), "--out", str(saved), "--quiet").code == 0
     # Someone edits the regional proxy between plan and apply: its fingerprint changes, the
     # settings remediate planned from do not.
-    compute.touch(estate.eu, description="edited in the console")
-    compute.touch(estate.api_policy, description="edited in the console")
+    compute.test_hooks.touch(estate.eu, description="edited in the console")
+    compute.test_hooks.touch(estate.api_policy, description="edited in the console")
 
     result = cli("apply", str(saved), "-p", str(policy_file), "--quiet")
     assert result.code == 0, result.stdout + result.stderr
@@ -217,7 +217,7 @@ def test_a_plan_whose_resource_moved_is_refused_whole(
     estate = seed_estate(compute)
     saved = tmp_path / "plan.json"
     assert cli("plan", "-p", str(policy_file), "--out", str(saved), "--quiet").code == 0
-    compute.touch(estate.web, sslPolicy=estate.legacy_policy)
+    compute.test_hooks.touch(estate.web, sslPolicy=estate.legacy_policy)
 
     result = cli("apply", str(saved), "-p", str(policy_file), "--quiet")
     assert result.code == 1
@@ -230,7 +230,7 @@ def test_a_failed_operation_is_reported_and_the_rest_applies(
     compute: ComputeServer, cli: Cli, policy_file: Path
 ) -> None:
     estate = seed_estate(compute)
-    compute.fail_next(estate.eu, "The backend of this proxy is being updated")
+    compute.test_hooks.fail_next(estate.eu, "The backend of this proxy is being updated")
 
     result = cli("apply", "-p", str(policy_file), "--only", "gcp", "--auto-approve", "--quiet")
     assert result.code == 3, result.stdout + result.stderr
@@ -248,7 +248,7 @@ def test_a_failed_policy_creation_blocks_the_attachments_that_need_it(
 ) -> None:
     estate = seed_estate(compute)
     eu_policy = link(SHOP, "sslPolicies", "remediate-tls", "europe-west1")
-    compute.fail_next(eu_policy, "Quota 'SSL_POLICIES' exceeded", code="QUOTA_EXCEEDED")
+    compute.test_hooks.fail_next(eu_policy, "Quota 'SSL_POLICIES' exceeded", code="QUOTA_EXCEEDED")
 
     result = cli("apply", "-p", str(policy_file), "--only", "gcp", "--auto-approve", "--quiet")
     assert result.code == 3

@@ -12,7 +12,6 @@ file backend under remediate's state directory (`PULUMI_CONFIG_PASSPHRASE` defau
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import shutil
@@ -23,7 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from remediate import childguard, executors, registry
-from remediate.errors import RemediateError
+from remediate.errors import RemediateError, require
 from remediate.executors import Outcome, Settings, Status, confirmed
 from remediate.journal import default_state_dir
 from remediate.model import Change
@@ -34,17 +33,12 @@ if TYPE_CHECKING:
 
 STACK = "remediation"
 PROJECT = "remediate"
-SDKS = ("pulumi", "pulumi_aws", "pulumi_gcp")
 
 
 def require_cli() -> str:
     """The `pulumi` binary the Automation API drives, and the SDKs the program needs; one clear
     line when either is missing."""
-    missing = [name for name in SDKS if importlib.util.find_spec(name) is None]
-    if missing:
-        raise RemediateError(
-            f"the pulumi executor needs {', '.join(missing)}: pip install 'remediate[pulumi]'"
-        )
+    require("pulumi", "the pulumi executor")
     found = shutil.which("pulumi")
     if found is None:
         raise RemediateError(

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
 import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -21,39 +22,77 @@ SANDBOX_ENV = {
     "AWS_SESSION_TOKEN": "testing",
     "AWS_DEFAULT_REGION": "us-east-1",
 }
+# Settings that would point boto3 at a real account's profile instead of the sandbox.
+PROFILE_VARIABLES = ("AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_CONFIG_FILE")
 
 
-def _honour_alpn_in_modify_listener() -> None:
-    """moto's modify_listener drops AlpnPolicy; the real API applies it. Teach the emulator."""
-    from moto.elbv2.responses import ELBV2Response
+class _WhileServing:
+    """What a sandbox moto server changes in its process, only while one runs.
 
-    original = ELBV2Response.modify_listener
-    if getattr(original, "_remediate_alpn", False):
-        return
+    - moto's modify_listener drops AlpnPolicy; the real API applies it: moto's handler is wrapped
+      to apply it.
+    - werkzeug logs every request moto serves: its logger is quieted to errors.
 
-    def modify_listener(self: Any) -> Any:
-        result = original(self)
-        alpn = self._get_params().get("AlpnPolicy")
-        if alpn is not None:
-            arn = self._get_param("ListenerArn")
-            listener = self.elbv2_backend.describe_listeners(None, [arn])[0]
-            listener.alpn_policy = list(alpn)
-        return result
+    moto serves every server of a process from the same backends and handler classes, so both are
+    counted: the first server to start applies them, the last to stop puts the originals back.
+    """
 
-    modify_listener._remediate_alpn = True  # type: ignore[attr-defined]
-    setattr(ELBV2Response, "modify_listener", modify_listener)  # noqa: B010
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._users = 0
+        self._original: Any = None
+        self._log_level = logging.NOTSET
+
+    def acquire(self) -> None:
+        from moto.elbv2.responses import ELBV2Response
+
+        with self._lock:
+            self._users += 1
+            if self._users > 1:
+                return
+            original = self._original = ELBV2Response.modify_listener
+
+            def modify_listener(handler: Any) -> Any:
+                result = original(handler)
+                alpn = handler._get_params().get("AlpnPolicy")
+                if alpn is not None:
+                    arn = handler._get_param("ListenerArn")
+                    listener = handler.elbv2_backend.describe_listeners(None, [arn])[0]
+                    listener.alpn_policy = list(alpn)
+                return result
+
+            setattr(ELBV2Response, "modify_listener", modify_listener)  # noqa: B010
+            log = logging.getLogger("werkzeug")
+            self._log_level = log.level
+            log.setLevel(logging.ERROR)
+
+    def release(self) -> None:
+        from moto.elbv2.responses import ELBV2Response
+
+        with self._lock:
+            self._users -= 1
+            if self._users == 0:
+                setattr(ELBV2Response, "modify_listener", self._original)  # noqa: B010
+                self._original = None
+                logging.getLogger("werkzeug").setLevel(self._log_level)
+
+
+_WHILE_SERVING = _WhileServing()
 
 
 class MotoServer:
-    """A moto server on a free loopback port, in a thread of this process."""
+    """A moto server on a free loopback port, in a thread of this process, until `stop()`."""
 
     def __init__(self) -> None:
         from moto.server import ThreadedMotoServer
 
-        _honour_alpn_in_modify_listener()
-        logging.getLogger("werkzeug").setLevel(logging.ERROR)
-        self._server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-        self._server.start()
+        _WHILE_SERVING.acquire()
+        try:
+            self._server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+            self._server.start()
+        except BaseException:
+            _WHILE_SERVING.release()
+            raise
         host, port = self._server.get_host_and_port()
         self.url = f"http://{host}:{port}"
 
@@ -70,20 +109,26 @@ class MotoServer:
 
     def stop(self) -> None:
         self._server.stop()
+        _WHILE_SERVING.release()
 
 
 @contextmanager
 def environment(values: dict[str, str]) -> Iterator[None]:
-    """Set environment variables for the duration, removing ambient AWS profile settings."""
-    saved = dict(os.environ)
-    for name in ("AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_CONFIG_FILE"):
+    """Set environment variables for the duration, without the ambient AWS profile settings;
+    every variable touched is put back as it was afterwards, and no other is."""
+    touched = {*PROFILE_VARIABLES, *values}
+    saved = {name: os.environ.get(name) for name in touched}
+    for name in PROFILE_VARIABLES:
         os.environ.pop(name, None)
     os.environ.update(values)
     try:
         yield
     finally:
-        os.environ.clear()
-        os.environ.update(saved)
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
 
 
 @dataclass

@@ -6,7 +6,8 @@ reaches Google, through `client_options.api_endpoint`. Routes and request bodies
 field, a wrong type or a value outside an enum is rejected with 400, as the real API does.
 Writes return Operations that reach DONE after a few polls (the change lands then), lists page
 with `maxResults`/`pageToken`, aggregated lists warn on empty scopes, and PATCH enforces
-fingerprints (412 on a stale one). Tests seed state and inject failing operations directly.
+fingerprints (412 on a stale one). The demo and tests seed state directly; tests alone also edit
+resources out of band and inject failing operations, through `ComputeServer.test_hooks`.
 """
 
 from __future__ import annotations
@@ -276,6 +277,28 @@ class State:
     failures: list[Failure] = field(default_factory=list)
 
 
+class TestHooks:
+    """What only tests do to the server: edit a resource behind remediate's back, make an
+    operation fail. Neither the demo nor the library calls these."""
+
+    __test__ = False  # not a pytest test class
+
+    def __init__(self, server: ComputeServer) -> None:
+        self._server = server
+
+    def touch(self, self_link: str, **fields: Any) -> None:
+        """Change a resource out of band (someone in the console): new fields, new fingerprint."""
+        with self._server._lock:
+            item = self._server._state.items[canonical(self_link)]
+            item.update(fields)
+            item["fingerprint"] = _fingerprint()
+
+    def fail_next(self, target: str, message: str, code: str = "RESOURCE_NOT_READY") -> None:
+        """Make the next operation on `target` (a selfLink) finish with an error."""
+        with self._server._lock:
+            self._server._state.failures.append(Failure(canonical(target), code, message))
+
+
 class ComputeServer:
     """The local Compute API on a free 127.0.0.1 port, served from threads of this process.
 
@@ -294,6 +317,7 @@ class ComputeServer:
         self._thread = threading.Thread(target=self._httpd.serve_forever, daemon=True)
         self._thread.start()
         self.url = f"http://127.0.0.1:{self._httpd.server_port}"
+        self.test_hooks = TestHooks(self)
 
     def stop(self) -> None:
         self._httpd.shutdown()
@@ -374,18 +398,6 @@ class ComputeServer:
         """Every stored selfLink."""
         with self._lock:
             return sorted(self._state.items)
-
-    def touch(self, self_link: str, **fields: Any) -> None:
-        """Change a resource out of band (someone in the console): new fields, new fingerprint."""
-        with self._lock:
-            item = self._state.items[canonical(self_link)]
-            item.update(fields)
-            item["fingerprint"] = _fingerprint()
-
-    def fail_next(self, target: str, message: str, code: str = "RESOURCE_NOT_READY") -> None:
-        """Make the next operation on `target` (a selfLink) finish with an error."""
-        with self._lock:
-            self._state.failures.append(Failure(canonical(target), code, message))
 
     # -- the API --
 

@@ -26,10 +26,10 @@ DOCS = "https://cloud.google.com/load-balancing/docs"
 
 
 def _gcp_api(settings: Settings, progress: Progress) -> Executor:
-    from remediate.errors import requires
+    from remediate.errors import require
 
-    with requires("gcp", "google-cloud-compute", "google.cloud.compute_v1"):
-        from remediate.providers.gcp.executor import GcpExecutor
+    require("gcp", "the gcp-api executor")
+    from remediate.providers.gcp.executor import GcpExecutor
 
     return GcpExecutor(settings, progress)
 
@@ -126,10 +126,10 @@ class GCP(Provider):
         return {"gcp-api": _gcp_api, "pulumi": _pulumi}
 
     def discover(self, policy: Policy, progress: Progress) -> Inventory:
-        from remediate.errors import requires
+        from remediate.errors import require
 
-        with requires("gcp", "google-cloud-compute", "google.cloud.compute_v1"):
-            from remediate.providers.gcp.discover import discover
+        require("gcp", "the gcp provider")
+        from remediate.providers.gcp.discover import discover
 
         return discover(policy, progress)
 

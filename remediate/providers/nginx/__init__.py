@@ -29,10 +29,10 @@ WILDCARDS = frozenset({"", "*", "0.0.0.0", "[::]", "::"})
 
 
 def _ansible(settings: Settings, progress: Progress) -> Executor:
-    from remediate.errors import requires
+    from remediate.errors import require
 
-    with requires("nginx", "ansible-runner", "ansible_runner"):
-        from remediate.providers.nginx.executor import AnsibleExecutor
+    require("nginx", "the ansible executor")
+    from remediate.providers.nginx.executor import AnsibleExecutor
 
     section = settings.sections.get(Nginx.name)
     inventory = section.inventory if isinstance(section, NginxSettings) else None
@@ -103,10 +103,10 @@ class Nginx(Provider):
         return {"ansible": _ansible}
 
     def discover(self, policy: Policy, progress: Progress) -> Inventory:
-        from remediate.errors import requires
+        from remediate.errors import require
 
-        with requires("nginx", "crossplane and ansible-runner", "crossplane"):
-            from remediate.providers.nginx.discover import discover
+        require("nginx", "the nginx provider")
+        from remediate.providers.nginx.discover import discover
 
         return discover(policy, progress)
 

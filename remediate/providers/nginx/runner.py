@@ -17,6 +17,7 @@ import sys
 import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -24,11 +25,23 @@ from remediate import childguard
 from remediate.errors import RemediateError
 from remediate.progress import Progress
 
-PLAYBOOKS = Path(__file__).resolve().parent / "playbooks"
+# The playbooks ship inside the package (pyproject's package-data) and are found through
+# importlib.resources, so they work from a wheel as from a checkout.
+PLAYBOOKS = resources.files("remediate.providers.nginx") / "playbooks"
 FORKS = 20
 TIMEOUT_SECONDS = 900
 # nginx's log prefix on stderr: "2026/01/02 03:04:05 [emerg] 123#123: "
 _NGINX_LOG_PREFIX = re.compile(r"\d{4}/\d\d/\d\d \d\d:\d\d:\d\d (\[\w+\]) \d+#\d+: ")
+
+
+def playbooks_dir() -> Path:
+    """The directory of the installed playbooks, for running them with ansible-playbook."""
+    if not isinstance(PLAYBOOKS, Path) or not PLAYBOOKS.is_dir():
+        raise RemediateError(
+            f"the playbooks are not a directory on disk ({PLAYBOOKS}): install remediate "
+            "unzipped (pip install) to run them on their own"
+        )
+    return PLAYBOOKS
 
 
 @dataclass
@@ -74,9 +87,9 @@ def run_playbook(
     """Run `playbooks/<name>` against `inventory`; hosts run in parallel (forks)."""
     import ansible_runner
 
-    playbook = PLAYBOOKS / name
-    if not playbook.is_file():
-        raise RemediateError(f"{playbook}: playbook not found (is remediate installed from git?)")
+    resource = PLAYBOOKS / name
+    if not resource.is_file():
+        raise RemediateError(f"playbook {name} is missing from the installed remediate package")
     inventory = inventory.resolve()
     if not inventory.exists():
         raise RemediateError(f"{inventory}: Ansible inventory not found")
@@ -111,7 +124,10 @@ def run_playbook(
     program = shutil.which("ansible-playbook", path=path)
     if program is None:
         raise RemediateError("ansible-playbook not found: install remediate with its Nginx extra")
-    with tempfile.TemporaryDirectory(prefix="remediate-ansible-") as private:
+    with (
+        tempfile.TemporaryDirectory(prefix="remediate-ansible-") as private,
+        resources.as_file(resource) as playbook,
+    ):
         # ansible-playbook (and the workers it forks) dies with remediate, never writing on.
         guard = childguard.wrapper(Path(private) / "guard", Path(program)).parent
         runner = ansible_runner.run(
