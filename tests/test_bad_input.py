@@ -151,7 +151,7 @@ PLAN_CASES: list[tuple[str, bytes, str]] = [
     (
         "bad provider",
         json.dumps({**PLAN, "changes": [{"provider": "azure"}]}).encode(),
-        ": invalid plan: changes.0.",
+        ": not a valid plan: changes.0.",
     ),
 ]
 
