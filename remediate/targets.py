@@ -59,6 +59,8 @@ class Socket(BaseModel):
     server_name: str = ""
     http2: bool = False
     ws_paths: tuple[str, ...] = ()
+    stream: bool = False
+    """A `stream {}` socket: TLS for TCP, so no HTTP/2 or WebSocket to expect there."""
 
 
 class HostFile(Target):

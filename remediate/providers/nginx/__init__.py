@@ -35,8 +35,9 @@ def _ansible(settings: Settings, progress: Progress) -> Executor:
     from remediate.providers.nginx.executor import AnsibleExecutor
 
     section = settings.sections.get(Nginx.name)
-    inventory = section.inventory if isinstance(section, NginxSettings) else None
-    return AnsibleExecutor(inventory, progress)
+    if not isinstance(section, NginxSettings):
+        return AnsibleExecutor(None, progress)
+    return AnsibleExecutor(section.inventory, progress, section.forks)
 
 
 class Nginx(Provider):
@@ -76,6 +77,14 @@ class Nginx(Provider):
             "proxy_http_version 1.1 and proxy_set_header Upgrade/Connection from a "
             "$http_upgrade map.",
             f"{DOCS}/http/websocket.html",
+        ),
+        RuleInfo(
+            "nginx-managed-file",
+            "A file another tool keeps up to date (certbot's options) needs an edit",
+            Severity.MEDIUM,
+            "Set nginx.managed_files: edit to let remediate change it (certbot then stops "
+            "updating it), or replace its include with settings of your own.",
+            "https://eff-certbot.readthedocs.io/en/stable/using.html#nginx",
         ),
         RuleInfo(
             "nginx-config-unread",
@@ -133,8 +142,9 @@ class Nginx(Provider):
                     target.host,
                     Target(host, socket.port, socket.server_name or None),
                     check_tls=True,
-                    http2=policy.http2 or socket.http2,
-                    ws_paths=socket.ws_paths,
+                    http2=socket.http2 or (policy.http2 and not socket.stream),
+                    # Only real URI paths: a named location (@app) is not reachable by a client.
+                    ws_paths=tuple(p for p in socket.ws_paths if p.startswith("/")),
                 )
 
     def migrate_v1(self, kind: str, change: Mapping[str, Any]) -> Target:

@@ -93,13 +93,19 @@ class Location:
 
     @property
     def uri(self) -> str | None:
-        """The path a client can request: prefix and exact locations only, not regexes."""
+        """The path a client can request: prefix and exact locations only, not regexes, and not
+        named locations (`@app` is reached only through an internal redirect)."""
         args = self.directive.args
+        path = None
         if len(args) == 1:
-            return args[0]
-        if len(args) == 2 and args[0] in ("=", "^~"):
-            return args[1]
-        return None
+            path = args[0]
+        elif len(args) == 2 and args[0] in ("=", "^~"):
+            path = args[1]
+        return path if path is not None and path.startswith("/") else None
+
+    @property
+    def named(self) -> bool:
+        return self.directive.args[:1] != [] and self.directive.args[0].startswith("@")
 
     @property
     def proxied(self) -> bool:
@@ -110,6 +116,7 @@ class Location:
 class Server:
     directive: Directive
     http: Directive
+    """The top-level block the server is in: `http`, or `stream` for a TCP/TLS server."""
     listens: list[Listen] = field(default_factory=list)
     locations: list[Location] = field(default_factory=list)
 
@@ -121,6 +128,10 @@ class Server:
     @property
     def chain(self) -> list[Directive]:
         return [self.http, self.directive]
+
+    @property
+    def stream(self) -> bool:
+        return self.http.name == "stream"
 
     @property
     def ssl_on(self) -> bool:
@@ -194,6 +205,10 @@ class Config:
     http: Directive | None
     servers: list[Server]
     sockets: dict[str, Socket]
+    stream: Directive | None = None
+    stream_servers: list[Server] = field(default_factory=list)
+    stream_sockets: dict[str, Socket] = field(default_factory=dict)
+    """`stream {}` servers and sockets: TLS terminated for TCP, no HTTP/2, no WebSockets."""
 
     def maps(self) -> list[Directive]:
         return self.http.own("map") if self.http else []
@@ -201,10 +216,18 @@ class Config:
     def tls_servers(self) -> list[Server]:
         return [s for s in self.servers if any(self.sockets[x.socket].ssl for x in s.listens)]
 
+    def stream_tls_servers(self) -> list[Server]:
+        return [
+            s
+            for s in self.stream_servers
+            if any(self.stream_sockets[x.socket].ssl for x in s.listens)
+        ]
+
     def sockets_of(self, server: Server) -> list[Socket]:
+        table = self.stream_sockets if server.stream else self.sockets
         seen: dict[str, Socket] = {}
         for listen in server.listens:
-            seen.setdefault(listen.socket, self.sockets[listen.socket])
+            seen.setdefault(listen.socket, table[listen.socket])
         return list(seen.values())
 
 
@@ -356,27 +379,39 @@ def parse_tree(files: Mapping[str, str], conf_path: str, prefix: str | None = No
     reader = _Reader(files, conf_dir(conf_path, prefix))
     root = Directive("", [], conf_path, 0, -1, reader.read(conf_path))
     http = root.last("http")
+    stream = root.last("stream")
+    servers, sockets = _servers(http)
+    stream_servers, stream_sockets = _servers(stream)
+    return Config(
+        files, conf_path, root, http, servers, sockets, stream, stream_servers, stream_sockets
+    )
+
+
+def _servers(top: Directive | None) -> tuple[list[Server], dict[str, Socket]]:
+    """The servers of an `http` or `stream` block and the sockets they listen on."""
     servers: list[Server] = []
     sockets: dict[str, Socket] = {}
-    if http is not None:
-        for block in http.own("server"):
-            server = Server(block, http)
-            listens = [parse_listen(d) for d in block.own("listen")]
-            server.listens = [x for x in listens if x is not None]
-            if not block.own("listen"):
-                directive = Directive("listen", ["80"], block.file, block.line, block.ordinal)
-                implicit = parse_listen(directive)
-                assert implicit is not None
-                server.listens = [dataclasses.replace(implicit, implicit=True)]
-            _collect_locations(server, block, [http, block])
-            servers.append(server)
-            for listen in server.listens:
-                socket = sockets.setdefault(
-                    listen.socket, Socket(listen.socket, listen.address, listen.port, [], False)
-                )
-                socket.entries.append((server, listen))
-                socket.ssl = socket.ssl or listen.ssl or server.ssl_on
-    return Config(files, conf_path, root, http, servers, sockets)
+    if top is None:
+        return servers, sockets
+    for block in top.own("server"):
+        server = Server(block, top)
+        listens = [parse_listen(d) for d in block.own("listen")]
+        server.listens = [x for x in listens if x is not None]
+        if not block.own("listen") and top.name == "http":
+            directive = Directive("listen", ["80"], block.file, block.line, block.ordinal)
+            implicit = parse_listen(directive)
+            assert implicit is not None
+            server.listens = [dataclasses.replace(implicit, implicit=True)]
+        if top.name == "http":
+            _collect_locations(server, block, [top, block])
+        servers.append(server)
+        for listen in server.listens:
+            socket = sockets.setdefault(
+                listen.socket, Socket(listen.socket, listen.address, listen.port, [], False)
+            )
+            socket.entries.append((server, listen))
+            socket.ssl = socket.ssl or listen.ssl or server.ssl_on
+    return servers, sockets
 
 
 def _collect_locations(server: Server, block: Directive, chain: list[Directive]) -> None:

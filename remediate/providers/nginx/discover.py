@@ -18,7 +18,8 @@ from remediate.progress import Progress, Silent
 from remediate.providers.nginx.config import Config, parse_tree
 from remediate.providers.nginx.host import HostConfig, collect, sha256_text
 from remediate.providers.nginx.model import Kind, NginxSettings
-from remediate.providers.nginx.rules import PARSED, TREES
+from remediate.providers.nginx.rules import HARD_LINKS, LINKS, PARSED, TREES
+from remediate.providers.nginx.runner import FORKS
 
 NAME = "nginx"
 
@@ -59,7 +60,9 @@ def endpoint_of(host: HostConfig, policy: Policy, config: Config | None = None) 
 
 def discover(policy: Policy, progress: Progress | None = None) -> Inventory:
     progress = progress or Silent()
-    hosts = collect(inventory_path(policy), progress)
+    section = policy.sections.get(NAME)
+    forks = section.forks if isinstance(section, NginxSettings) else FORKS
+    hosts = collect(inventory_path(policy), progress, forks=forks)
     inventory = Inventory(providers=[NAME])
     trees: dict[str, dict[str, str]] = {}
     parsed: dict[str, Config] = {}
@@ -70,4 +73,6 @@ def discover(policy: Policy, progress: Progress | None = None) -> Inventory:
         trees[host.host] = host.files
     inventory.facts[TREES] = trees
     inventory.facts[PARSED] = parsed
+    inventory.facts[LINKS] = {host.host: host.links for host in hosts}
+    inventory.facts[HARD_LINKS] = {host.host: host.hard_links for host in hosts}
     return inventory

@@ -1,6 +1,8 @@
 """The ansible executor: Nginx config files written by `playbooks/apply.yml` through ansible-runner.
 
-Each change replaces one file's whole text (`resource` is `host:path`). Per host the playbook
+Each change replaces one file's whole text (`resource` is `host:path`, the path nginx reads it by;
+the target's `real_path` is the file behind a symbolic link, which is what gets written, so the
+link stays a link). Per host the playbook
 refuses files that moved since planning, backs every file up, writes them atomically with their
 owner and mode, validates the whole tree with `nginx -t` and reloads; on any failure it restores
 every file of that host byte for byte and fails with nginx's output. Hosts run in parallel and one
@@ -19,7 +21,7 @@ from remediate.executors import NoSteps, Outcome, Status, Steps
 from remediate.model import Change
 from remediate.progress import Progress
 from remediate.providers.nginx.host import collect, sha256_text, tree_fingerprint
-from remediate.providers.nginx.runner import PlaybookRun, inventory_hosts, run_playbook
+from remediate.providers.nginx.runner import FORKS, PlaybookRun, inventory_hosts, run_playbook
 from remediate.targets import HostFile, require
 
 APPLY_PLAYBOOK = "apply.yml"
@@ -29,14 +31,16 @@ READBACK_TASK = "Read back the written files"
 class AnsibleExecutor:
     name = "ansible"
 
-    def __init__(self, inventory: Path | None, progress: Progress) -> None:
-        """`inventory` is the Ansible inventory the plan's hosts come from."""
+    def __init__(self, inventory: Path | None, progress: Progress, forks: int = FORKS) -> None:
+        """`inventory` is the Ansible inventory the plan's hosts come from; `forks` how many of
+        its hosts Ansible works on at once."""
         if inventory is None:
             raise RemediateError(
                 "the ansible executor needs the Nginx inventory: set nginx.inventory in the policy"
             )
         self._inventory = inventory
         self._progress = progress
+        self._forks = forks
         self._hosts: set[str] | None = None
 
     def _check_hosts(self, changes: Sequence[Change]) -> None:
@@ -74,7 +78,8 @@ class AnsibleExecutor:
         self._check_hosts(changes)
         hosts = sorted({_host(change) for change in changes})
         return {
-            config.host: config.files for config in collect(self._inventory, self._progress, hosts)
+            config.host: config.files
+            for config in collect(self._inventory, self._progress, hosts, self._forks)
         }
 
     def apply(
@@ -94,7 +99,8 @@ class AnsibleExecutor:
                     src.write_bytes(str(change.after).encode("utf-8"))
                     entries.append(
                         {
-                            "path": _path(change),
+                            "path": _real_path(change),
+                            "name": _path(change),
                             "src": str(src),
                             "checksum": sha256_text(str(change.before)),
                         }
@@ -111,6 +117,7 @@ class AnsibleExecutor:
                     extravars={"nginx_changes": nginx_changes},
                     limit=sorted(by_host),
                     check=dry_run,
+                    forks=self._forks,
                 )
             except RemediateError as exc:
                 if not dry_run:
@@ -202,7 +209,7 @@ class AnsibleExecutor:
         }
         outcomes = []
         for change in group:
-            path = _path(change)
+            path = _real_path(change)
             observed = readback.get(path)
             if observed == sha256_text(str(change.after)):
                 outcomes.append(Outcome(change, Status.APPLIED, observed=observed))
@@ -225,3 +232,9 @@ def _host(change: Change) -> str:
 
 def _path(change: Change) -> str:
     return require(change.target, HostFile).path
+
+
+def _real_path(change: Change) -> str:
+    """The file to write: the target of a symbolic link, else the path itself."""
+    target = require(change.target, HostFile)
+    return target.real_path or target.path

@@ -1,8 +1,13 @@
 """Collect each Nginx host's version and effective config tree through Ansible.
 
-`playbooks/collect.yml` runs `nginx -v`, learns every file of the effective tree from `nginx -T`
-(includes and globs resolved by nginx itself) and reads them all, exact bytes, as one tar archive.
-Running it through ansible-runner makes `ansible_connection=local` and SSH hosts behave the same.
+`playbooks/collect.yml` runs one shell task a host: `nginx -v`, every file of the effective tree
+from `nginx -T` (includes and globs resolved by nginx itself), each file's real path and hard link
+count, and all the files, exact bytes, as one tar archive. Running it through ansible-runner makes
+`ansible_connection=local` and SSH hosts behave the same.
+
+Files keep the path nginx names them by (`sites-enabled/default`, a symlink on Debian): that is
+the path users know. `links` maps such a path to the real file behind it, which is where apply
+writes; `hard_links` counts the names of each file that has more than one.
 """
 
 from __future__ import annotations
@@ -11,19 +16,20 @@ import base64
 import binascii
 import hashlib
 import io
+import json
+import re
 import shlex
 import tarfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from remediate.errors import DiscoveryError
 from remediate.model import fingerprint
 from remediate.progress import Progress
-from remediate.providers.nginx.runner import run_playbook
+from remediate.providers.nginx.runner import FORKS, run_playbook
 
 COLLECT_PLAYBOOK = "collect.yml"
-REPORT_TASK = "Report the collected configuration"
+COLLECT_TASK = "Collect the nginx version and configuration tree"
 
 
 @dataclass(frozen=True)
@@ -37,6 +43,13 @@ class HostConfig:
     binary: str
     reload_command: list[str] | None
     files: dict[str, str]
+    links: dict[str, str] = field(default_factory=dict)
+    """{path as nginx names it: the real file} for every path that is not the file itself."""
+    hard_links: dict[str, int] = field(default_factory=dict)
+    """{path: number of names} for every file with more than one (a hard link)."""
+
+    def real_path(self, path: str) -> str:
+        return self.links.get(path, path)
 
 
 def sha256_text(text: str) -> str:
@@ -50,14 +63,16 @@ def tree_fingerprint(files: dict[str, str]) -> str:
 
 
 def collect(
-    inventory: Path, progress: Progress, hosts: list[str] | None = None
+    inventory: Path, progress: Progress, hosts: list[str] | None = None, forks: int = FORKS
 ) -> list[HostConfig]:
     """Every host of `inventory` (or just `hosts`) with its version and effective config tree.
 
     Raises DiscoveryError naming each host that could not be read and why (unreachable, or
     nginx's own message such as `[emerg] unknown directive "foo" in /etc/nginx/nginx.conf:12`).
     """
-    run = run_playbook(COLLECT_PLAYBOOK, inventory, progress, limit=hosts, label="nginx")
+    run = run_playbook(
+        COLLECT_PLAYBOOK, inventory, progress, limit=hosts, label="nginx", forks=forks
+    )
     if not run.hosts and hosts is None:
         raise DiscoveryError(f"{inventory}: no hosts found (is it an Ansible inventory?)")
     if run.failures:
@@ -65,10 +80,10 @@ def collect(
         raise DiscoveryError(f"cannot read the nginx configuration of {problems}")
     collected: list[HostConfig] = []
     for host in sorted(run.hosts):
-        report = run.facts.get(host, {}).get("remediate_nginx")
-        if report is None:
+        results = run.task_results(host, COLLECT_TASK)
+        if not results or "stdout" not in results[0]:
             raise DiscoveryError(f"{host}: Ansible reported no nginx configuration for this host")
-        config = _host_config(host, report)
+        config = _host_config(host, str(results[0]["stdout"]))
         collected.append(config)
         progress.done(f"nginx {host}", f"nginx {config.version}, {len(config.files)} files")
     return collected
@@ -98,17 +113,52 @@ def _read_members(host: str, archive: tarfile.TarFile, files: dict[str, str]) ->
             raise DiscoveryError(f"{host}:{path}: not a UTF-8 text file") from None
 
 
-def _host_config(host: str, report: dict[str, Any]) -> HostConfig:
-    files = _unpack(host, str(report["archive"]))
+def _sections(host: str, stdout: str) -> dict[str, list[str]]:
+    """The tagged sections of collect.yml's output: {tag: its lines} (the tag line's own text
+    first for one-line sections)."""
+    sections: dict[str, list[str]] = {}
+    current: list[str] | None = None
+    for line in stdout.split("\n"):
+        tag, _, rest = line.partition(" ")
+        if tag.startswith("remediate-nginx-"):
+            current = sections.setdefault(tag.removeprefix("remediate-nginx-"), [])
+            if rest:
+                current.append(rest)
+        elif current is not None and line:
+            current.append(line)
+    missing = {"host", "version", "paths", "links", "archive"} - sections.keys()
+    if missing:
+        raise DiscoveryError(f"{host}: the collected output lacks {', '.join(sorted(missing))}")
+    return sections
+
+
+def _host_config(host: str, stdout: str) -> HostConfig:
+    sections = _sections(host, stdout)
+    report = json.loads(sections["host"][0])
+    version = " ".join(sections["version"])
+    match = re.search(r"nginx/(\S+)", version)
+    if match is None:
+        raise DiscoveryError(f"{host}: cannot read the nginx version from {version!r}")
+    files = _unpack(host, "".join(sections["archive"]))
+    links: dict[str, str] = {}
+    hard_links: dict[str, int] = {}
+    for path, line in zip(sections["paths"], sections["links"], strict=False):
+        count, _, real = line.partition(" ")
+        if real and real != path:
+            links[path] = real
+        if count.isdigit() and int(count) > 1:
+            hard_links[path] = int(count)
     reload_command = report.get("reload_command")
     if isinstance(reload_command, str):
         reload_command = shlex.split(reload_command)
     return HostConfig(
         host=host,
-        version=str(report["version"]),
+        version=match.group(1),
         conf_path=str(report["conf_path"]),
         prefix=report.get("prefix") or None,
         binary=str(report.get("binary") or "nginx"),
         reload_command=[str(part) for part in reload_command] if reload_command else None,
         files=files,
+        links=links,
+        hard_links=hard_links,
     )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from enum import StrEnum
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field
 
@@ -14,6 +15,18 @@ class NginxSettings(Section):
     inventory: Path | None = Field(
         default=None,
         description="Any Ansible inventory; a relative path is read from the current directory.",
+    )
+    forks: int = Field(
+        default=20, ge=1, le=500, description="How many hosts Ansible reads or writes at once."
+    )
+    managed_files: Literal["report", "edit"] = Field(
+        default="report",
+        description=(
+            "Files another tool keeps up to date (certbot's options-ssl-nginx.conf, anything "
+            "under /etc/letsencrypt/): `report` leaves them alone with a finding naming the file "
+            "and the choice; `edit` changes them like any other file, and certbot then stops "
+            "updating them."
+        ),
     )
 
 

@@ -27,7 +27,7 @@ from remediate.providers.nginx.config import (
     parse_tree,
     parse_version,
 )
-from remediate.providers.nginx.model import Kind
+from remediate.providers.nginx.model import Kind, NginxSettings
 from remediate.rules import Desired, Note, Verdict, accepts_phrase, versions_from
 from remediate.targets import HostFile, Socket
 
@@ -35,6 +35,10 @@ from remediate.targets import HostFile, Socket
 # tree as it parsed it, so planning does not parse it again: facts[PARSED][host].
 TREES = "nginx.trees"
 PARSED = "nginx.parsed"
+# facts[LINKS][host] = {path nginx reads: real file} for symlinked paths, and
+# facts[HARD_LINKS][host] = {path: number of names} for files with several hard links.
+LINKS = "nginx.links"
+HARD_LINKS = "nginx.hard_links"
 
 PROTOCOLS = {"TLSv1": "1.0", "TLSv1.1": "1.1", "TLSv1.2": "1.2", "TLSv1.3": "1.3"}
 SSL_PROTOCOLS = ("SSLv2", "SSLv3")
@@ -46,6 +50,13 @@ MODERN_CIPHERS = (
     "DHE-RSA-AES128-GCM-SHA256:DHE-RSA-AES256-GCM-SHA384:DHE-RSA-CHACHA20-POLY1305"
 )
 UPGRADE_MAP = {"default": "upgrade", "": "close"}
+# nginx's documented idiom for an upstream with `keepalive`: ordinary requests send an empty
+# Connection header (the connection stays open for reuse) instead of `close`.
+KEEPALIVE_UPGRADE_MAP = {"default": "upgrade", "": ""}
+KEEPALIVE_MAP_VARIABLE = "connection_upgrade_keepalive"
+# Files another tool keeps up to date and stops updating once someone else edits them.
+MANAGED_DIRECTORY = "/etc/letsencrypt/"
+CERTBOT_OPTIONS = "options-ssl-nginx.conf"
 # proxy_http_version defaults to 1.0 before nginx 1.29.7, and to 1.1 from it.
 PROXY_HTTP11_DEFAULT_SINCE = (1, 29, 7)
 MAP_VARIABLE = "connection_upgrade"
@@ -89,12 +100,29 @@ def cipher_problem(ciphers: str) -> str | None:
     return None
 
 
-def upgrade_map_variable(directive: Directive) -> str | None:
-    """The variable of a `map $http_upgrade $X { default upgrade; '' close; }`, under any name."""
+def upgrade_map_variable(directive: Directive, keepalive: bool = False) -> str | None:
+    """The variable of a `map $http_upgrade $X { default upgrade; '' close; }` under any name,
+    or with `keepalive` of `map $http_upgrade $X { default upgrade; '' ''; }`."""
     if directive.name != "map" or len(directive.args) != 2 or directive.args[0] != "$http_upgrade":
         return None
     entries = {child.name: " ".join(child.args).lower() for child in directive.children or ()}
-    return directive.args[1].removeprefix("$") if entries == UPGRADE_MAP else None
+    wanted = KEEPALIVE_UPGRADE_MAP if keepalive else UPGRADE_MAP
+    return directive.args[1].removeprefix("$") if entries == wanted else None
+
+
+def managed_by(path: str) -> str | None:
+    """The tool that keeps `path` up to date (certbot), or None for the user's own files."""
+    if path.startswith(MANAGED_DIRECTORY) or path.rpartition("/")[2] == CERTBOT_OPTIONS:
+        return "certbot"
+    return None
+
+
+def upgrade_blocker(location: Location) -> str | None:
+    """Why a proxied location cannot pass a WebSocket upgrade on to its upstream, or None."""
+    passes = effective(location.chain, "proxy_pass_request_headers")
+    if passes is not None and passes.args[:1] == ["off"]:
+        return "proxy_pass_request_headers off drops the client's Upgrade header"
+    return None
 
 
 def http2_directive_syntax(version: tuple[int, ...]) -> bool:
@@ -103,16 +131,40 @@ def http2_directive_syntax(version: tuple[int, ...]) -> bool:
 
 
 def websocket_locations(config: Config, wanted: Sequence[str]) -> list[Location]:
-    """The locations `websocket.locations` names (`*`: every proxied location)."""
+    """The locations `websocket.locations` names. `*` means every proxied location that can
+    carry an upgrade (see `websocket_skipped`); a location named explicitly is always included."""
     result: list[Location] = []
     for server in config.servers:
         for location in server.locations:
-            if "*" in wanted:
-                if location.proxied:
-                    result.append(location)
-            elif location.uri in wanted or location.path in wanted:
+            if (
+                location.uri in wanted
+                or location.path in wanted
+                or ("*" in wanted and location.proxied and upgrade_blocker(location) is None)
+            ):
                 result.append(location)
     return result
+
+
+def websocket_skipped(config: Config, wanted: Sequence[str]) -> list[Note]:
+    """A note for each proxied location `*` leaves out because it cannot carry an upgrade."""
+    if "*" not in wanted:
+        return []
+    notes: list[Note] = []
+    for server in config.servers:
+        for location in server.locations:
+            if location.uri in wanted or location.path in wanted or not location.proxied:
+                continue
+            blocker = upgrade_blocker(location)
+            if blocker is not None:
+                notes.append(
+                    Note(
+                        WEBSOCKET,
+                        f"location {location.path} (server {_label(server)}) left without "
+                        f"WebSocket headers: {blocker} (name it in websocket.locations to edit "
+                        "it anyway)",
+                    )
+                )
+    return notes
 
 
 def http2_enabled(config: Config, server: Server, version: tuple[int, ...]) -> bool:
@@ -130,6 +182,7 @@ CIPHERS = "nginx-weak-ciphers"
 HTTP2 = "nginx-http2"
 WEBSOCKET = "nginx-websocket-upgrade"
 UNREAD = "nginx-config-unread"
+MANAGED = "nginx-managed-file"
 
 
 @dataclass(frozen=True)
@@ -166,17 +219,19 @@ def _where(config: Config, servers: Sequence[Server]) -> str:
 def _group(
     servers: Sequence[Server], directive_of: Callable[[Server], Directive | None]
 ) -> list[tuple[Directive | None, list[Server]]]:
-    """Servers grouped by the directive that takes effect for them (None: nginx's default)."""
-    groups: list[tuple[Directive | None, list[Server]]] = []
+    """Servers grouped by the statement that takes effect for them (None: nginx's default, per
+    `http` or `stream` block). A file included by several servers (a snippet) is one statement:
+    one edit, and every server that includes it named in its reason."""
+    groups: dict[tuple[str, int], tuple[Directive | None, list[Server]]] = {}
     for server in servers:
         directive = directive_of(server)
-        for key, members in groups:
-            if key is directive:
-                members.append(server)
-                break
-        else:
-            groups.append((directive, [server]))
-    return groups
+        key = (
+            (directive.file, directive.ordinal)
+            if directive is not None
+            else (f"default {server.http.name}", id(server.http))
+        )
+        groups.setdefault(key, (directive, []))[1].append(server)
+    return list(groups.values())
 
 
 def _in_file(block: Directive, names: Sequence[str]) -> Directive | None:
@@ -200,13 +255,74 @@ def review(config: Config, policy: Policy, version: str) -> Review:
     if config.http is None:
         return result
     tls_servers = config.tls_servers()
-    _protocols(config, tree, policy, parsed_version, version, tls_servers, result)
-    _ciphers(config, tree, tls_servers, result)
+    both = [*tls_servers, *config.stream_tls_servers()]
+    _protocols(config, tree, policy, parsed_version, version, both, result)
+    _ciphers(config, tree, both, result)
     if policy.http2:
         _http2(config, tree, parsed_version, tls_servers, result)
     if policy.websocket.locations:
         _websockets(config, tree, parsed_version, policy.websocket.locations, result)
+        result.findings.extend(websocket_skipped(config, policy.websocket.locations))
+    _conditional_protocols(config, result)
+    _managed(policy, result)
     return result
+
+
+def _conditional_protocols(config: Config, result: Review) -> None:
+    """`ssl_protocols` inside an `if` block: nginx does not take it there, and no edit can say
+    which branch was meant."""
+
+    def walk(block: Directive, inside_if: bool) -> None:
+        for child in block.children or ():
+            if child.name == "ssl_protocols" and inside_if:
+                result.findings.append(
+                    Note(
+                        TLS_FLOOR,
+                        f"{child.where()}: ssl_protocols inside an if block is not editable: "
+                        "set it at server or http level",
+                    )
+                )
+            if child.children is not None:
+                walk(child, inside_if or child.name == "if")
+
+    walk(config.root, False)
+
+
+def _managed(policy: Policy, result: Review) -> None:
+    """Leave the files another tool keeps up to date alone unless the policy says otherwise."""
+    section = policy.sections.get("nginx")
+    choice = section.managed_files if isinstance(section, NginxSettings) else "report"
+    if choice == "edit":
+        for fix in result.fixes:
+            tool = managed_by(fix.edit.path)
+            if tool is not None:
+                note = Note(
+                    MANAGED,
+                    f"{fix.edit.path} is edited although {tool} manages it: "
+                    f"{tool} stops updating it",
+                )
+                if note not in result.findings:
+                    result.findings.append(note)
+        return
+    kept: list[Fix] = []
+    left: dict[str, list[str]] = {}
+    for fix in result.fixes:
+        tool = managed_by(fix.edit.path)
+        if tool is None:
+            kept.append(fix)
+        elif fix.reason not in left.setdefault(fix.edit.path, []):
+            left[fix.edit.path].append(fix.reason)
+    result.fixes = kept
+    for path, reasons in left.items():
+        result.findings.append(
+            Note(
+                MANAGED,
+                f"{path} is kept up to date by {managed_by(path)}, so remediate left it "
+                f"unchanged: {'; '.join(reasons)}. Choose nginx.managed_files: edit to let "
+                f"remediate change it ({managed_by(path)} then stops updating it), or replace "
+                "its include with your own settings in each server block",
+            )
+        )
 
 
 def _protocols(
@@ -233,7 +349,7 @@ def _protocols(
             )
             new = _insert(
                 tree,
-                config.http,
+                members[0].http,
                 ("ssl_prefer_server_ciphers", "ssl_ciphers"),
                 [f"ssl_protocols {target};"],
             )
@@ -299,9 +415,13 @@ def _websockets(
 ) -> None:
     assert config.http is not None
     maps = config.maps()
-    equivalent = [v for v in (upgrade_map_variable(m) for m in maps) if v]
-    variable = equivalent[0] if equivalent else _free_variable(maps)
-    map_needed = False
+    closing = [v for v in (upgrade_map_variable(m) for m in maps) if v]
+    keeping = [v for v in (upgrade_map_variable(m, keepalive=True) for m in maps) if v]
+    equivalent = closing + keeping
+    plain = _Map(closing[0] if closing else _free_variable(maps, MAP_VARIABLE), not closing)
+    keepalive = _Map(
+        keeping[0] if keeping else _free_variable(maps, KEEPALIVE_MAP_VARIABLE), not keeping
+    )
     for location in websocket_locations(config, wanted):
         where = f"location {location.path} (server {_label(location.server)})"
         if not location.proxied:
@@ -334,12 +454,21 @@ def _websockets(
         ]
         headers_phrase = "headers" if len(missing) > 1 else f"header {missing[0]}"
         reason = f"WebSocket {headers_phrase} missing in {where}"
+        chosen = plain
+        if not connection_ok:
+            keeps = _keeps_alive(config, location, connection)
+            if keeps:
+                chosen = keepalive
+                reason += (
+                    f' ({keeps}: ${keepalive.variable} sends Connection "" to ordinary '
+                    "requests, so upstream keepalive is kept)"
+                )
+            chosen.needed = True
+        variable = chosen.variable
         wanted_lines = {
             "upgrade": "proxy_set_header Upgrade $http_upgrade;",
             "connection": f"proxy_set_header Connection ${variable};",
         }
-        if not connection_ok:
-            map_needed = map_needed or not equivalent
         if level is block:
             lines: list[str] = []
             for key, ok, current in (
@@ -371,32 +500,59 @@ def _websockets(
         lines = [*copied, wanted_lines["upgrade"], wanted_lines["connection"]]
         new = _insert(tree, block, ("proxy_http_version", "proxy_pass"), lines)
         result.fixes.append(Fix(new, reason, WEBSOCKET))
-    if map_needed:
-        reason = (
-            f"no map $http_upgrade at http level to set the Connection header (adds ${variable})"
-        )
-        unit = tree.unit(config.http.file)
+    unit = tree.unit(config.http.file)
+    anchor = next(
+        (
+            c
+            for c in config.http.children or ()
+            if c.name in ("server", "include") and c.file == config.http.file
+        ),
+        None,
+    )
+    for chosen, otherwise, why in (
+        (plain, "close", "to set the Connection header"),
+        (keepalive, "''", 'that keeps upstream keepalive (Connection "" unless upgrading)'),
+    ):
+        if not (chosen.needed and chosen.new):
+            continue
+        reason = f"no map $http_upgrade at http level {why} (adds ${chosen.variable})"
         lines = [
-            f"map $http_upgrade ${variable} {{",
+            f"map $http_upgrade ${chosen.variable} {{",
             f"{unit}default upgrade;",
-            f"{unit}'' close;",
+            f"{unit}'' {otherwise};",
             "}",
         ]
-        anchor = next(
-            (
-                c
-                for c in config.http.children or ()
-                if c.name in ("server", "include") and c.file == config.http.file
-            ),
-            None,
-        )
         new = tree.insert_before(anchor, lines) if anchor else tree.insert_first(config.http, lines)
         result.fixes.append(Fix(new, reason, WEBSOCKET))
 
 
-def _free_variable(maps: Sequence[Directive]) -> str:
+@dataclass
+class _Map:
+    """The `map $http_upgrade` variable a kind of location gets: an existing one, or a new one."""
+
+    variable: str
+    new: bool
+    needed: bool = False
+
+
+def _keeps_alive(config: Config, location: Location, connection: Directive | None) -> str:
+    """Why the location's upstream connections are kept alive ("" when they are not): it sends
+    `Connection ""` itself, or proxies to an upstream block with `keepalive`."""
+    if connection is not None and connection.args[1:2] == [""]:
+        return 'it sends Connection "" to keep upstream connections alive'
+    target = location.directive.last("proxy_pass")
+    if target is None or not target.args or config.http is None:
+        return ""
+    name = target.args[0].partition("://")[2].split("/", 1)[0]
+    for upstream in config.http.own("upstream"):
+        if upstream.args[:1] == [name] and upstream.own("keepalive"):
+            return f"upstream {name} keeps connections alive"
+    return ""
+
+
+def _free_variable(maps: Sequence[Directive], wanted: str) -> str:
     taken = {m.args[1].removeprefix("$") for m in maps if len(m.args) >= 2}
-    return MAP_VARIABLE if MAP_VARIABLE not in taken else f"remediate_{MAP_VARIABLE}"
+    return wanted if wanted not in taken else f"remediate_{wanted}"
 
 
 def sockets(config: Config, policy: Policy, version: str) -> tuple[Socket, ...]:
@@ -419,6 +575,18 @@ def sockets(config: Config, policy: Policy, version: str) -> tuple[Socket, ...]:
                 ws_paths=tuple(paths),
             )
         )
+    # A stream {} socket terminates TLS for TCP: nothing to expect of HTTP/2 or WebSockets there
+    # (verification only expects h2 where the socket says so).
+    for socket in config.stream_sockets.values():
+        if socket.ssl:
+            result.append(
+                Socket(
+                    address=str(socket.address),
+                    port=int(socket.port),
+                    server_name=socket.default.name or "",
+                    stream=True,
+                )
+            )
     return tuple(result)
 
 
@@ -439,12 +607,21 @@ def evaluate(endpoint: Endpoint, policy: Policy, facts: Mapping[str, Any]) -> Ve
         return Verdict(findings=found.findings)
     after = parse_tree({**files, **new_files}, context["conf_path"], context.get("prefix"))
     after_sockets = sockets(after, policy, version)
+    links: Mapping[str, str] = facts.get(LINKS, {}).get(endpoint.resource, {})
+    hard_links: Mapping[str, int] = facts.get(HARD_LINKS, {}).get(endpoint.resource, {})
     changes: list[Desired] = []
     for path, text in new_files.items():
         reasons: list[str] = []
         for fix in found.fixes:
             if fix.edit.path == path and fix.reason not in reasons:
                 reasons.append(fix.reason)
+        real = links.get(path, path)
+        label = path if real == path else f"{path} (symlink to {real})"
+        if path in hard_links:
+            reasons.append(
+                f"{real} has {hard_links[path]} hard links: written in place, so every name "
+                "sees the new text"
+            )
         rule_ids: list[str] = []
         for fix in found.fixes:
             if fix.edit.path == path and fix.rule not in rule_ids:
@@ -456,10 +633,15 @@ def evaluate(endpoint: Endpoint, policy: Policy, facts: Mapping[str, Any]) -> Ve
                 after=text,
                 reason="; ".join(reasons),
                 rules=tuple(rule_ids),
-                diff={path: edit.unified_diff(path, files[path], text)},
+                diff={label: edit.unified_diff(path, files[path], text)},
                 resource=f"{endpoint.resource}:{path}",
                 kind=Kind.FILE,
-                target=HostFile(host=endpoint.resource, path=path, sockets=after_sockets),
+                target=HostFile(
+                    host=endpoint.resource,
+                    path=path,
+                    real_path=real if real != path else "",
+                    sockets=after_sockets,
+                ),
             )
         )
     return Verdict(changes, found.findings)

@@ -83,8 +83,9 @@ def run_playbook(
     limit: list[str] | None = None,
     check: bool = False,
     label: str = "nginx",
+    forks: int = FORKS,
 ) -> PlaybookRun:
-    """Run `playbooks/<name>` against `inventory`; hosts run in parallel (forks)."""
+    """Run `playbooks/<name>` against `inventory`; up to `forks` hosts run in parallel."""
     import ansible_runner
 
     resource = PLAYBOOKS / name
@@ -137,16 +138,19 @@ def run_playbook(
             extravars=dict(extravars or {}),
             limit=",".join(limit) if limit else None,
             cmdline="--check --diff" if check else None,
-            forks=FORKS,
+            forks=forks,
             timeout=TIMEOUT_SECONDS,
             quiet=True,
             suppress_env_files=True,
             event_handler=on_event,
             # ansible-runner empties any event result over MAX_EVENT_RES characters (700,000 by
             # default): a large tree's collected files would vanish and the host plan nothing.
+            # Pipelining sends each module over the connection's stdin instead of copying it to a
+            # remote temp file first: one round trip a task instead of several.
             envvars={
                 "PATH": f"{guard}:{path}",
                 "ANSIBLE_NOCOLOR": "1",
+                "ANSIBLE_PIPELINING": "1",
                 "MAX_EVENT_RES": str(2**62),
             },
         )
