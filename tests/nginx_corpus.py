@@ -108,13 +108,19 @@ class CorpusHost:
     def start(self) -> None:
         # The daemon keeps stderr open when no main-level error_log is set: no pipe to wait on.
         started = subprocess.run(
-            self.command(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=30
+            self.command(),
+            check=False,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            timeout=30,
         )
         if started.returncode != 0:
             raise RuntimeError(f"{self.name}: nginx did not start: {self.test_config().stderr}")
 
     def test_config(self) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(self.command("-t"), capture_output=True, text=True, timeout=30)
+        return subprocess.run(
+            self.command("-t"), check=False, capture_output=True, text=True, timeout=30
+        )
 
     def stop(self) -> None:
         subprocess.run(self.command("-s", "stop"), capture_output=True, check=False, timeout=30)

@@ -85,7 +85,9 @@ def corpus(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Run]:
             inventory = workdir / "hosts.ini"
             inventory.write_text(
                 "[corpus]\n"
-                + "".join(host.inventory_line("/usr/bin/python3") + "\n" for host in hosts.values()),
+                + "".join(
+                    host.inventory_line("/usr/bin/python3") + "\n" for host in hosts.values()
+                ),
                 encoding="utf-8",
             )
             policy = workdir / "remediate.yaml"
@@ -95,9 +97,7 @@ def corpus(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Run]:
             plan_file = workdir / "plan.json"
             planned = remediate(env, "plan", "-p", str(policy), "--out", str(plan_file))
             assert planned.returncode == 0, planned.stdout + planned.stderr
-            applied = remediate(
-                env, "apply", str(plan_file), "-p", str(policy), "--auto-approve"
-            )
+            applied = remediate(env, "apply", str(plan_file), "-p", str(policy), "--auto-approve")
             after = {name: host.tree() for name, host in hosts.items()}
             second_file = workdir / "plan2.json"
             second = remediate(env, "plan", "-p", str(policy), "--out", str(second_file))
@@ -218,5 +218,8 @@ def test_certbot_options_are_reported_not_edited_by_default(tmp_path: Path) -> N
     [finding] = [f for f in found.findings if options in f]
     assert "kept up to date by certbot" in finding
     assert "nginx.managed_files: edit" in finding
-    assert "ssl_protocols accepts TLS 1.0 and 1.1" in finding
+    assert "ssl_protocols accepts TLS 1.0, 1.1 on" in finding
+    # One file, every server that includes it named.
+    assert "(default server example.com)" in finding
+    assert "(default server blog.example.com)" in finding
     assert found.fixes, "the sites' own edits (HTTP/2) are still planned"

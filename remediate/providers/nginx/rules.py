@@ -21,6 +21,7 @@ from remediate.providers.nginx.config import (
     Directive,
     Location,
     Server,
+    Socket,
     default_protocols,
     effective,
     effective_all,
@@ -564,7 +565,7 @@ def sockets(config: Config, policy: Policy, version: str) -> tuple[Socket, ...]:
     for socket in config.sockets.values():
         if not socket.ssl:
             continue
-        default = socket.default
+        default = _answering(socket)
         paths = [loc.uri for loc in ws if loc.server is default and loc.uri and loc.proxied]
         result.append(
             Socket(
@@ -588,6 +589,21 @@ def sockets(config: Config, policy: Policy, version: str) -> tuple[Socket, ...]:
                 )
             )
     return tuple(result)
+
+
+def _answering(socket: Socket) -> Server:
+    """The server to probe a socket through: its default server, unless that one refuses every
+    handshake (`ssl_reject_handshake on`, a catch-all that only turns unknown names away); then
+    the first named server that does not."""
+    default = socket.default
+
+    def rejects(server: Server) -> bool:
+        found = effective(server.chain, "ssl_reject_handshake")
+        return found is not None and found.args[:1] == ["on"]
+
+    if not rejects(default):
+        return default
+    return next((s for s in socket.servers if s.name and not rejects(s)), default)
 
 
 def evaluate(endpoint: Endpoint, policy: Policy, facts: Mapping[str, Any]) -> Verdict:
