@@ -21,13 +21,13 @@ from remediate.providers.nginx.config import (
     Directive,
     Location,
     Server,
-    Socket,
     default_protocols,
     effective,
     effective_all,
     parse_tree,
     parse_version,
 )
+from remediate.providers.nginx.config import Socket as Listening
 from remediate.providers.nginx.model import Kind, NginxSettings
 from remediate.rules import Desired, Note, Verdict, accepts_phrase, versions_from
 from remediate.targets import HostFile, Socket
@@ -591,7 +591,7 @@ def sockets(config: Config, policy: Policy, version: str) -> tuple[Socket, ...]:
     return tuple(result)
 
 
-def _answering(socket: Socket) -> Server:
+def _answering(socket: Listening) -> Server:
     """The server to probe a socket through: its default server, unless that one refuses every
     handshake (`ssl_reject_handshake on`, a catch-all that only turns unknown names away); then
     the first named server that does not."""
