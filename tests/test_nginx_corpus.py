@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from remediate import policy as policy_module
+from remediate.policy import model as policy_model
 from remediate.providers.nginx.config import parse_tree
 from remediate.providers.nginx.rules import review
 from remediate.verify import alpn_selected, tls_accepted
@@ -209,13 +209,13 @@ def test_certbot_options_are_reported_not_edited_by_default(tmp_path: Path) -> N
         if path.is_file() and not path.name.endswith((".pem", ".key", ".crt"))
     }
     config = parse_tree(files, str(host.conf), f"{host.root}/")
-    default = policy_module.Policy.model_validate(
+    default = policy_model().model_validate(
         {"version": 1, "http2": True, "websocket": {"locations": ["*"]}, "nginx": {}}
     )
     found = review(config, default, "1.22.1")
     options = str(host.root / "etc/letsencrypt/options-ssl-nginx.conf")
     assert all(fix.edit.path != options for fix in found.fixes)
-    [finding] = [f for f in found.findings if options in f]
+    [finding] = [f.message for f in found.findings if options in f.message]
     assert "kept up to date by certbot" in finding
     assert "nginx.managed_files: edit" in finding
     assert "ssl_protocols accepts TLS 1.0, 1.1 on" in finding
