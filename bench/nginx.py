@@ -1,9 +1,13 @@
 """The Nginx scenario: a generated tree of server blocks on one local host, reached through an
 Ansible inventory (`ansible_connection=local`), the way `remediate` reaches any Nginx host.
 
-`remediate plan --only nginx` (collect through Ansible, parse, plan) is timed against a crossplane
-parse of the same tree alone, in the same kind of process. Each server block has five `listen`
-directives, so the default 2,000 blocks are the 10,000 listeners of the memory goal.
+`remediate plan --only nginx` (collect through Ansible, parse, plan) is timed against the floor of
+any Ansible-based collection, measured in the same run: the same inventory read by one bare
+ad-hoc `ansible -m command` task running `nginx -T`; once for one host of 2,000 server blocks and
+once for 30 local hosts of 50 blocks each. A crossplane parse of the one big tree and an
+in-process breakdown (Ansible, parse, rules, render) say where the rest goes. Each server block
+has five `listen` directives, so the default 2,000 blocks are the 10,000 listeners of the memory
+goal.
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ import os
 import shutil
 import sys
 import tempfile
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -103,59 +108,167 @@ def skipped(server_blocks: int, reason: str) -> dict[str, Any]:
     return {
         "nginx.server_blocks": server_blocks,
         "nginx.plan_s": None,
+        "nginx.ansible_floor_s": None,
         "nginx.parse_only_s": None,
         "nginx.peak_rss_mb": None,
+        "nginx.fleet_plan_s": None,
+        "nginx.fleet_ansible_floor_s": None,
         "nginx.skipped": reason,
     }
 
 
-def scenario(server_blocks: int, files: int, log: Callable[[str], None]) -> dict[str, Any]:
+def write_inventory(path: Path, hosts: dict[str, Path]) -> None:
+    """One `ansible_connection=local` host per tree: {name: its nginx.conf}."""
+    python = Path(sys.executable)
+    path.write_text(
+        "".join(
+            f"{name} ansible_connection=local ansible_python_interpreter={python} "
+            f"nginx_binary={NGINX} nginx_prefix={conf.parent}/ nginx_conf_path={conf}\n"
+            for name, conf in hosts.items()
+        ),
+        encoding="utf-8",
+    )
+
+
+def write_policy(path: Path, inventory: Path, forks: int) -> None:
+    path.write_text(
+        f'version: 1\ntls:\n  minimum: "1.2"\nhttp2: true\n'
+        f'websocket:\n  locations: ["/ws/"]\n'
+        f"nginx:\n  inventory: {inventory}\n  forks: {forks}\n",
+        encoding="utf-8",
+    )
+
+
+def ansible_floor(inventory: Path, forks: int, env: dict[str, str]) -> float:
+    """The same inventory read by one bare ad-hoc `ansible` command task running `nginx -T`:
+    the least any Ansible-based collection of these hosts can cost."""
+    ansible = Path(sys.executable).parent / "ansible"
+    command = [
+        str(ansible),
+        "all",
+        "-i",
+        str(inventory),
+        "-f",
+        str(forks),
+        "-m",
+        "command",
+        "-a",
+        "{{ nginx_binary }} -p {{ nginx_prefix }} -c {{ nginx_conf_path }} -T -q",
+    ]
+    result = run_measured(command, {**env, "ANSIBLE_PIPELINING": "1"})
+    if result.code != 0:
+        raise RuntimeError(f"ansible ad-hoc nginx -T failed: {result.stderr[-2000:]}")
+    return result.seconds
+
+
+def plan(policy: Path, env: dict[str, str]) -> tuple[float, float, int]:
+    """`remediate plan --only nginx` as a user runs it: seconds, peak MiB, changes."""
+    command = [sys.executable, "-m", "remediate", "plan", "-p", str(policy), "--only", "nginx"]
+    result = run_measured([*command, "--format", "json", "--quiet"], env)
+    if result.code != 0:
+        raise RuntimeError(f"remediate plan --only nginx failed: {result.stderr.strip()[-500:]}")
+    return result.seconds, result.peak_rss_mb, len(json.loads(result.stdout)["changes"])
+
+
+def breakdown(policy_path: Path) -> dict[str, float]:
+    """Where one plan's time goes, measured step by step in this process: the Ansible collection,
+    the parse of every tree, the rules (edits, diffs) and the rendering of the plan."""
+    from remediate import planner, render
+    from remediate.inventory import Inventory
+    from remediate.model import Plan
+    from remediate.policy import load
+    from remediate.progress import Silent
+    from remediate.providers.nginx import discover, rules
+    from remediate.providers.nginx.config import parse_tree
+    from remediate.providers.nginx.host import collect
+
+    policy = load(policy_path)
+    started = time.perf_counter()
+    hosts = collect(discover.inventory_path(policy), Silent())
+    collected = time.perf_counter()
+    parsed = {h.host: parse_tree(h.files, h.conf_path, h.prefix) for h in hosts}
+    parsed_at = time.perf_counter()
+    inventory = Inventory(providers=["nginx"])
+    inventory.endpoints.extend(discover.endpoint_of(h, policy, parsed[h.host]) for h in hosts)
+    inventory.facts[rules.TREES] = {h.host: h.files for h in hosts}
+    inventory.facts[rules.PARSED] = parsed
+    document: Plan = planner.plan(inventory, policy)
+    ruled = time.perf_counter()
+    render.plan_text(document)
+    rendered = time.perf_counter()
+    return {
+        "nginx.ansible_s": round(collected - started, 2),
+        "nginx.parse_s": round(parsed_at - collected, 2),
+        "nginx.rules_s": round(ruled - parsed_at, 2),
+        "nginx.render_s": round(rendered - ruled, 2),
+    }
+
+
+def scenario(
+    server_blocks: int,
+    files: int,
+    log: Callable[[str], None],
+    fleet_hosts: int = 30,
+    fleet_blocks: int = 50,
+    forks: int = 20,
+) -> dict[str, Any]:
     if not Path(NGINX).exists():
         return skipped(server_blocks, "no nginx binary (make system-deps installs it)")
-    from remediate.engine import PROVIDERS
-
-    if "nginx" not in PROVIDERS:
-        return skipped(server_blocks, "this version of remediate has no Nginx provider")
     python = Path(sys.executable)
     with tempfile.TemporaryDirectory(prefix="remediate-bench-") as tmp:
-        root = Path(tmp) / "host"
-        conf = write_tree(root, server_blocks, files)
-        inventory = Path(tmp) / "hosts.ini"
-        inventory.write_text(
-            f"bench ansible_connection=local ansible_python_interpreter={python} "
-            f"nginx_binary={NGINX} nginx_prefix={root}/ nginx_conf_path={conf}\n",
-            encoding="utf-8",
-        )
-        policy = Path(tmp) / "remediate.yaml"
-        policy.write_text(
-            f'version: 1\ntls:\n  minimum: "1.2"\nhttp2: true\n'
-            f'websocket:\n  locations: ["/ws/"]\nnginx:\n  inventory: {inventory}\n',
-            encoding="utf-8",
-        )
         env = {**os.environ, "REMEDIATE_STATE_DIR": f"{tmp}/state", "ANSIBLE_LOCAL_TEMP": tmp}
+        # One host of `server_blocks` blocks.
+        conf = write_tree(Path(tmp) / "host", server_blocks, files)
+        inventory = Path(tmp) / "hosts.ini"
+        write_inventory(inventory, {"bench": conf})
+        policy = Path(tmp) / "remediate.yaml"
+        write_policy(policy, inventory, forks)
         parse = run_measured(
             [str(python.parent / "crossplane"), "parse", "-o", os.devnull, str(conf)], env
         )
         if parse.code != 0:
             raise RuntimeError(f"crossplane parse failed: {parse.stderr[-2000:]}")
-        log(f"crossplane parse of {server_blocks} server blocks: {parse.seconds:.2f} s")
-        command = [str(python), "-m", "remediate", "plan", "-p", str(policy), "--only", "nginx"]
-        plan = run_measured([*command, "--format", "json", "--quiet"], env)
-        if plan.code != 0:
-            return skipped(
-                server_blocks, f"remediate plan --only nginx failed: {plan.stderr.strip()[-500:]}"
-            )
-        changes = json.loads(plan.stdout)["changes"]
+        floor = ansible_floor(inventory, forks, env)
+        try:
+            plan_s, peak, changes = plan(policy, env)
+        except RuntimeError as exc:
+            return skipped(server_blocks, str(exc))
+        steps = breakdown(policy)
         log(
-            f"remediate plan --only nginx: {plan.seconds:.2f} s, {len(changes)} changes, "
-            f"{plan.peak_rss_mb:.0f} MB peak"
+            f"one host, {server_blocks} server blocks: plan {plan_s:.2f} s "
+            f"({changes} changes, {peak:.0f} MB peak), bare ansible nginx -T {floor:.2f} s, "
+            f"crossplane parse {parse.seconds:.2f} s; in-process steps {steps}"
+        )
+        # `fleet_hosts` hosts of `fleet_blocks` blocks each, read in parallel (forks).
+        fleet = {
+            f"web{n:02d}": write_tree(Path(tmp) / f"web{n:02d}", fleet_blocks, 5)
+            for n in range(fleet_hosts)
+        }
+        fleet_inventory = Path(tmp) / "fleet.ini"
+        write_inventory(fleet_inventory, fleet)
+        fleet_policy = Path(tmp) / "fleet.yaml"
+        write_policy(fleet_policy, fleet_inventory, forks)
+        fleet_floor = ansible_floor(fleet_inventory, forks, env)
+        fleet_plan_s, fleet_peak, fleet_changes = plan(fleet_policy, env)
+        log(
+            f"{fleet_hosts} hosts x {fleet_blocks} server blocks, forks {forks}: plan "
+            f"{fleet_plan_s:.2f} s ({fleet_changes} changes, {fleet_peak:.0f} MB peak), "
+            f"bare ansible nginx -T {fleet_floor:.2f} s"
         )
     return {
         "nginx.server_blocks": server_blocks,
-        "nginx.plan_s": round(plan.seconds, 2),
+        "nginx.plan_s": round(plan_s, 2),
+        "nginx.ansible_floor_s": round(floor, 2),
         "nginx.parse_only_s": round(parse.seconds, 2),
-        "nginx.peak_rss_mb": plan.peak_rss_mb,
-        "nginx.changes": len(changes),
+        "nginx.peak_rss_mb": peak,
+        "nginx.changes": changes,
         "nginx.listeners": server_blocks * LISTENS_PER_BLOCK,
         "nginx.files": files,
+        **steps,
+        "nginx.fleet_hosts": fleet_hosts,
+        "nginx.fleet_server_blocks": fleet_blocks,
+        "nginx.forks": forks,
+        "nginx.fleet_plan_s": round(fleet_plan_s, 2),
+        "nginx.fleet_ansible_floor_s": round(fleet_floor, 2),
+        "nginx.fleet_peak_rss_mb": fleet_peak,
     }

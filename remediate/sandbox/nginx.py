@@ -1,7 +1,10 @@
 """The demo's Nginx host: a temporary config tree that still accepts TLS 1.0, lacks HTTP/2 and
 drops the WebSocket headers, served on loopback by the local nginx binary (with a private
 prefix, a self-signed certificate and a WebSocket echo backend), and reached through Ansible
-with `ansible_connection=local`, exactly as a remote host would be."""
+with `ansible_connection=local`, exactly as a remote host would be.
+
+The tree has Debian's layout: the site lives in `sites-available/shop` and is enabled by a
+symbolic link in `sites-enabled/`, so the demo writes through the link to the real file."""
 
 from __future__ import annotations
 
@@ -51,7 +54,7 @@ MAIN_HTTP = """
     ssl_protocols TLSv1 TLSv1.1 TLSv1.2 TLSv1.3;
     ssl_ciphers "DEFAULT:@SECLEVEL=0";
 
-    include sites/*.conf;
+    include sites-enabled/*;
 """
 
 SITE = """# The shop, with live order updates over WebSockets.
@@ -105,7 +108,7 @@ def echo_backend(address: str = "127.0.0.1") -> Iterator[int]:
 
 def write_tree(prefix: Path, port: int, backend: int) -> Path:
     """The demo host's files under `prefix`; returns the main config file."""
-    for name in ("logs", "tmp", "conf/sites"):
+    for name in ("logs", "tmp", "conf/sites-available", "conf/sites-enabled"):
         (prefix / name).mkdir(parents=True, exist_ok=True)
     self_signed(prefix / "conf" / "certs", "shop", "shop.demo", days=7)
     user = "user root;\n" if os.geteuid() == 0 else ""
@@ -115,7 +118,10 @@ def write_tree(prefix: Path, port: int, backend: int) -> Path:
     )
     conf.write_text(private_conf(header, MAIN_HTTP), encoding="utf-8")
     site = SITE.format(port=port, backend=backend)
-    (prefix / "conf" / "sites" / "shop.conf").write_text(site, encoding="utf-8")
+    (prefix / "conf" / "sites-available" / "shop").write_text(site, encoding="utf-8")
+    enabled = prefix / "conf" / "sites-enabled" / "shop"
+    if not enabled.is_symlink():
+        enabled.symlink_to("../sites-available/shop")
     return conf
 
 
