@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import fnmatch
+import functools
 import posixpath
 import tempfile
 from collections.abc import Iterator, Mapping, Sequence
@@ -54,10 +55,21 @@ class Directive:
     line: int
     ordinal: int
     children: list[Directive] | None = None
+    _by_name: dict[str, list[Directive]] | None = field(
+        default=None, init=False, repr=False, compare=False
+    )
 
     def own(self, name: str) -> list[Directive]:
-        """Direct children called `name` (included ones count: nginx splices them in)."""
-        return [child for child in self.children or () if child.name == name]
+        """Direct children called `name` (included ones count: nginx splices them in).
+
+        Indexed by name on first use: an http block with thousands of servers is asked for its
+        settings once per server, and a scan each time made planning quadratic."""
+        if self._by_name is None:
+            index: dict[str, list[Directive]] = {}
+            for child in self.children or ():
+                index.setdefault(child.name, []).append(child)
+            self._by_name = index
+        return self._by_name.get(name, [])
 
     def last(self, name: str) -> Directive | None:
         found = self.own(name)
@@ -304,9 +316,12 @@ def resolve_include(pattern: str, base: str, files: Mapping[str, str]) -> list[s
     return [path for path in files if posixpath.normpath(path) == full]
 
 
+@functools.lru_cache(maxsize=4096)
 def _parse_file(path: str, text: str) -> list[dict[str, Any]]:
     """crossplane's statements for one file (no include following: includes are resolved
-    against the collected dict, not the local disk)."""
+    against the collected dict, not the local disk). Cached by path and text: the plan parses
+    the tree again after its edits, and only the edited files have new text. Callers only read
+    the result."""
     try:
         import crossplane
     except ImportError:
