@@ -621,8 +621,13 @@ def evaluate(endpoint: Endpoint, policy: Policy, facts: Mapping[str, Any]) -> Ve
     new_files = edit.apply(files, [fix.edit for fix in found.fixes])
     if not new_files:
         return Verdict(findings=found.findings)
-    after = parse_tree({**files, **new_files}, context["conf_path"], context.get("prefix"))
-    after_sockets = sockets(after, policy, version)
+    # What the sockets look like once the edits are in, without parsing the tree again: the edits
+    # never add or remove a socket, a server or a location; they only turn HTTP/2 on where the
+    # policy asks for it (a socket the edits cannot give h2, an implicit listen, is a finding).
+    after_sockets = tuple(
+        s.model_copy(update={"http2": s.http2 or (policy.http2 and not s.stream)})
+        for s in sockets(config, policy, version)
+    )
     links: Mapping[str, str] = facts.get(LINKS, {}).get(endpoint.resource, {})
     hard_links: Mapping[str, int] = facts.get(HARD_LINKS, {}).get(endpoint.resource, {})
     changes: list[Desired] = []
