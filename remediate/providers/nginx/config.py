@@ -164,15 +164,12 @@ class Socket:
 
     @property
     def servers(self) -> list[Server]:
-        result: list[Server] = []
-        for server, _ in self.entries:
-            if server not in result:
-                result.append(server)
-        return result
+        return list({id(server): server for server, _ in self.entries}.values())
 
-    @property
+    @functools.cached_property
     def default(self) -> Server:
-        """The server that answers before (or without) SNI: `default_server`, else the first."""
+        """The server that answers before (or without) SNI: `default_server`, else the first.
+        Computed once the tree is read (a socket shared by thousands of servers is asked often)."""
         for server, listen in self.entries:
             if listen.default:
                 return server
