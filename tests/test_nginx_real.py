@@ -277,7 +277,10 @@ def test_inline_and_inserted_edits_of_every_kind_pass_nginx_t(tmp_path: Path) ->
     assert checked.returncode == 0, checked.stderr
     site = new[str(conf / "sites" / "one.conf")]
     assert "proxy_set_header Connection $up_conn;" in site  # the existing map, reused
-    assert new[main].count("map $http_upgrade") == 1
+    # /c/ sends `Connection ""` to keep upstream connections alive: it gets the keepalive map.
+    assert "    proxy_set_header Connection $connection_upgrade_keepalive;\n" in site
+    assert new[main].count("map $http_upgrade") == 2
+    assert "map $http_upgrade $connection_upgrade_keepalive {" in new[main]
     assert "listen 127.0.0.1:8443 default_server http2;" in site  # the catch-all's listen
     on_disk = {path: Path(path).read_text(encoding="utf-8") for path in files}
     assert rules.review(parse_tree(on_disk, main), policy, VERSION).fixes == []
