@@ -254,4 +254,3 @@ def test_collection_keeps_the_link_name_and_records_the_real_file_and_hard_links
     assert config.files == files
     assert config.links == {link: real}
     assert config.hard_links == {hard: 2}
-    assert config.real_path(link) == real and config.real_path(MAIN) == MAIN

@@ -48,9 +48,6 @@ class HostConfig:
     hard_links: dict[str, int] = field(default_factory=dict)
     """{path: number of names} for every file with more than one (a hard link)."""
 
-    def real_path(self, path: str) -> str:
-        return self.links.get(path, path)
-
 
 def sha256_text(text: str) -> str:
     """The sha256 of a file's text as written on disk (UTF-8), as Ansible's stat reports it."""
