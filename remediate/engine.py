@@ -283,13 +283,20 @@ def apply(
         if enforce_policy is None:
             enforce_policy = plan.source is not None
         try:
+            settings = executors.Settings.from_policy(policy, journal.state_dir)
+            # Executors are built first: one that cannot run here (a missing extra, no CLI)
+            # stops the apply before any discovery or API call is spent.
+            runners = {
+                name: executors.get(name, settings, progress)
+                for name in {_executor_name(change, executor) for change in plan.changes}
+            }
             if enforce_policy and plan.changes:
                 plan = _enforced(plan, policy, progress, today)
             groups: dict[str, list[Change]] = defaultdict(list)
             for change in plan.changes:
                 groups[_executor_name(change, executor)].append(change)
-            settings = executors.Settings.from_policy(policy, journal.state_dir)
-            runners = {name: executors.get(name, settings, progress) for name in groups}
+            for name in groups.keys() - runners.keys():
+                runners[name] = executors.get(name, settings, progress)
             moved = _moved(runners, groups)
             if moved:
                 raise StalePlanError(moved)

@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import gzip
 import json
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 from remediate.model import Plan
+from remediate.sandbox.nginx import private_conf
 from tests.conftest import Cli, Result
 from tests.loopback import nginx_file_change
 
@@ -276,17 +278,30 @@ def test_state_dir_that_is_a_file(cli: Cli, tmp_path: Path) -> None:
 
 
 def test_plan_naming_a_host_outside_the_inventory(cli: Cli, tmp_path: Path) -> None:
+    """The inventory's own host is real (a private-prefix nginx tree on this machine); the plan
+    names two others, one of them an Ansible pattern: both are named, nothing is written."""
+    prefix = tmp_path / "edge"
+    for directory in ("conf", "logs", "tmp"):
+        (prefix / directory).mkdir(parents=True)
+    conf = prefix / "conf" / "nginx.conf"
+    conf.write_text(private_conf("# web1", ""), encoding="utf-8")
     inventory = tmp_path / "hosts.ini"
-    inventory.write_text("[web]\nweb1 ansible_connection=local\n", encoding="utf-8")
+    inventory.write_text(
+        f"[web]\nweb1 ansible_connection=local ansible_python_interpreter={sys.executable} "
+        f"nginx_prefix={prefix} nginx_conf_path={conf}\n",
+        encoding="utf-8",
+    )
     policy = tmp_path / "remediate.yaml"
     policy.write_text(f"version: 1\nnginx:\n  inventory: {inventory}\n", encoding="utf-8")
     changes = [nginx_file_change(host) for host in ("ghost", "all")]
     plan = tmp_path / "fix.json"
     Plan(providers=["nginx"], changes=changes).save(plan)
-    _one_line(
-        cli("apply", str(plan), "-p", str(policy), "--no-verify"),
-        f"error: all, ghost: not a host of the inventory {inventory}; nothing was applied",
+    line = _one_line(
+        cli("apply", str(plan), "-p", str(policy), "--no-verify"), "error: plan refused: 2 change"
     )
+    assert "(no host ghost in the inventory)" in line
+    assert "(no host all in the inventory)" in line
+    assert line.endswith("nothing was applied")
 
 
 def _one_line(result: Result, expected: str) -> str:
