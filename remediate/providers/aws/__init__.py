@@ -1,4 +1,9 @@
-"""AWS ELBv2: ALB HTTPS and NLB TLS listeners, ALB HTTP/2, target group protocol risks.
+"""AWS Elastic Load Balancing: ALB HTTPS and NLB TLS listeners, ALB HTTP/2, target group
+protocol risks (ELBv2), and Classic Load Balancer HTTPS/SSL listeners.
+
+Classic listeners are kinds of this provider rather than a provider of their own: they share the
+`aws` section (regions, credentials), the rate limit and the boto3 executor, and a user fixing
+"the AWS load balancers" should not need two sections and two `--only` names.
 
 Discovery (`discover`), rules (`rules`), the boto3 executor (`executor`) and the Pulumi mapping
 (`pulumi`) are imported only when used.
@@ -12,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 from remediate.provider import ExecutorFactory, Permissions, Provider, RuleInfo, Severity
 from remediate.providers.aws.model import (
     AWSSettings,
+    ClassicListenerTarget,
     Kind,
     ListenerTarget,
     LoadBalancerTarget,
@@ -45,7 +51,7 @@ def _pulumi(settings: Settings, progress: Progress) -> Executor:
 
 class AWS(Provider):
     name = "aws"
-    title = "AWS ELBv2 load balancers"
+    title = "AWS load balancers (ELBv2 and Classic)"
     section = AWSSettings
     kinds = tuple(Kind)
     default_executor = "boto3"
@@ -96,6 +102,30 @@ class AWS(Provider):
             f"{DOCS}/application/load-balancer-target-groups.html#target-group-protocol-version",
             fixes=False,
         ),
+        RuleInfo(
+            "aws-clb-tls-floor",
+            "Classic listener's negotiation policy accepts TLS below the minimum",
+            Severity.HIGH,
+            "Give the listener a negotiation policy referencing the most compatible predefined "
+            "ELBSecurityPolicy that meets tls.minimum, keeping its other policies.",
+            f"{DOCS}/classic/elb-security-policy-table.html",
+        ),
+        RuleInfo(
+            "aws-clb-unknown-policy",
+            "Classic listener's negotiation policy cannot be read",
+            Severity.MEDIUM,
+            "Check the listener's negotiation policy by hand; remediate cannot tell its protocols.",
+            f"{DOCS}/classic/elb-ssl-security-policy.html",
+            fixes=False,
+        ),
+        RuleInfo(
+            "aws-clb-no-policy-meets",
+            "No Classic ELB policy meets the minimum",
+            Severity.HIGH,
+            "Classic Load Balancers have no TLS 1.3 policy: move the listener to an ALB or NLB.",
+            f"{DOCS}/classic/elb-security-policy-table.html",
+            fixes=False,
+        ),
     )
     permissions = Permissions(
         system="aws-iam",
@@ -105,10 +135,14 @@ class AWS(Provider):
             "elasticloadbalancing:DescribeLoadBalancerAttributes",
             "elasticloadbalancing:DescribeTargetGroups",
             "elasticloadbalancing:DescribeSSLPolicies",
+            "elasticloadbalancing:DescribeLoadBalancerPolicies",
+            "sts:GetCallerIdentity",
         ),
         write=(
             "elasticloadbalancing:ModifyListener",
             "elasticloadbalancing:ModifyLoadBalancerAttributes",
+            "elasticloadbalancing:CreateLoadBalancerPolicy",
+            "elasticloadbalancing:SetLoadBalancerPoliciesOfListener",
         ),
     )
 
@@ -137,6 +171,14 @@ class AWS(Provider):
                 load_balancer_type=str(context["load_balancer_type"]),
                 dns_name=str(context.get("dns_name") or ""),
             )
+        if endpoint.kind == Kind.CLASSIC_LISTENER:
+            return ClassicListenerTarget(
+                region=endpoint.location,
+                load_balancer_name=str(context["load_balancer_name"]),
+                port=int(endpoint.settings["port"]),
+                protocol=str(endpoint.settings["protocol"]),
+                dns_name=str(context.get("dns_name") or ""),
+            )
         if endpoint.kind == Kind.LOAD_BALANCER:
             return LoadBalancerTarget(
                 arn=endpoint.resource,
@@ -152,7 +194,10 @@ class AWS(Provider):
 
         for change in changes:
             target = change.target
-            if not isinstance(target, ListenerTarget) or not target.dns_name:
+            if (
+                not isinstance(target, ListenerTarget | ClassicListenerTarget)
+                or not target.dns_name
+            ):
                 continue
             yield Expectation(
                 change.resource,

@@ -13,9 +13,10 @@ import math
 import os
 import threading
 import time
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from functools import cache
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import boto3
@@ -27,8 +28,9 @@ from remediate.inventory import Inventory
 from remediate.model import Endpoint
 from remediate.policy import Policy
 from remediate.progress import Progress, Silent
-from remediate.providers.aws.model import AWSSettings, Kind
-from remediate.providers.aws.rules import HTTP2_ATTRIBUTE, TLS_PROTOCOLS, SslPolicy
+from remediate.providers.aws import classic
+from remediate.providers.aws.model import AWSSettings, ClassicListenerTarget, Kind
+from remediate.providers.aws.rules import HTTP2_ATTRIBUTE, TLS_PROTOCOLS, ClassicPolicy, SslPolicy
 
 if TYPE_CHECKING:
     from mypy_boto3_elbv2.client import ElasticLoadBalancingv2Client
@@ -104,6 +106,10 @@ class Session:
     """A client per region, made up front: boto3 sessions are not thread-safe, clients are."""
 
     clients: Mapping[str, ElasticLoadBalancingv2Client]
+    classic: Mapping[str, Any] = field(default_factory=dict)
+    """Classic ELB (`elb`) clients by region."""
+    account: Callable[[], str] = lambda: ""
+    """The account id (STS GetCallerIdentity, asked once and only when needed)."""
 
     @classmethod
     def open(cls, regions: Iterable[str], session: boto3.session.Session | None = None) -> Session:
@@ -134,14 +140,25 @@ class Session:
                 region: session.client("elbv2", region_name=region, config=RETRY_CONFIG)
                 for region in wanted
             }
+            classic_clients = {
+                region: session.client("elb", region_name=region, config=RETRY_CONFIG)
+                for region in wanted
+            }
+            sts = session.client("sts", region_name=wanted[0], config=RETRY_CONFIG)
         except (NoRegionError, BotoCoreError, ValueError) as exc:
             # ValueError: botocore's word for an AWS_ENDPOINT_URL that is not a URL.
             raise DiscoveryError(f"cannot create an ELBv2 client: {exc}") from None
-        for client in clients.values():
+        for client in [*clients.values(), *classic_clients.values()]:
             limit = RateLimit.from_env()
             if limit is not None:
                 client.meta.events.register("before-send", limit.before_send)
-        return cls(clients)
+
+        @cache
+        def account() -> str:
+            with _Errors(wanted[0]):
+                return str(sts.get_caller_identity()["Account"])
+
+        return cls(clients, classic_clients, account)
 
 
 NAME = "aws"
@@ -171,7 +188,33 @@ def discover(
             inventory.endpoints.extend(endpoints)
             catalogs[region] = catalog
     inventory.facts["aws.ssl_policies"] = catalogs
+    classic_catalogs: dict[str, list[ClassicPolicy]] = {}
+    with ThreadPoolExecutor(max_workers=len(session.classic)) as pool:
+        classic_results = pool.map(
+            lambda item: _discover_classic(item[0], item[1], session.account, progress),
+            session.classic.items(),
+        )
+        for region, (endpoints, classic_catalog) in zip(
+            session.classic, classic_results, strict=True
+        ):
+            inventory.endpoints.extend(endpoints)
+            classic_catalogs[region] = classic_catalog
+    inventory.facts["aws.classic_policies"] = classic_catalogs
     return inventory
+
+
+def _discover_classic(
+    region: str, client: Any, account: Callable[[], str], progress: Progress
+) -> tuple[list[Endpoint], list[ClassicPolicy]]:
+    """The HTTPS/SSL listeners of the region's Classic Load Balancers and, when there are any,
+    the predefined policies their negotiation policies reference."""
+    key = f"aws {region} classic"
+    progress.update(key, "listing Classic load balancers")
+    with _Errors(region):
+        endpoints = classic.endpoints(client, region, account)
+        catalog = classic.predefined(client) if endpoints else []
+    progress.done(key, f"{len(endpoints)} Classic HTTPS/SSL listeners")
+    return endpoints, catalog
 
 
 def _discover_region(
@@ -416,3 +459,20 @@ def _read_attributes_or_none(
         if exc.response.get("Error", {}).get("Code") == "LoadBalancerNotFound":
             return None
         raise
+
+
+def read_classic(
+    session: Session, listeners: Mapping[str, ClassicListenerTarget]
+) -> dict[str, dict[str, Any] | None]:
+    """Re-read Classic listeners (resource -> target): the settings now, or None when gone."""
+    by_region: dict[str, list[tuple[str, ClassicListenerTarget]]] = {}
+    for resource, target in listeners.items():
+        by_region.setdefault(target.region, []).append((resource, target))
+    found: dict[str, dict[str, Any] | None] = {}
+    for region, group in by_region.items():
+        client = session.classic.get(region)
+        if client is None:
+            raise DiscoveryError(f"AWS {region}: region is not in aws.regions")
+        with _Errors(region):
+            found.update(classic.read(client, group))
+    return found

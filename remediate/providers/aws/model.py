@@ -25,6 +25,7 @@ class Kind(StrEnum):
     LISTENER = "listener"
     LOAD_BALANCER = "load-balancer"
     TARGET_GROUP = "target-group"
+    CLASSIC_LISTENER = "classic-listener"
 
 
 class LoadBalancerTarget(Target):
@@ -47,4 +48,15 @@ class ListenerTarget(Target):
     protocol: str
     load_balancer_arn: str
     load_balancer_type: str
+    dns_name: str = ""
+
+
+class ClassicListenerTarget(Target):
+    """An HTTPS or SSL listener of a Classic Load Balancer (named by load balancer and port)."""
+
+    type: str = "aws-classic-listener"
+    region: str
+    load_balancer_name: str
+    port: int
+    protocol: str
     dns_name: str = ""

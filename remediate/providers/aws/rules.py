@@ -18,6 +18,15 @@ ALB_HTTP2 = "aws-alb-http2"
 NLB_ALPN = "aws-nlb-alpn-h2"
 NLB_HTTP1_ONLY = "aws-nlb-alpn-http1-only"
 BACKEND_PROTOCOL = "aws-tg-backend-protocol"
+CLASSIC_TLS_FLOOR = "aws-clb-tls-floor"
+CLASSIC_UNKNOWN_POLICY = "aws-clb-unknown-policy"
+CLASSIC_NO_POLICY_MEETS = "aws-clb-no-policy-meets"
+
+CLASSIC_NEGOTIATION = "ssl_negotiation_policy"
+# What ELB applies to an HTTPS/SSL listener that has no negotiation policy of its own.
+CLASSIC_DEFAULT_POLICY = "ELBSecurityPolicy-2016-08"
+# remediate's own negotiation policy for predefined policy P is named OWN_PREFIX + P.
+OWN_PREFIX = "remediate-"
 
 TLS_PROTOCOLS = frozenset({"HTTPS", "TLS"})
 HTTP2_ATTRIBUTE = "routing.http2.enabled"
@@ -226,12 +235,115 @@ def _listener(endpoint: Endpoint, policy: Policy, facts: Mapping[str, Any]) -> V
     )
 
 
+@dataclass(frozen=True)
+class ClassicPolicy:
+    """A Classic ELB predefined policy: the TLS versions it enables, and whether SSLv3 is on."""
+
+    name: str
+    versions: tuple[str, ...]
+    sslv3: bool = False
+
+    def weak(self, minimum: str) -> list[str]:
+        """What it accepts below `minimum`, as protocol names ("SSLv3", "TLS 1.0")."""
+        tls = [f"TLS {v}" for v in weak_versions(self.versions, minimum)]
+        return (["SSLv3"] if self.sslv3 else []) + tls
+
+
+def _classic_rank(policy: ClassicPolicy) -> tuple[Any, ...]:
+    """The most compatible floor that meets the minimum first, then the newest revision."""
+    match = _DATE.search(policy.name)
+    revision = (int(match.group(1)), int(match.group(2))) if match else (0, 0)
+    floor = policy.versions[0] if policy.versions else "0"
+    return (tls_key(floor), (-revision[0], -revision[1]), policy.name)
+
+
+def classic_listener_verdict(
+    settings: Mapping[str, Any], catalog: Sequence[ClassicPolicy], policy: Policy
+) -> Verdict:
+    """A Classic HTTPS/SSL listener: its negotiation policy's protocols against the minimum.
+
+    The protocols come from the referenced predefined policy (`Reference-Security-Policy`), from
+    the policy's own `Protocol-*` attributes for a custom policy, or, with no negotiation policy,
+    from ELBSecurityPolicy-2016-08, which ELB applies then. The fix is remediate's own negotiation
+    policy referencing the most compatible predefined policy that meets the minimum.
+    """
+    minimum = policy.tls.minimum
+    by_name = {item.name: item for item in catalog}
+    current = settings.get(CLASSIC_NEGOTIATION)
+    reference = settings.get("reference_policy")
+    observed: ClassicPolicy | None
+    if current is None:
+        observed = by_name.get(CLASSIC_DEFAULT_POLICY)
+        source = f"no negotiation policy, so ELB applies {CLASSIC_DEFAULT_POLICY}"
+    elif reference:
+        observed = by_name.get(str(reference))
+        source = f"{current} references {reference}"
+    elif settings.get("policy_versions") or settings.get("policy_sslv3"):
+        observed = ClassicPolicy(
+            str(current),
+            tuple(settings.get("policy_versions", ())),
+            bool(settings.get("policy_sslv3")),
+        )
+        source = f"custom policy {current}"
+    else:
+        observed = None
+        source = str(current)
+    if observed is None:
+        return Verdict(
+            findings=[
+                Note(
+                    CLASSIC_UNKNOWN_POLICY,
+                    f"negotiation policy {source}: describe_load_balancer_policies does not say "
+                    "which protocols it enables",
+                )
+            ]
+        )
+    weak = observed.weak(minimum)
+    if not weak:
+        return Verdict()
+    fitting = [
+        item for item in catalog if not item.sslv3 and item.versions and not item.weak(minimum)
+    ]
+    if not fitting:
+        return Verdict(
+            findings=[
+                Note(
+                    CLASSIC_NO_POLICY_MEETS,
+                    f"accepts {', '.join(weak)} ({source}); no Classic ELB predefined policy "
+                    f"accepts only TLS {minimum} and above (Classic ELB has no TLS 1.3): move "
+                    "the listener to an ALB or NLB",
+                )
+            ]
+        )
+    target = min(fitting, key=_classic_rank)
+    return Verdict(
+        [
+            Desired(
+                attribute=CLASSIC_NEGOTIATION,
+                before=current,
+                after=f"{OWN_PREFIX}{target.name}",
+                reason=f"accepts {', '.join(weak)} ({source}); policy minimum is TLS {minimum}; "
+                f"the new policy references {target.name}",
+                rules=(CLASSIC_TLS_FLOOR,),
+            )
+        ]
+    )
+
+
+def _classic_listener(endpoint: Endpoint, policy: Policy, facts: Mapping[str, Any]) -> Verdict:
+    catalogs: Mapping[str, Iterable[ClassicPolicy]] = facts.get("aws.classic_policies", {})
+    return classic_listener_verdict(
+        endpoint.settings, list(catalogs.get(endpoint.location, ())), policy
+    )
+
+
 _VERDICTS: dict[str, Callable[[Endpoint, Policy, Mapping[str, Any]], Verdict]] = {
     Kind.LISTENER: _listener,
     Kind.LOAD_BALANCER: lambda endpoint, policy, _: load_balancer_verdict(
         endpoint.settings, policy
     ),
     Kind.TARGET_GROUP: lambda endpoint, _, __: target_group_verdict(endpoint.settings),
+    Kind.CLASSIC_LISTENER: _classic_listener,
 }
 
 
