@@ -65,6 +65,14 @@ class AWS(Provider):
             f"{DOCS}/application/describe-ssl-policies.html",
         ),
         RuleInfo(
+            "aws-elb-fips",
+            "Listener is not on a FIPS security policy (aws.fips)",
+            Severity.HIGH,
+            "Replace the security policy with the best FIPS policy describe_ssl_policies offers "
+            "for the load balancer type.",
+            f"{DOCS}/application/describe-ssl-policies.html#fips-security-policies",
+        ),
+        RuleInfo(
             "aws-alb-http2",
             "ALB has HTTP/2 switched off",
             Severity.MEDIUM,

@@ -19,6 +19,11 @@ class AWSSettings(Section):
         default="auto",
         description="An ELBSecurityPolicy name, or auto to pick the best one the API offers.",
     )
+    fips: bool = Field(
+        default=False,
+        description="Require FIPS security policies on ELBv2 listeners: a listener on another "
+        "policy is moved to the best FIPS policy the API offers for its load balancer type.",
+    )
 
 
 class Kind(StrEnum):

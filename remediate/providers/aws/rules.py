@@ -18,6 +18,7 @@ ALB_HTTP2 = "aws-alb-http2"
 NLB_ALPN = "aws-nlb-alpn-h2"
 NLB_HTTP1_ONLY = "aws-nlb-alpn-http1-only"
 BACKEND_PROTOCOL = "aws-tg-backend-protocol"
+FIPS_POLICY = "aws-elb-fips"
 CLASSIC_TLS_FLOOR = "aws-clb-tls-floor"
 CLASSIC_UNKNOWN_POLICY = "aws-clb-unknown-policy"
 CLASSIC_NO_POLICY_MEETS = "aws-clb-no-policy-meets"
@@ -71,6 +72,11 @@ class SslPolicy:
     def meets(self, minimum: str) -> bool:
         return bool(self.versions) and not weak_versions(self.versions, minimum)
 
+    @property
+    def fips(self) -> bool:
+        """A FIPS policy: the API flags them only by name (`...-FIPS-...`)."""
+        return "FIPS" in self.name.upper().split("-")
+
 
 def _is_aead(cipher: str) -> bool:
     return "GCM" in cipher or "CHACHA20" in cipher or cipher.startswith("TLS_AES")
@@ -92,12 +98,18 @@ def _rank(policy: SslPolicy) -> tuple[Any, ...]:
 
 
 def choose_ssl_policy(
-    catalog: Sequence[SslPolicy], minimum: str, load_balancer_type: str, explicit: str = "auto"
+    catalog: Sequence[SslPolicy],
+    minimum: str,
+    load_balancer_type: str,
+    explicit: str = "auto",
+    fips: bool = False,
 ) -> SslPolicy:
     """The security policy a weak listener should get.
 
-    An explicit name wins (and must exist and meet the minimum); with `auto`, the best policy that
-    `describe_ssl_policies` offers for this load balancer type and whose protocols all meet it.
+    An explicit name wins (and must exist, meet the minimum and, with `fips`, be a FIPS policy);
+    with `auto`, the best policy that `describe_ssl_policies` offers for this load balancer type
+    (its `SupportedLoadBalancerTypes`) whose protocols all meet it, among FIPS policies only when
+    `fips` is set.
     """
     if explicit != "auto":
         for candidate in catalog:
@@ -108,13 +120,19 @@ def choose_ssl_policy(
                         f"aws.ssl_policy {explicit} {accepts_phrase(weak)}, "
                         f"below tls.minimum {minimum}"
                     )
+                if fips and not candidate.fips:
+                    raise RuleError(f"aws.ssl_policy {explicit} is not a FIPS policy (aws.fips)")
                 return candidate
         raise RuleError(f"aws.ssl_policy {explicit} is not offered by describe_ssl_policies")
-    fitting = [p for p in catalog if p.meets(minimum) and p.supports(load_balancer_type)]
+    fitting = [
+        p
+        for p in catalog
+        if p.meets(minimum) and p.supports(load_balancer_type) and (p.fips or not fips)
+    ]
     if not fitting:
         raise RuleError(
-            f"no security policy offered for {load_balancer_type} load balancers "
-            f"accepts only TLS {minimum} and above"
+            f"no {'FIPS ' if fips else ''}security policy offered for {load_balancer_type} "
+            f"load balancers accepts only TLS {minimum} and above"
         )
     return min(fitting, key=_rank)
 
@@ -145,20 +163,20 @@ def listener_verdict(
         )
     else:
         weak = weak_versions(current.versions, minimum)
-        if weak:
+        fips = _fips_required(policy)
+        if weak or (fips and not current.fips):
             target = choose_ssl_policy(
-                catalog,
-                minimum,
-                load_balancer_type,
-                _wanted_policy(policy),
+                catalog, minimum, load_balancer_type, _wanted_policy(policy), fips
             )
             changes.append(
                 Desired(
                     attribute="ssl_policy",
                     before=current.name,
                     after=target.name,
-                    reason=f"{accepts_phrase(weak)}; policy minimum is TLS {minimum}",
-                    rules=(TLS_FLOOR,),
+                    reason=f"{accepts_phrase(weak)}; policy minimum is TLS {minimum}"
+                    if weak
+                    else "not a FIPS security policy; aws.fips requires one",
+                    rules=(TLS_FLOOR,) if weak else (FIPS_POLICY,),
                 )
             )
     if policy.http2 and protocol == "TLS":
@@ -225,6 +243,11 @@ def _wanted_policy(policy: Policy) -> str:
     """`aws.ssl_policy`: an explicit security policy name, or "auto"."""
     section = policy.sections.get("aws")
     return section.ssl_policy if isinstance(section, AWSSettings) else "auto"
+
+
+def _fips_required(policy: Policy) -> bool:
+    section = policy.sections.get("aws")
+    return isinstance(section, AWSSettings) and section.fips
 
 
 def _listener(endpoint: Endpoint, policy: Policy, facts: Mapping[str, Any]) -> Verdict:
