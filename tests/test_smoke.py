@@ -8,5 +8,8 @@ def test_demo_plans_applies_and_comes_back_clean(cli: Cli) -> None:
     assert "ELBSecurityPolicy-2016-08" in first
     assert "+    listen 127.0.0.1:" in first  # the Nginx host's diff: http2 on its listen
     assert "gcp ssl-policy remediate-tls (demo-shop/europe-west1)" in first
-    assert "Plan: 12 changes to 11 resources" in first  # AWS 5 to 4, GCP 5 to 5, Nginx 2 files
+    assert "aws classic-listener shop-classic:443 HTTPS (Classic)" in first
+    assert "gcp target-ssl-proxy mqtt (demo-shop/global)" in first
+    # AWS 7 changes to 6 resources (2 Classic), GCP 6 to 6 (1 SSL proxy), Nginx 2 files
+    assert "Plan: 15 changes to 14 resources" in first
     assert "No changes." in after
