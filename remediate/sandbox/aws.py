@@ -9,6 +9,7 @@ import json
 import logging
 import os
 import threading
+import urllib.parse
 import urllib.request
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -34,7 +35,9 @@ class _WhileServing:
     - moto's modify_listener drops AlpnPolicy; the real API applies it: moto's handler is wrapped
       to apply it.
     - werkzeug logs every request moto serves: its logger is quieted to errors.
-    - moto's Classic ELB policy calls are made strict (`_strict_classic_policies`).
+    - moto's Classic ELB policy calls are made strict (`_strict_classic_policies`), and its
+      apigatewayv2 gets an UpdateDomainName checked against botocore's model
+      (`_update_http_api_domains`).
 
     moto serves every server of a process from the same backends and handler classes, so both are
     counted: the first server to start applies them, the last to stop puts the originals back.
@@ -69,7 +72,7 @@ class _WhileServing:
             log = logging.getLogger("werkzeug")
             self._log_level = log.level
             log.setLevel(logging.ERROR)
-            self._restore = [_strict_classic_policies()]
+            self._restore = [_strict_classic_policies(), _update_http_api_domains()]
 
     def release(self) -> None:
         from moto.elbv2.responses import ELBV2Response
@@ -196,6 +199,86 @@ def _strict_classic_policies() -> Callable[[], None]:
     return restore
 
 
+def check_against_model(shape: Any, value: Any, where: str) -> None:
+    """Refuse `value` (a rest-json body, wire names) that does not fit botocore's `shape`: an
+    unknown member, a missing required one, a wrong type or a value outside an enum.
+
+    Raises ValueError naming the offending path; members bound to the URI, query or headers are
+    not part of a body and are skipped."""
+    kind = shape.type_name
+    if kind == "structure":
+        if not isinstance(value, dict):
+            raise ValueError(f"{where}: expected an object")
+        body = {
+            member.serialization.get("name", name): (name, member)
+            for name, member in shape.members.items()
+            if not member.serialization.get("location")
+        }
+        for key in value:
+            if key not in body:
+                raise ValueError(f"{where}.{key}: unknown member")
+        for name in shape.required_members:
+            member = shape.members[name]
+            wire = member.serialization.get("name", name)
+            if not member.serialization.get("location") and wire not in value:
+                raise ValueError(f"{where}.{wire}: required member is missing")
+        for key, item in value.items():
+            check_against_model(body[key][1], item, f"{where}.{key}")
+    elif kind == "list":
+        if not isinstance(value, list):
+            raise ValueError(f"{where}: expected a list")
+        for index, item in enumerate(value):
+            check_against_model(shape.member, item, f"{where}[{index}]")
+    elif kind == "map":
+        if not isinstance(value, dict):
+            raise ValueError(f"{where}: expected a map")
+        for key, item in value.items():
+            check_against_model(shape.value, item, f"{where}.{key}")
+    elif kind == "string":
+        if not isinstance(value, str):
+            raise ValueError(f"{where}: expected a string")
+        if shape.enum and value not in shape.enum:
+            raise ValueError(f"{where}: {value!r} is not one of {', '.join(shape.enum)}")
+    elif kind == "boolean" and not isinstance(value, bool):
+        raise ValueError(f"{where}: expected a boolean")
+    elif kind in ("integer", "long") and not isinstance(value, int):
+        raise ValueError(f"{where}: expected an integer")
+
+
+def _update_http_api_domains() -> Callable[[], None]:
+    """Give moto's apigatewayv2 the UpdateDomainName it lacks, strict as the real API.
+
+    The request body is checked against botocore's own model of the operation (members, required
+    members, types, enums such as SecurityPolicy), and `domainNameConfigurations` replaces the
+    domain's configurations as a whole, as the real API does.
+    """
+    import botocore.session
+    from moto.apigatewayv2.exceptions import BadRequestException
+    from moto.apigatewayv2.responses import ApiGatewayV2Response
+
+    operation = botocore.session.get_session().get_service_model("apigatewayv2")
+    request = operation.operation_model("UpdateDomainName").input_shape
+
+    def update_domain_name(self: Any) -> Any:
+        name = urllib.parse.unquote(self.path.rstrip("/").split("/")[-1])
+        try:
+            body = json.loads(self.body or "{}")
+            check_against_model(request, body, "UpdateDomainNameRequest")
+        except (ValueError, json.JSONDecodeError) as exc:
+            raise BadRequestException(str(exc)) from None
+        domain = self.apigatewayv2_backend.get_domain_name(domain_name=name)
+        if "domainNameConfigurations" in body:
+            domain.domain_name_configurations = body["domainNameConfigurations"]
+        return 200, {}, json.dumps(domain.to_json())
+
+    setattr(ApiGatewayV2Response, "update_domain_name", update_domain_name)  # noqa: B010
+
+    def restore() -> None:
+        delattr(ApiGatewayV2Response, "update_domain_name")
+
+    return restore
+
+
 class MotoServer:
     """A moto server on a free loopback port, in a thread of this process, until `stop()`."""
 
@@ -256,6 +339,8 @@ class Fleet:
     target_groups: dict[str, str] = field(default_factory=dict)
     classic: dict[str, str] = field(default_factory=dict)
     """Classic ELB listeners ("shop-classic:443") -> their resource id in a plan."""
+    api_domains: dict[str, str] = field(default_factory=dict)
+    """HTTP/WebSocket API custom domains -> their ARN."""
 
 
 class FleetBuilder:
@@ -434,4 +519,29 @@ def seed_classic_fleet(fleet: Fleet | None = None) -> Fleet:
     east.classic_policies("shop-classic", 443, "ELBSecurityPolicy-2016-08", sticky=True)
     east.classic("partner-classic", [(443, "HTTPS")])
     east.classic_policies("partner-classic", 443, "ELBSecurityPolicy-TLS-1-2-2017-01", sticky=False)
+    return fleet
+
+
+def seed_api_domains(fleet: Fleet | None = None) -> Fleet:
+    """API Gateway custom domains of HTTP/WebSocket APIs in us-east-1 (boto3 must point at moto).
+
+    - ws.shop.example.com: a WebSocket API's domain on TLS_1_0
+    - api.shop.example.com: an HTTP API's domain already on TLS_1_2
+    """
+    fleet = fleet or Fleet()
+    client: Any = boto3.client("apigatewayv2", region_name="us-east-1")
+    acm = boto3.client("acm", region_name="us-east-1")
+    certificate = acm.request_certificate(DomainName="*.shop.example.com")["CertificateArn"]
+    for name, policy in (("ws.shop.example.com", "TLS_1_0"), ("api.shop.example.com", "TLS_1_2")):
+        created = client.create_domain_name(
+            DomainName=name,
+            DomainNameConfigurations=[
+                {
+                    "CertificateArn": certificate,
+                    "EndpointType": "REGIONAL",
+                    "SecurityPolicy": policy,
+                }
+            ],
+        )
+        fleet.api_domains[name] = created["DomainNameArn"]
     return fleet

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from remediate.provider import ExecutorFactory, Permissions, Provider, RuleInfo, Severity
 from remediate.providers.aws.model import (
+    ApiDomainTarget,
     AWSSettings,
     ClassicListenerTarget,
     Kind,
@@ -51,7 +52,7 @@ def _pulumi(settings: Settings, progress: Progress) -> Executor:
 
 class AWS(Provider):
     name = "aws"
-    title = "AWS load balancers (ELBv2 and Classic)"
+    title = "AWS load balancers (ELBv2 and Classic) and API Gateway HTTP/WebSocket domains"
     section = AWSSettings
     kinds = tuple(Kind)
     default_executor = "boto3"
@@ -134,6 +135,25 @@ class AWS(Provider):
             f"{DOCS}/classic/elb-security-policy-table.html",
             fixes=False,
         ),
+        RuleInfo(
+            "aws-apigw-tls-floor",
+            "HTTP/WebSocket API custom domain accepts TLS below the minimum",
+            Severity.HIGH,
+            "Set each weak domain configuration's SecurityPolicy to the most compatible value "
+            "the service model offers that meets tls.minimum (TLS_1_2 for 1.2).",
+            "https://docs.aws.amazon.com/apigateway/latest/developerguide/"
+            "http-api-custom-domain-names.html",
+        ),
+        RuleInfo(
+            "aws-apigw-no-policy-meets",
+            "No security policy of HTTP/WebSocket API domains meets the minimum",
+            Severity.HIGH,
+            "HTTP and WebSocket API domains offer TLS_1_0 and TLS_1_2 only; front the API "
+            "with something that can require TLS 1.3.",
+            "https://docs.aws.amazon.com/apigateway/latest/developerguide/"
+            "http-api-custom-domain-names.html",
+            fixes=False,
+        ),
     )
     permissions = Permissions(
         system="aws-iam",
@@ -145,12 +165,14 @@ class AWS(Provider):
             "elasticloadbalancing:DescribeSSLPolicies",
             "elasticloadbalancing:DescribeLoadBalancerPolicies",
             "sts:GetCallerIdentity",
+            "apigateway:GET",
         ),
         write=(
             "elasticloadbalancing:ModifyListener",
             "elasticloadbalancing:ModifyLoadBalancerAttributes",
             "elasticloadbalancing:CreateLoadBalancerPolicy",
             "elasticloadbalancing:SetLoadBalancerPoliciesOfListener",
+            "apigateway:PATCH",
         ),
     )
 
@@ -186,6 +208,10 @@ class AWS(Provider):
                 port=int(endpoint.settings["port"]),
                 protocol=str(endpoint.settings["protocol"]),
                 dns_name=str(context.get("dns_name") or ""),
+            )
+        if endpoint.kind == Kind.HTTP_API_DOMAIN:
+            return ApiDomainTarget(
+                region=endpoint.location, domain_name=str(context["domain_name"])
             )
         if endpoint.kind == Kind.LOAD_BALANCER:
             return LoadBalancerTarget(

@@ -28,8 +28,8 @@ from remediate.inventory import Inventory
 from remediate.model import Endpoint
 from remediate.policy import Policy
 from remediate.progress import Progress, Silent
-from remediate.providers.aws import classic
-from remediate.providers.aws.model import AWSSettings, ClassicListenerTarget, Kind
+from remediate.providers.aws import apigateway, classic
+from remediate.providers.aws.model import ApiDomainTarget, AWSSettings, ClassicListenerTarget, Kind
 from remediate.providers.aws.rules import HTTP2_ATTRIBUTE, TLS_PROTOCOLS, ClassicPolicy, SslPolicy
 
 if TYPE_CHECKING:
@@ -109,6 +109,8 @@ class Session:
     classic: Mapping[str, Any] = field(default_factory=dict)
     """Classic ELB (`elb`) clients by region."""
     account: Callable[[], str] = lambda: ""
+    http_apis: Mapping[str, Any] = field(default_factory=dict)
+    """API Gateway v2 (`apigatewayv2`) clients by region."""
     """The account id (STS GetCallerIdentity, asked once and only when needed)."""
 
     @classmethod
@@ -144,11 +146,15 @@ class Session:
                 region: session.client("elb", region_name=region, config=RETRY_CONFIG)
                 for region in wanted
             }
+            http_apis = {
+                region: session.client("apigatewayv2", region_name=region, config=RETRY_CONFIG)
+                for region in wanted
+            }
             sts = session.client("sts", region_name=wanted[0], config=RETRY_CONFIG)
         except (NoRegionError, BotoCoreError, ValueError) as exc:
             # ValueError: botocore's word for an AWS_ENDPOINT_URL that is not a URL.
             raise DiscoveryError(f"cannot create an ELBv2 client: {exc}") from None
-        for client in [*clients.values(), *classic_clients.values()]:
+        for client in [*clients.values(), *classic_clients.values(), *http_apis.values()]:
             limit = RateLimit.from_env()
             if limit is not None:
                 client.meta.events.register("before-send", limit.before_send)
@@ -158,7 +164,7 @@ class Session:
             with _Errors(wanted[0]):
                 return str(sts.get_caller_identity()["Account"])
 
-        return cls(clients, classic_clients, account)
+        return cls(clients, classic_clients, account, http_apis)
 
 
 NAME = "aws"
@@ -200,6 +206,13 @@ def discover(
             inventory.endpoints.extend(endpoints)
             classic_catalogs[region] = classic_catalog
     inventory.facts["aws.classic_policies"] = classic_catalogs
+    allowed: dict[str, list[str]] = {}
+    for region, client in session.http_apis.items():
+        with _Errors(region):
+            domains = apigateway.endpoints(client, region)
+        inventory.endpoints.extend(domains)
+        allowed[region] = apigateway.security_policies(client)
+    inventory.facts["aws.api_security_policies"] = allowed
     return inventory
 
 
@@ -475,4 +488,18 @@ def read_classic(
             raise DiscoveryError(f"AWS {region}: region is not in aws.regions")
         with _Errors(region):
             found.update(classic.read(client, group))
+    return found
+
+
+def read_api_domains(
+    session: Session, domains: Mapping[str, ApiDomainTarget]
+) -> dict[str, dict[str, Any] | None]:
+    """Re-read HTTP/WebSocket API domains (resource -> target): settings now, None when gone."""
+    found: dict[str, dict[str, Any] | None] = {}
+    for resource, target in domains.items():
+        client = session.http_apis.get(target.region)
+        if client is None:
+            raise DiscoveryError(f"AWS {target.region}: region is not in aws.regions")
+        with _Errors(target.region):
+            found.update(apigateway.read(client, [(resource, target)]))
     return found

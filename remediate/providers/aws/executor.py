@@ -13,9 +13,14 @@ from remediate.executors import NoSteps, Outcome, Status, Steps, confirmed
 from remediate.model import Change, fingerprint
 from remediate.progress import Progress
 from remediate.provider import UnsupportedChangeError
-from remediate.providers.aws import classic
-from remediate.providers.aws.discover import Session, read_classic, read_settings
-from remediate.providers.aws.model import ClassicListenerTarget, Kind
+from remediate.providers.aws import apigateway, classic
+from remediate.providers.aws.discover import (
+    Session,
+    read_api_domains,
+    read_classic,
+    read_settings,
+)
+from remediate.providers.aws.model import ApiDomainTarget, ClassicListenerTarget, Kind
 from remediate.providers.aws.rules import HTTP2_ATTRIBUTE
 
 
@@ -41,6 +46,12 @@ class Boto3Executor:
             if isinstance(change.target, ClassicListenerTarget)
         }
         found.update(read_classic(session, listeners))
+        domains = {
+            change.resource: change.target
+            for change in changes
+            if isinstance(change.target, ApiDomainTarget)
+        }
+        found.update(read_api_domains(session, domains))
         return found
 
     def fingerprints(self, changes: Sequence[Change]) -> dict[str, str | None]:
@@ -130,6 +141,9 @@ _WRITERS: dict[str, Callable[[Session, Sequence[Change]], None]] = {
     ),
     Kind.CLASSIC_LISTENER: lambda session, group: classic.write(
         session.classic[group[0].location], group
+    ),
+    Kind.HTTP_API_DOMAIN: lambda session, group: apigateway.write(
+        session.http_apis[group[0].location], group
     ),
 }
 # The kinds whose settings `read_settings` re-reads by (resource, kind, region).

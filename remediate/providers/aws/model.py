@@ -31,6 +31,7 @@ class Kind(StrEnum):
     LOAD_BALANCER = "load-balancer"
     TARGET_GROUP = "target-group"
     CLASSIC_LISTENER = "classic-listener"
+    HTTP_API_DOMAIN = "http-api-domain"
 
 
 class LoadBalancerTarget(Target):
@@ -65,3 +66,11 @@ class ClassicListenerTarget(Target):
     port: int
     protocol: str
     dns_name: str = ""
+
+
+class ApiDomainTarget(Target):
+    """An API Gateway custom domain of HTTP and WebSocket APIs (apigatewayv2)."""
+
+    type: str = "aws-http-api-domain"
+    region: str
+    domain_name: str

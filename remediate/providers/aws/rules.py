@@ -10,7 +10,15 @@ from typing import Any
 from remediate.model import Endpoint
 from remediate.policy import Policy, tls_key
 from remediate.providers.aws.model import AWSSettings, Kind
-from remediate.rules import Desired, Note, RuleError, Verdict, accepts_phrase, weak_versions
+from remediate.rules import (
+    Desired,
+    Note,
+    RuleError,
+    Verdict,
+    accepts_phrase,
+    versions_from,
+    weak_versions,
+)
 
 TLS_FLOOR = "aws-elb-tls-floor"
 UNKNOWN_POLICY = "aws-elb-unknown-policy"
@@ -22,6 +30,11 @@ FIPS_POLICY = "aws-elb-fips"
 CLASSIC_TLS_FLOOR = "aws-clb-tls-floor"
 CLASSIC_UNKNOWN_POLICY = "aws-clb-unknown-policy"
 CLASSIC_NO_POLICY_MEETS = "aws-clb-no-policy-meets"
+
+API_TLS_FLOOR = "aws-apigw-tls-floor"
+API_NO_POLICY_MEETS = "aws-apigw-no-policy-meets"
+API_SECURITY_POLICIES = "security_policies"
+_API_POLICY = re.compile(r"^TLS_(\d+)_(\d+)$")
 
 CLASSIC_NEGOTIATION = "ssl_negotiation_policy"
 # What ELB applies to an HTTPS/SSL listener that has no negotiation policy of its own.
@@ -360,6 +373,64 @@ def _classic_listener(endpoint: Endpoint, policy: Policy, facts: Mapping[str, An
     )
 
 
+def api_policy_floor(name: str) -> str | None:
+    """The lowest TLS version an API Gateway security policy named `TLS_X_Y` accepts."""
+    match = _API_POLICY.match(name or "")
+    return f"{match.group(1)}.{match.group(2)}" if match else None
+
+
+def http_api_domain_verdict(
+    settings: Mapping[str, Any], allowed: Sequence[str], policy: Policy
+) -> Verdict:
+    """An HTTP/WebSocket API custom domain: each configuration's SecurityPolicy against the
+    minimum. `allowed` is the SecurityPolicy enum of the service model; the fix is the most
+    compatible of those that meets the minimum, for every weak configuration."""
+    minimum = policy.tls.minimum
+    current = list(settings.get(API_SECURITY_POLICIES, []))
+    weak: dict[str, list[str]] = {}
+    for name in current:
+        floor = api_policy_floor(str(name))
+        if floor is not None:
+            below = weak_versions(versions_from(floor), minimum)
+            if below:
+                weak[str(name)] = below
+    if not weak:
+        return Verdict()
+    candidates = [
+        name
+        for name in allowed
+        if (floor := api_policy_floor(name)) is not None and tls_key(floor) >= tls_key(minimum)
+    ]
+    phrase = "; ".join(f"{name} {accepts_phrase(below)}" for name, below in weak.items())
+    if not candidates:
+        return Verdict(
+            findings=[
+                Note(
+                    API_NO_POLICY_MEETS,
+                    f"{phrase}; no security policy of HTTP/WebSocket API domains "
+                    f"({', '.join(allowed)}) accepts only TLS {minimum} and above",
+                )
+            ]
+        )
+    target = min(candidates, key=lambda name: tls_key(api_policy_floor(name) or "0"))
+    return Verdict(
+        [
+            Desired(
+                attribute=API_SECURITY_POLICIES,
+                before=current,
+                after=[target if name in weak else name for name in current],
+                reason=f"{phrase}; policy minimum is TLS {minimum}",
+                rules=(API_TLS_FLOOR,),
+            )
+        ]
+    )
+
+
+def _http_api_domain(endpoint: Endpoint, policy: Policy, facts: Mapping[str, Any]) -> Verdict:
+    allowed: Mapping[str, Sequence[str]] = facts.get("aws.api_security_policies", {})
+    return http_api_domain_verdict(endpoint.settings, allowed.get(endpoint.location, ()), policy)
+
+
 _VERDICTS: dict[str, Callable[[Endpoint, Policy, Mapping[str, Any]], Verdict]] = {
     Kind.LISTENER: _listener,
     Kind.LOAD_BALANCER: lambda endpoint, policy, _: load_balancer_verdict(
@@ -367,6 +438,7 @@ _VERDICTS: dict[str, Callable[[Endpoint, Policy, Mapping[str, Any]], Verdict]] =
     ),
     Kind.TARGET_GROUP: lambda endpoint, _, __: target_group_verdict(endpoint.settings),
     Kind.CLASSIC_LISTENER: _classic_listener,
+    Kind.HTTP_API_DOMAIN: _http_api_domain,
 }
 
 
