@@ -185,49 +185,50 @@ def discover(
     session = Session.open(regions_of(policy), boto_session)
     inventory = Inventory(providers=[NAME])
     catalogs: dict[str, list[SslPolicy]] = {}
-    with ThreadPoolExecutor(max_workers=len(session.clients)) as pool:
-        results = pool.map(
-            lambda item: _discover_region(item[0], item[1], policy, progress),
-            session.clients.items(),
-        )
-        for region, (endpoints, catalog) in zip(session.clients, results, strict=True):
+    classic_catalogs: dict[str, list[ClassicPolicy]] = {}
+    allowed: dict[str, list[str]] = {}
+    # ELBv2 and the other kinds (Classic, API domains) of every region are read side by side.
+    with ThreadPoolExecutor(max_workers=2 * len(session.clients)) as pool:
+        v2 = {
+            region: pool.submit(_discover_region, region, client, policy, progress)
+            for region, client in session.clients.items()
+        }
+        others = {
+            region: pool.submit(_discover_others, region, session, progress)
+            for region in session.classic
+        }
+        for region, future in v2.items():
+            endpoints, catalog = future.result()
             inventory.endpoints.extend(endpoints)
             catalogs[region] = catalog
-    inventory.facts["aws.ssl_policies"] = catalogs
-    classic_catalogs: dict[str, list[ClassicPolicy]] = {}
-    with ThreadPoolExecutor(max_workers=len(session.classic)) as pool:
-        classic_results = pool.map(
-            lambda item: _discover_classic(item[0], item[1], session.account, progress),
-            session.classic.items(),
-        )
-        for region, (endpoints, classic_catalog) in zip(
-            session.classic, classic_results, strict=True
-        ):
+        for region, other in others.items():
+            endpoints, classic_catalog, api_policies = other.result()
             inventory.endpoints.extend(endpoints)
             classic_catalogs[region] = classic_catalog
+            allowed[region] = api_policies
+    inventory.facts["aws.ssl_policies"] = catalogs
     inventory.facts["aws.classic_policies"] = classic_catalogs
-    allowed: dict[str, list[str]] = {}
-    for region, client in session.http_apis.items():
-        with _Errors(region):
-            domains = apigateway.endpoints(client, region)
-        inventory.endpoints.extend(domains)
-        allowed[region] = apigateway.security_policies(client)
     inventory.facts["aws.api_security_policies"] = allowed
     return inventory
 
 
-def _discover_classic(
-    region: str, client: Any, account: Callable[[], str], progress: Progress
-) -> tuple[list[Endpoint], list[ClassicPolicy]]:
-    """The HTTPS/SSL listeners of the region's Classic Load Balancers and, when there are any,
-    the predefined policies their negotiation policies reference."""
-    key = f"aws {region} classic"
-    progress.update(key, "listing Classic load balancers")
+def _discover_others(
+    region: str, session: Session, progress: Progress
+) -> tuple[list[Endpoint], list[ClassicPolicy], list[str]]:
+    """The region's Classic HTTPS/SSL listeners (with, when there are any, the predefined policies
+    their negotiation policies reference) and HTTP/WebSocket API custom domains (with the
+    SecurityPolicy values the service model declares)."""
+    key = f"aws {region} classic, API domains"
+    progress.update(key, "listing Classic load balancers and API custom domains")
+    client = session.classic[region]
     with _Errors(region):
-        endpoints = classic.endpoints(client, region, account)
+        endpoints = classic.endpoints(client, region, session.account)
         catalog = classic.predefined(client) if endpoints else []
-    progress.done(key, f"{len(endpoints)} Classic HTTPS/SSL listeners")
-    return endpoints, catalog
+        domains = apigateway.endpoints(session.http_apis[region], region)
+    progress.done(
+        key, f"{len(endpoints)} Classic HTTPS/SSL listeners, {len(domains)} API custom domains"
+    )
+    return [*endpoints, *domains], catalog, apigateway.security_policies(session.http_apis[region])
 
 
 def _discover_region(
