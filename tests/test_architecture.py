@@ -21,7 +21,7 @@ from remediate.model import Plan
 from remediate.policy import parse
 from remediate.progress import Silent
 from remediate.providers.aws.model import ListenerTarget
-from remediate.sandbox.aws import Fleet
+from remediate.sandbox.aws import Fleet, seed_api_domains, seed_classic_fleet
 from remediate.targets import HostFile
 from tests.conftest import Cli
 
@@ -279,19 +279,23 @@ def test_a_plan_with_a_target_nobody_registered_is_one_line(tmp_path: Path) -> N
 def test_aws_permissions_cover_every_call_a_plan_and_an_apply_make(
     cli: Cli, fleet: Fleet, tmp_path: Path
 ) -> None:
-    """The IAM document `remediate permissions --write` prints allows every ELBv2 operation
-    remediate really calls (recorded from botocore's own events), and the read-only one allows
-    every call of a plan, and no write."""
+    """The IAM document `remediate permissions --write` prints allows every ELBv2, Classic ELB,
+    API Gateway and STS operation remediate really calls (recorded from botocore's own events),
+    and the read-only one allows every call of a plan, and no write."""
+    seed_api_domains(seed_classic_fleet(fleet))
     called: list[str] = []
 
     def record(model: Any, **_: Any) -> None:
-        called.append(f"elasticloadbalancing:{model.name}")
+        service = model.service_model.signing_name
+        # API Gateway's IAM actions are the HTTP methods of its resources.
+        action = model.http["method"] if service == "apigateway" else model.name
+        called.append(f"{service}:{action}")
 
     original = boto3.session.Session.client
 
     def client(self: boto3.session.Session, *args: Any, **kwargs: Any) -> Any:
         made = original(self, *args, **kwargs)
-        made.meta.events.register("before-call.elastic-load-balancing-v2", record)
+        made.meta.events.register("before-call", record)
         return made
 
     policy = tmp_path / "remediate.yaml"
@@ -316,6 +320,8 @@ def test_aws_permissions_cover_every_call_a_plan_and_an_apply_make(
     assert applied - planned, "the apply made no write call"
     assert applied <= allowed("--write")
     assert not (allowed() & {"elasticloadbalancing:ModifyListener"})
+    assert "elasticloadbalancing:SetLoadBalancerPoliciesOfListener" in applied
+    assert "apigateway:PATCH" in applied
 
 
 def test_the_cli_prints_its_version_and_the_providers(cli: Cli) -> None:

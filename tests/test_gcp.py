@@ -411,10 +411,11 @@ def test_rules_follow_the_tls_minimum() -> None:
     created = owned_policy_verdict(
         owned, {"exists": False}, {proxy: {"ssl_policy": None}}, {}, policy
     )
+    # The API takes TLS_1_3 only with the RESTRICTED profile, whatever gcp.profile says.
     assert created.changes[0].after == {
         "name": "edge-tls",
         "minTlsVersion": "TLS_1_3",
-        "profile": "MODERN",
+        "profile": "RESTRICTED",
     }
     strict = link("p", "sslPolicies", "strict", "us-east1")
     compliant = {proxy: {"ssl_policy": strict}}

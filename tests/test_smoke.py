@@ -11,5 +11,9 @@ def test_demo_plans_applies_and_comes_back_clean(cli: Cli) -> None:
     assert "/conf/sites-enabled/shop (symlink to " in first
     assert "/conf/sites-available/shop)" in first
     assert "gcp ssl-policy remediate-tls (demo-shop/europe-west1)" in first
-    assert "Plan: 12 changes to 11 resources" in first  # AWS 5 to 4, GCP 5 to 5, Nginx 2 files
+    assert "aws classic-listener shop-classic:443 HTTPS (Classic)" in first
+    assert "gcp target-ssl-proxy mqtt (demo-shop/global)" in first
+    assert "aws http-api-domain ws.shop.example.com (HTTP/WebSocket API domain)" in first
+    # AWS 8 changes to 7 resources (2 Classic, 1 API domain), GCP 6 to 6 (1 SSL proxy), Nginx 2
+    assert "Plan: 16 changes to 15 resources" in first
     assert "No changes." in after

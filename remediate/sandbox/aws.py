@@ -5,13 +5,16 @@ boto3 reaches it exactly as it reaches AWS: through `AWS_ENDPOINT_URL`, which bo
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import threading
+import urllib.parse
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from importlib import resources
 from typing import Any
 
 import boto3
@@ -32,6 +35,9 @@ class _WhileServing:
     - moto's modify_listener drops AlpnPolicy; the real API applies it: moto's handler is wrapped
       to apply it.
     - werkzeug logs every request moto serves: its logger is quieted to errors.
+    - moto's Classic ELB policy calls are made strict (`_strict_classic_policies`), and its
+      apigatewayv2 gets an UpdateDomainName checked against botocore's model
+      (`_update_http_api_domains`).
 
     moto serves every server of a process from the same backends and handler classes, so both are
     counted: the first server to start applies them, the last to stop puts the originals back.
@@ -42,6 +48,7 @@ class _WhileServing:
         self._users = 0
         self._original: Any = None
         self._log_level = logging.NOTSET
+        self._restore: list[Callable[[], None]] = []
 
     def acquire(self) -> None:
         from moto.elbv2.responses import ELBV2Response
@@ -65,6 +72,7 @@ class _WhileServing:
             log = logging.getLogger("werkzeug")
             self._log_level = log.level
             log.setLevel(logging.ERROR)
+            self._restore = [_strict_classic_policies(), _update_http_api_domains()]
 
     def release(self) -> None:
         from moto.elbv2.responses import ELBV2Response
@@ -75,9 +83,200 @@ class _WhileServing:
                 setattr(ELBV2Response, "modify_listener", self._original)  # noqa: B010
                 self._original = None
                 logging.getLogger("werkzeug").setLevel(self._log_level)
+                for restore in self._restore:
+                    restore()
+                self._restore = []
 
 
 _WHILE_SERVING = _WhileServing()
+
+
+CLASSIC_PROTOCOLS = ("Protocol-SSLv3", "Protocol-TLSv1", "Protocol-TLSv1.1", "Protocol-TLSv1.2")
+NEGOTIATION = "SSLNegotiationPolicyType"
+REFERENCE = "Reference-Security-Policy"
+
+
+def classic_predefined() -> dict[str, list[dict[str, str]]]:
+    """The Classic ELB predefined policies the sandbox serves, as attribute descriptions."""
+    raw = json.loads(
+        resources.files("remediate.sandbox").joinpath("data/classic-elb-policies.json").read_text()
+    )
+    return {
+        name: [
+            {"AttributeName": protocol, "AttributeValue": str(protocol in enabled).lower()}
+            for protocol in CLASSIC_PROTOCOLS
+        ]
+        + [{"AttributeName": "Server-Defined-Cipher-Order", "AttributeValue": "true"}]
+        for name, enabled in raw["policies"].items()
+    }
+
+
+def _strict_classic_policies() -> Callable[[], None]:
+    """Make moto's Classic ELB policy calls answer and refuse as the real API does.
+
+    moto 5 serves no predefined policies, accepts a duplicate policy name silently, stores a
+    negotiation policy's attributes as given, and lets a listener name policies that do not exist.
+    Real ELB lists the predefined policies when describe_load_balancer_policies has no load
+    balancer name, fails CreateLoadBalancerPolicy with DuplicatePolicyName, expands a
+    Reference-Security-Policy into the referenced policy's attributes, and fails
+    SetLoadBalancerPoliciesOfListener with PolicyNotFound or ListenerNotFound. Returns what puts
+    moto's own handlers back.
+    """
+    from moto.core.responses import EmptyResult
+    from moto.elb.exceptions import ELBClientError, PolicyNotFoundError
+    from moto.elb.models import ELBBackend
+    from moto.elb.policies import OtherPolicy
+    from moto.elb.responses import ELBResponse
+
+    predefined = classic_predefined()
+    describe = ELBBackend.describe_load_balancer_policies
+    create = ELBBackend.create_load_balancer_policy
+
+    def describe_policies(self: Any, lb_name: str, policy_names: list[str]) -> Any:
+        if lb_name:
+            return describe(self, lb_name, policy_names)
+        names = policy_names or list(predefined)
+        missing = [name for name in names if name not in predefined]
+        if missing:
+            raise PolicyNotFoundError()
+        return [OtherPolicy(name, NEGOTIATION, predefined[name]) for name in names]
+
+    def create_policy(
+        self: Any,
+        load_balancer_name: str,
+        policy_name: str,
+        policy_type_name: str,
+        policy_attrs: list[dict[str, str]],
+    ) -> Any:
+        balancer = self.get_load_balancer(load_balancer_name)
+        if any(policy.policy_name == policy_name for policy in balancer.policies):
+            raise ELBClientError(
+                "DuplicatePolicyName", f"Policy {policy_name} already exists for this load balancer"
+            )
+        attributes = {a["AttributeName"]: a["AttributeValue"] for a in policy_attrs or []}
+        reference = attributes.get(REFERENCE)
+        if policy_type_name == NEGOTIATION and reference is not None:
+            if reference not in predefined:
+                raise ELBClientError(
+                    "InvalidConfigurationRequest", f"Unknown reference policy {reference}"
+                )
+            policy_attrs = [
+                *predefined[reference],
+                {"AttributeName": REFERENCE, "AttributeValue": reference},
+            ]
+        return create(self, load_balancer_name, policy_name, policy_type_name, policy_attrs)
+
+    def assign_policies(self: Any) -> Any:
+        name = self._get_param("LoadBalancerName")
+        port = int(self._get_param("LoadBalancerPort"))
+        balancer = self.elb_backend.get_load_balancer(name)
+        if balancer is None:
+            raise ELBClientError(
+                "LoadBalancerNotFound", f"There is no ACTIVE Load Balancer named '{name}'"
+            )
+        if not any(int(item.load_balancer_port) == port for item in balancer.listeners):
+            raise ELBClientError("ListenerNotFound", f"There is no ACTIVE Listener for port {port}")
+        policies = self._get_param("PolicyNames", [])
+        known = {policy.policy_name for policy in balancer.policies}
+        if any(policy not in known for policy in policies):
+            raise PolicyNotFoundError()
+        self.elb_backend.set_load_balancer_policies_of_listener(name, port, policies)
+        return EmptyResult()
+
+    replaced = [
+        (ELBBackend, "describe_load_balancer_policies", describe_policies),
+        (ELBBackend, "create_load_balancer_policy", create_policy),
+        (ELBResponse, "set_load_balancer_policies_of_listener", assign_policies),
+    ]
+    originals = [(owner, name, getattr(owner, name)) for owner, name, _ in replaced]
+    for owner, name, handler in replaced:
+        setattr(owner, name, handler)
+
+    def restore() -> None:
+        for owner, name, original in originals:
+            setattr(owner, name, original)
+
+    return restore
+
+
+def check_against_model(shape: Any, value: Any, where: str) -> None:
+    """Refuse `value` (a rest-json body, wire names) that does not fit botocore's `shape`: an
+    unknown member, a missing required one, a wrong type or a value outside an enum.
+
+    Raises ValueError naming the offending path; members bound to the URI, query or headers are
+    not part of a body and are skipped."""
+    kind = shape.type_name
+    if kind == "structure":
+        if not isinstance(value, dict):
+            raise ValueError(f"{where}: expected an object")
+        body = {
+            member.serialization.get("name", name): (name, member)
+            for name, member in shape.members.items()
+            if not member.serialization.get("location")
+        }
+        for key in value:
+            if key not in body:
+                raise ValueError(f"{where}.{key}: unknown member")
+        for name in shape.required_members:
+            member = shape.members[name]
+            wire = member.serialization.get("name", name)
+            if not member.serialization.get("location") and wire not in value:
+                raise ValueError(f"{where}.{wire}: required member is missing")
+        for key, item in value.items():
+            check_against_model(body[key][1], item, f"{where}.{key}")
+    elif kind == "list":
+        if not isinstance(value, list):
+            raise ValueError(f"{where}: expected a list")
+        for index, item in enumerate(value):
+            check_against_model(shape.member, item, f"{where}[{index}]")
+    elif kind == "map":
+        if not isinstance(value, dict):
+            raise ValueError(f"{where}: expected a map")
+        for key, item in value.items():
+            check_against_model(shape.value, item, f"{where}.{key}")
+    elif kind == "string":
+        if not isinstance(value, str):
+            raise ValueError(f"{where}: expected a string")
+        if shape.enum and value not in shape.enum:
+            raise ValueError(f"{where}: {value!r} is not one of {', '.join(shape.enum)}")
+    elif kind == "boolean" and not isinstance(value, bool):
+        raise ValueError(f"{where}: expected a boolean")
+    elif kind in ("integer", "long") and not isinstance(value, int):
+        raise ValueError(f"{where}: expected an integer")
+
+
+def _update_http_api_domains() -> Callable[[], None]:
+    """Give moto's apigatewayv2 the UpdateDomainName it lacks, strict as the real API.
+
+    The request body is checked against botocore's own model of the operation (members, required
+    members, types, enums such as SecurityPolicy), and `domainNameConfigurations` replaces the
+    domain's configurations as a whole, as the real API does.
+    """
+    import botocore.session
+    from moto.apigatewayv2.exceptions import BadRequestException
+    from moto.apigatewayv2.responses import ApiGatewayV2Response
+
+    operation = botocore.session.get_session().get_service_model("apigatewayv2")
+    request = operation.operation_model("UpdateDomainName").input_shape
+
+    def update_domain_name(self: Any) -> Any:
+        name = urllib.parse.unquote(self.path.rstrip("/").split("/")[-1])
+        try:
+            body = json.loads(self.body or "{}")
+            check_against_model(request, body, "UpdateDomainNameRequest")
+        except (ValueError, json.JSONDecodeError) as exc:
+            raise BadRequestException(str(exc)) from None
+        domain = self.apigatewayv2_backend.get_domain_name(domain_name=name)
+        if "domainNameConfigurations" in body:
+            domain.domain_name_configurations = body["domainNameConfigurations"]
+        return 200, {}, json.dumps(domain.to_json())
+
+    setattr(ApiGatewayV2Response, "update_domain_name", update_domain_name)  # noqa: B010
+
+    def restore() -> None:
+        delattr(ApiGatewayV2Response, "update_domain_name")
+
+    return restore
 
 
 class MotoServer:
@@ -138,6 +337,10 @@ class Fleet:
     load_balancers: dict[str, str] = field(default_factory=dict)
     listeners: dict[str, str] = field(default_factory=dict)
     target_groups: dict[str, str] = field(default_factory=dict)
+    classic: dict[str, str] = field(default_factory=dict)
+    """Classic ELB listeners ("shop-classic:443") -> their resource id in a plan."""
+    api_domains: dict[str, str] = field(default_factory=dict)
+    """HTTP/WebSocket API custom domains -> their ARN."""
 
 
 class FleetBuilder:
@@ -206,6 +409,54 @@ class FleetBuilder:
         self.fleet.listeners[f"{lb}:{port}"] = arn
         return arn
 
+    def classic(self, name: str, listeners: list[tuple[int, str]]) -> None:
+        """A Classic Load Balancer with (port, protocol) listeners, HTTPS/SSL ones on the
+        certificate, each created without a negotiation policy (see `classic_policy`)."""
+        elb: Any = boto3.client("elb", region_name=self.region)
+        elb.create_load_balancer(
+            LoadBalancerName=name,
+            Listeners=[
+                {
+                    "Protocol": protocol,
+                    "LoadBalancerPort": port,
+                    "InstanceProtocol": "HTTP" if protocol in ("HTTP", "HTTPS") else "TCP",
+                    "InstancePort": 8080,
+                    **(
+                        {"SSLCertificateId": self.certificate}
+                        if protocol in ("HTTPS", "SSL")
+                        else {}
+                    ),
+                }
+                for port, protocol in listeners
+            ],
+            AvailabilityZones=[f"{self.region}a"],
+        )
+        for port, protocol in listeners:
+            if protocol in ("HTTPS", "SSL"):
+                self.fleet.classic[f"{name}:{port}"] = classic_resource(self.region, name, port)
+
+    def classic_policies(self, name: str, port: int, reference: str | None, sticky: bool) -> None:
+        """Give a Classic listener the negotiation policy real ELB attaches (named after its
+        reference policy) and, with `sticky`, a cookie stickiness policy."""
+        elb: Any = boto3.client("elb", region_name=self.region)
+        names: list[str] = []
+        if reference:
+            elb.create_load_balancer_policy(
+                LoadBalancerName=name,
+                PolicyName=reference,
+                PolicyTypeName=NEGOTIATION,
+                PolicyAttributes=[{"AttributeName": REFERENCE, "AttributeValue": reference}],
+            )
+            names.append(reference)
+        if sticky:
+            elb.create_lb_cookie_stickiness_policy(
+                LoadBalancerName=name, PolicyName=f"{name}-sticky", CookieExpirationPeriod=300
+            )
+            names.append(f"{name}-sticky")
+        elb.set_load_balancer_policies_of_listener(
+            LoadBalancerName=name, LoadBalancerPort=port, PolicyNames=names
+        )
+
     def attributes(self, lb: str, **values: str) -> None:
         self.elbv2.modify_load_balancer_attributes(
             LoadBalancerArn=self.fleet.load_balancers[lb],
@@ -246,4 +497,51 @@ def seed_fleet() -> Fleet:
         "admin", 443, "HTTPS", "admin-web", ssl_policy="ELBSecurityPolicy-TLS13-1-3-2021-06"
     )
     west.listener("admin", 8443, "HTTPS", "admin-web", ssl_policy="ELBSecurityPolicy-2016-08")
+    return fleet
+
+
+def classic_resource(region: str, name: str, port: int) -> str:
+    """A Classic listener's id in a plan (what the AWS provider's discovery names it)."""
+    return f"arn:aws:elasticloadbalancing:{region}:123456789012:loadbalancer/{name}/listener/{port}"
+
+
+def seed_classic_fleet(fleet: Fleet | None = None) -> Fleet:
+    """Classic Load Balancers in us-east-1 (boto3 must already point at moto).
+
+    - shop-classic: HTTPS 443 on the API default ELBSecurityPolicy-2016-08 with a cookie
+      stickiness policy that must survive, SSL 8443 with no negotiation policy at all (ELB then
+      applies ELBSecurityPolicy-2016-08), and HTTP 80
+    - partner-classic: HTTPS 443 already on ELBSecurityPolicy-TLS-1-2-2017-01
+    """
+    fleet = fleet or Fleet()
+    east = FleetBuilder("us-east-1", fleet)
+    east.classic("shop-classic", [(443, "HTTPS"), (8443, "SSL"), (80, "HTTP")])
+    east.classic_policies("shop-classic", 443, "ELBSecurityPolicy-2016-08", sticky=True)
+    east.classic("partner-classic", [(443, "HTTPS")])
+    east.classic_policies("partner-classic", 443, "ELBSecurityPolicy-TLS-1-2-2017-01", sticky=False)
+    return fleet
+
+
+def seed_api_domains(fleet: Fleet | None = None) -> Fleet:
+    """API Gateway custom domains of HTTP/WebSocket APIs in us-east-1 (boto3 must point at moto).
+
+    - ws.shop.example.com: a WebSocket API's domain on TLS_1_0
+    - api.shop.example.com: an HTTP API's domain already on TLS_1_2
+    """
+    fleet = fleet or Fleet()
+    client: Any = boto3.client("apigatewayv2", region_name="us-east-1")
+    acm = boto3.client("acm", region_name="us-east-1")
+    certificate = acm.request_certificate(DomainName="*.shop.example.com")["CertificateArn"]
+    for name, policy in (("ws.shop.example.com", "TLS_1_0"), ("api.shop.example.com", "TLS_1_2")):
+        created = client.create_domain_name(
+            DomainName=name,
+            DomainNameConfigurations=[
+                {
+                    "CertificateArn": certificate,
+                    "EndpointType": "REGIONAL",
+                    "SecurityPolicy": policy,
+                }
+            ],
+        )
+        fleet.api_domains[name] = created["DomainNameArn"]
     return fleet

@@ -44,6 +44,7 @@ TRANSPORT_PARAMETERS = frozenset({"$alt"})
 RESOURCES: dict[str, tuple[str, str]] = {
     "targetHttpsProxies": ("targetHttpsProxies", "global"),
     "regionTargetHttpsProxies": ("targetHttpsProxies", "region"),
+    "targetSslProxies": ("targetSslProxies", "global"),
     "sslPolicies": ("sslPolicies", "global"),
     "regionSslPolicies": ("sslPolicies", "region"),
     "urlMaps": ("urlMaps", "global"),
@@ -59,18 +60,21 @@ METHODS = frozenset(
 # The resource schema of each collection, and the fields a new resource gets by default.
 SCHEMAS = {
     "targetHttpsProxies": "TargetHttpsProxy",
+    "targetSslProxies": "TargetSslProxy",
     "sslPolicies": "SslPolicy",
     "urlMaps": "UrlMap",
     "backendServices": "BackendService",
 }
 KINDS = {
     "targetHttpsProxies": "compute#targetHttpsProxy",
+    "targetSslProxies": "compute#targetSslProxy",
     "sslPolicies": "compute#sslPolicy",
     "urlMaps": "compute#urlMap",
     "backendServices": "compute#backendService",
 }
 DEFAULTS: dict[str, dict[str, Any]] = {
     "targetHttpsProxies": {"quicOverride": "NONE", "tlsEarlyData": "DISABLED"},
+    "targetSslProxies": {"proxyHeader": "NONE"},
     "sslPolicies": {"profile": "COMPATIBLE", "minTlsVersion": "TLS_1_0"},
     "urlMaps": {},
     "backendServices": {
@@ -84,7 +88,10 @@ DEFAULTS: dict[str, dict[str, Any]] = {
 # Fields a client may not set: the server owns them.
 OUTPUT_ONLY = frozenset({"id", "kind", "selfLink", "creationTimestamp", "region", "fingerprint"})
 # Reference fields whose targets must exist, and in the referring resource's own scope.
-REFERENCES = {("targetHttpsProxies", "sslPolicy"): "sslPolicies"}
+REFERENCES = {
+    ("targetHttpsProxies", "sslPolicy"): "sslPolicies",
+    ("targetSslProxies", "sslPolicy"): "sslPolicies",
+}
 _NAME = re.compile(r"^[a-z]([-a-z0-9]{0,61}[a-z0-9])?$")
 
 
@@ -291,7 +298,8 @@ class TestHooks:
         with self._server._lock:
             item = self._server._state.items[canonical(self_link)]
             item.update(fields)
-            item["fingerprint"] = _fingerprint()
+            if "fingerprint" in item:
+                item["fingerprint"] = _fingerprint()
 
     def fail_next(self, target: str, message: str, code: str = "RESOURCE_NOT_READY") -> None:
         """Make the next operation on `target` (a selfLink) finish with an error."""
@@ -386,6 +394,15 @@ class ComputeServer:
             body["sslPolicy"] = ssl_policy
         return self.seed(project, "targetHttpsProxies", body, region)
 
+    def ssl_proxy(
+        self, project: str, name: str, service: str, ssl_policy: str | None = None
+    ) -> str:
+        """A global target SSL proxy (SSL proxy load balancer) in front of `service`."""
+        body: dict[str, Any] = {"name": name, "service": service}
+        if ssl_policy is not None:
+            body["sslPolicy"] = ssl_policy
+        return self.seed(project, "targetSslProxies", body)
+
     def get(self, self_link: str) -> dict[str, Any]:
         """A copy of a stored resource, as the API would return it."""
         with self._lock:
@@ -433,7 +450,9 @@ class ComputeServer:
                     raise ApiError(400, "Invalid JSON payload received.", "parseError") from None
                 if not isinstance(body, dict):
                     raise ApiError(400, "Invalid JSON payload received.", "parseError")
-                validate(route.request, body)
+                # JSON null is a field's default value (the proto3 JSON mapping): in a PATCH it
+                # clears the field. The schema describes the values, so nulls are left out of it.
+                validate(route.request, {k: v for k, v in body.items() if v is not None})
             params = match.groupdict()
             with self._lock:
                 if params["project"] not in self._state.projects:
@@ -592,6 +611,8 @@ class ComputeServer:
                 "alreadyExists",
             )
         self._check_references(project, route.collection, body, region)
+        if route.collection == "sslPolicies":
+            _check_tls_1_3({**DEFAULTS["sslPolicies"], **body})
 
         def apply() -> None:
             self._store(project, route.collection, body, region)
@@ -606,21 +627,30 @@ class ComputeServer:
         current = self._lookup(target)
         self._check_fingerprint(current, body.get("fingerprint"))
         changes = {k: v for k, v in body.items() if k != "fingerprint"}
+        for owner, name in REFERENCES:
+            if owner == route.collection and changes.get(name) == "":
+                # Google's PATCH treats an empty string as "no change" for a reference: only an
+                # explicit null clears it. Refuse it, so a client that means "detach" finds out.
+                raise ApiError(
+                    400,
+                    f"Invalid value for field 'resource.{name}': ''. Send null to clear it",
+                    "invalid",
+                )
         if changes.get("name", current["name"]) != current["name"]:
             raise ApiError(400, "Invalid value for field 'resource.name': cannot change", "invalid")
         self._reject_output_only(changes)
         self._check_references(project, route.collection, changes, region)
+        if route.collection == "sslPolicies":
+            _check_tls_1_3({**current, **{k: v for k, v in changes.items() if v is not None}})
 
         def apply() -> None:
             stored = self._state.items[target]
-            stored.update(changes)
+            stored.update({k: v for k, v in changes.items() if v is not None})
+            for key in [k for k, v in changes.items() if v is None]:
+                stored.pop(key, None)  # null clears the field (a reference: detaches)
             for owner, name in REFERENCES:
-                if owner != route.collection or name not in changes:
-                    continue
-                if changes[name]:
+                if owner == route.collection and changes.get(name):
                     stored[name] = canonical(changes[name])
-                else:
-                    del stored[name]  # an empty reference detaches
             if stored.get("profile") != "CUSTOM":
                 stored.pop("customFeatures", None)
             stored["fingerprint"] = _fingerprint()
@@ -658,7 +688,7 @@ class ComputeServer:
         self, route: Route, params: Mapping[str, str], query: Any, body: dict[str, Any]
     ) -> dict[str, Any]:
         project = params["project"]
-        target = self._link(route, params, params["targetHttpsProxy"])
+        target = self._link(route, params, self._resource_name(params))
         self._lookup(target)
         reference = body.get("sslPolicy")
         self._check_references(project, route.collection, {"sslPolicy": reference}, None)
@@ -669,7 +699,8 @@ class ComputeServer:
                 stored["sslPolicy"] = canonical(reference)
             else:
                 stored.pop("sslPolicy", None)
-            stored["fingerprint"] = _fingerprint()
+            if _fingerprinted(route.collection):
+                stored["fingerprint"] = _fingerprint()
 
         return self._operation(project, None, "setSslPolicy", target, apply)
 
@@ -725,8 +756,9 @@ class ComputeServer:
             "id": str(next(self._ids)),
             "creationTimestamp": _now(),
             "selfLink": self_link,
-            "fingerprint": _fingerprint(),
         }
+        if _fingerprinted(collection):
+            resource["fingerprint"] = _fingerprint()
         if region:
             resource["region"] = f"{GOOGLE_BASE}projects/{project}/regions/{region}"
         for owner, name in REFERENCES:
@@ -770,6 +802,24 @@ class ComputeServer:
         if operation.polls_left <= 0:
             self._finish(operation)
         return copy.deepcopy(body)
+
+
+@cache
+def _fingerprinted(collection: str) -> bool:
+    """Whether the collection's resources carry a fingerprint (TargetSslProxy does not)."""
+    return "fingerprint" in discovery()["schemas"][SCHEMAS[collection]]["properties"]
+
+
+def _check_tls_1_3(policy: Mapping[str, Any]) -> None:
+    """SslPolicy.minTlsVersion's own description: "When set to TLS_1_3, the profile field must
+    be set to RESTRICTED"."""
+    if policy.get("minTlsVersion") == "TLS_1_3" and policy.get("profile") != "RESTRICTED":
+        raise ApiError(
+            400,
+            "Invalid value for field 'resource.profile': "
+            f"{policy.get('profile')!r}. TLS_1_3 requires the RESTRICTED profile",
+            "invalid",
+        )
 
 
 def _no_results(scope: str) -> dict[str, Any]:

@@ -24,8 +24,15 @@ World = Callable[[Path], Any]
 
 @contextmanager
 def aws_world(workdir: Path) -> Iterator[dict[str, Any]]:
-    """A moto server with a mixed ELBv2 fleet in two regions."""
-    from remediate.sandbox.aws import MotoServer, environment, seed_fleet
+    """A moto server with a mixed ELBv2 fleet in two regions, Classic load balancers and
+    HTTP/WebSocket API custom domains."""
+    from remediate.sandbox.aws import (
+        MotoServer,
+        environment,
+        seed_api_domains,
+        seed_classic_fleet,
+        seed_fleet,
+    )
 
     server = MotoServer()
     try:
@@ -33,7 +40,7 @@ def aws_world(workdir: Path) -> Iterator[dict[str, Any]]:
             # moto's backends are process-wide: start from an empty world even in a process
             # (a test run) that used moto before.
             server.reset()
-            seed_fleet()
+            seed_api_domains(seed_classic_fleet(seed_fleet()))
             yield {
                 "aws": {"regions": ["us-east-1", "eu-west-1"], "ssl_policy": "auto"},
                 "exclude": [

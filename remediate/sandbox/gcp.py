@@ -19,6 +19,7 @@ def seed_estate(server: ComputeServer, project: str = DEMO_PROJECT) -> None:
     - partners (global): a shared policy `partner-compat` on TLS 1.0, which is not remediate's
     - checkout (europe-west1): a regional proxy with no SSL policy
     - its URL map routes /rpc to a backend service that speaks HTTP/2 to its backends (502 risk)
+    - mqtt (global target SSL proxy, an SSL proxy load balancer): no SSL policy
     """
     web = server.backend_service(project, "storefront-web")
     web_map = server.url_map(project, "storefront", web)
@@ -43,6 +44,8 @@ def seed_estate(server: ComputeServer, project: str = DEMO_PROJECT) -> None:
         ],
     )
     server.https_proxy(project, "checkout", checkout_map, region=region)
+    broker = server.backend_service(project, "mqtt-broker", protocol="SSL")
+    server.ssl_proxy(project, "mqtt", broker)
 
 
 @contextmanager

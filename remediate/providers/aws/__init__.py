@@ -1,4 +1,9 @@
-"""AWS ELBv2: ALB HTTPS and NLB TLS listeners, ALB HTTP/2, target group protocol risks.
+"""AWS Elastic Load Balancing: ALB HTTPS and NLB TLS listeners, ALB HTTP/2, target group
+protocol risks (ELBv2), and Classic Load Balancer HTTPS/SSL listeners.
+
+Classic listeners are kinds of this provider rather than a provider of their own: they share the
+`aws` section (regions, credentials), the rate limit and the boto3 executor, and a user fixing
+"the AWS load balancers" should not need two sections and two `--only` names.
 
 Discovery (`discover`), rules (`rules`), the boto3 executor (`executor`) and the Pulumi mapping
 (`pulumi`) are imported only when used.
@@ -11,7 +16,9 @@ from typing import TYPE_CHECKING, Any
 
 from remediate.provider import ExecutorFactory, Permissions, Provider, RuleInfo, Severity
 from remediate.providers.aws.model import (
+    ApiDomainTarget,
     AWSSettings,
+    ClassicListenerTarget,
     Kind,
     ListenerTarget,
     LoadBalancerTarget,
@@ -45,7 +52,7 @@ def _pulumi(settings: Settings, progress: Progress) -> Executor:
 
 class AWS(Provider):
     name = "aws"
-    title = "AWS ELBv2 load balancers"
+    title = "AWS load balancers (ELBv2 and Classic) and API Gateway HTTP/WebSocket domains"
     section = AWSSettings
     kinds = tuple(Kind)
     default_executor = "boto3"
@@ -57,6 +64,14 @@ class AWS(Provider):
             "Replace the security policy with the best one describe_ssl_policies offers whose "
             "protocols all meet tls.minimum (or aws.ssl_policy).",
             f"{DOCS}/application/describe-ssl-policies.html",
+        ),
+        RuleInfo(
+            "aws-elb-fips",
+            "Listener is not on a FIPS security policy (aws.fips)",
+            Severity.HIGH,
+            "Replace the security policy with the best FIPS policy describe_ssl_policies offers "
+            "for the load balancer type.",
+            f"{DOCS}/application/describe-ssl-policies.html#fips-security-policies",
         ),
         RuleInfo(
             "aws-alb-http2",
@@ -96,6 +111,49 @@ class AWS(Provider):
             f"{DOCS}/application/load-balancer-target-groups.html#target-group-protocol-version",
             fixes=False,
         ),
+        RuleInfo(
+            "aws-clb-tls-floor",
+            "Classic listener's negotiation policy accepts TLS below the minimum",
+            Severity.HIGH,
+            "Give the listener a negotiation policy referencing the most compatible predefined "
+            "ELBSecurityPolicy that meets tls.minimum, keeping its other policies.",
+            f"{DOCS}/classic/elb-security-policy-table.html",
+        ),
+        RuleInfo(
+            "aws-clb-unknown-policy",
+            "Classic listener's negotiation policy cannot be read",
+            Severity.MEDIUM,
+            "Check the listener's negotiation policy by hand; remediate cannot tell its protocols.",
+            f"{DOCS}/classic/elb-ssl-security-policy.html",
+            fixes=False,
+        ),
+        RuleInfo(
+            "aws-clb-no-policy-meets",
+            "No Classic ELB policy meets the minimum",
+            Severity.HIGH,
+            "Classic Load Balancers have no TLS 1.3 policy: move the listener to an ALB or NLB.",
+            f"{DOCS}/classic/elb-security-policy-table.html",
+            fixes=False,
+        ),
+        RuleInfo(
+            "aws-apigw-tls-floor",
+            "HTTP/WebSocket API custom domain accepts TLS below the minimum",
+            Severity.HIGH,
+            "Set each weak domain configuration's SecurityPolicy to the most compatible value "
+            "the service model offers that meets tls.minimum (TLS_1_2 for 1.2).",
+            "https://docs.aws.amazon.com/apigateway/latest/developerguide/"
+            "http-api-custom-domain-names.html",
+        ),
+        RuleInfo(
+            "aws-apigw-no-policy-meets",
+            "No security policy of HTTP/WebSocket API domains meets the minimum",
+            Severity.HIGH,
+            "HTTP and WebSocket API domains offer TLS_1_0 and TLS_1_2 only; front the API "
+            "with something that can require TLS 1.3.",
+            "https://docs.aws.amazon.com/apigateway/latest/developerguide/"
+            "http-api-custom-domain-names.html",
+            fixes=False,
+        ),
     )
     permissions = Permissions(
         system="aws-iam",
@@ -105,10 +163,16 @@ class AWS(Provider):
             "elasticloadbalancing:DescribeLoadBalancerAttributes",
             "elasticloadbalancing:DescribeTargetGroups",
             "elasticloadbalancing:DescribeSSLPolicies",
+            "elasticloadbalancing:DescribeLoadBalancerPolicies",
+            "sts:GetCallerIdentity",
+            "apigateway:GET",
         ),
         write=(
             "elasticloadbalancing:ModifyListener",
             "elasticloadbalancing:ModifyLoadBalancerAttributes",
+            "elasticloadbalancing:CreateLoadBalancerPolicy",
+            "elasticloadbalancing:SetLoadBalancerPoliciesOfListener",
+            "apigateway:PATCH",
         ),
     )
 
@@ -137,6 +201,18 @@ class AWS(Provider):
                 load_balancer_type=str(context["load_balancer_type"]),
                 dns_name=str(context.get("dns_name") or ""),
             )
+        if endpoint.kind == Kind.CLASSIC_LISTENER:
+            return ClassicListenerTarget(
+                region=endpoint.location,
+                load_balancer_name=str(context["load_balancer_name"]),
+                port=int(endpoint.settings["port"]),
+                protocol=str(endpoint.settings["protocol"]),
+                dns_name=str(context.get("dns_name") or ""),
+            )
+        if endpoint.kind == Kind.HTTP_API_DOMAIN:
+            return ApiDomainTarget(
+                region=endpoint.location, domain_name=str(context["domain_name"])
+            )
         if endpoint.kind == Kind.LOAD_BALANCER:
             return LoadBalancerTarget(
                 arn=endpoint.resource,
@@ -152,7 +228,10 @@ class AWS(Provider):
 
         for change in changes:
             target = change.target
-            if not isinstance(target, ListenerTarget) or not target.dns_name:
+            if (
+                not isinstance(target, ListenerTarget | ClassicListenerTarget)
+                or not target.dns_name
+            ):
                 continue
             yield Expectation(
                 change.resource,

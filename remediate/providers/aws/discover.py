@@ -13,9 +13,10 @@ import math
 import os
 import threading
 import time
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from functools import cache
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import boto3
@@ -27,8 +28,9 @@ from remediate.inventory import Inventory
 from remediate.model import Endpoint
 from remediate.policy import Policy
 from remediate.progress import Progress, Silent
-from remediate.providers.aws.model import AWSSettings, Kind
-from remediate.providers.aws.rules import HTTP2_ATTRIBUTE, TLS_PROTOCOLS, SslPolicy
+from remediate.providers.aws import apigateway, classic
+from remediate.providers.aws.model import ApiDomainTarget, AWSSettings, ClassicListenerTarget, Kind
+from remediate.providers.aws.rules import HTTP2_ATTRIBUTE, TLS_PROTOCOLS, ClassicPolicy, SslPolicy
 
 if TYPE_CHECKING:
     from mypy_boto3_elbv2.client import ElasticLoadBalancingv2Client
@@ -104,6 +106,12 @@ class Session:
     """A client per region, made up front: boto3 sessions are not thread-safe, clients are."""
 
     clients: Mapping[str, ElasticLoadBalancingv2Client]
+    classic: Mapping[str, Any] = field(default_factory=dict)
+    """Classic ELB (`elb`) clients by region."""
+    account: Callable[[], str] = lambda: ""
+    http_apis: Mapping[str, Any] = field(default_factory=dict)
+    """API Gateway v2 (`apigatewayv2`) clients by region."""
+    """The account id (STS GetCallerIdentity, asked once and only when needed)."""
 
     @classmethod
     def open(cls, regions: Iterable[str], session: boto3.session.Session | None = None) -> Session:
@@ -134,14 +142,29 @@ class Session:
                 region: session.client("elbv2", region_name=region, config=RETRY_CONFIG)
                 for region in wanted
             }
+            classic_clients = {
+                region: session.client("elb", region_name=region, config=RETRY_CONFIG)
+                for region in wanted
+            }
+            http_apis = {
+                region: session.client("apigatewayv2", region_name=region, config=RETRY_CONFIG)
+                for region in wanted
+            }
+            sts = session.client("sts", region_name=wanted[0], config=RETRY_CONFIG)
         except (NoRegionError, BotoCoreError, ValueError) as exc:
             # ValueError: botocore's word for an AWS_ENDPOINT_URL that is not a URL.
             raise DiscoveryError(f"cannot create an ELBv2 client: {exc}") from None
-        for client in clients.values():
+        for client in [*clients.values(), *classic_clients.values(), *http_apis.values()]:
             limit = RateLimit.from_env()
             if limit is not None:
                 client.meta.events.register("before-send", limit.before_send)
-        return cls(clients)
+
+        @cache
+        def account() -> str:
+            with _Errors(wanted[0]):
+                return str(sts.get_caller_identity()["Account"])
+
+        return cls(clients, classic_clients, account, http_apis)
 
 
 NAME = "aws"
@@ -162,16 +185,50 @@ def discover(
     session = Session.open(regions_of(policy), boto_session)
     inventory = Inventory(providers=[NAME])
     catalogs: dict[str, list[SslPolicy]] = {}
-    with ThreadPoolExecutor(max_workers=len(session.clients)) as pool:
-        results = pool.map(
-            lambda item: _discover_region(item[0], item[1], policy, progress),
-            session.clients.items(),
-        )
-        for region, (endpoints, catalog) in zip(session.clients, results, strict=True):
+    classic_catalogs: dict[str, list[ClassicPolicy]] = {}
+    allowed: dict[str, list[str]] = {}
+    # ELBv2 and the other kinds (Classic, API domains) of every region are read side by side.
+    with ThreadPoolExecutor(max_workers=2 * len(session.clients)) as pool:
+        v2 = {
+            region: pool.submit(_discover_region, region, client, policy, progress)
+            for region, client in session.clients.items()
+        }
+        others = {
+            region: pool.submit(_discover_others, region, session, progress)
+            for region in session.classic
+        }
+        for region, future in v2.items():
+            endpoints, catalog = future.result()
             inventory.endpoints.extend(endpoints)
             catalogs[region] = catalog
+        for region, other in others.items():
+            endpoints, classic_catalog, api_policies = other.result()
+            inventory.endpoints.extend(endpoints)
+            classic_catalogs[region] = classic_catalog
+            allowed[region] = api_policies
     inventory.facts["aws.ssl_policies"] = catalogs
+    inventory.facts["aws.classic_policies"] = classic_catalogs
+    inventory.facts["aws.api_security_policies"] = allowed
     return inventory
+
+
+def _discover_others(
+    region: str, session: Session, progress: Progress
+) -> tuple[list[Endpoint], list[ClassicPolicy], list[str]]:
+    """The region's Classic HTTPS/SSL listeners (with, when there are any, the predefined policies
+    their negotiation policies reference) and HTTP/WebSocket API custom domains (with the
+    SecurityPolicy values the service model declares)."""
+    key = f"aws {region} classic, API domains"
+    progress.update(key, "listing Classic load balancers and API custom domains")
+    client = session.classic[region]
+    with _Errors(region):
+        endpoints = classic.endpoints(client, region, session.account)
+        catalog = classic.predefined(client) if endpoints else []
+        domains = apigateway.endpoints(session.http_apis[region], region)
+    progress.done(
+        key, f"{len(endpoints)} Classic HTTPS/SSL listeners, {len(domains)} API custom domains"
+    )
+    return [*endpoints, *domains], catalog, apigateway.security_policies(session.http_apis[region])
 
 
 def _discover_region(
@@ -416,3 +473,34 @@ def _read_attributes_or_none(
         if exc.response.get("Error", {}).get("Code") == "LoadBalancerNotFound":
             return None
         raise
+
+
+def read_classic(
+    session: Session, listeners: Mapping[str, ClassicListenerTarget]
+) -> dict[str, dict[str, Any] | None]:
+    """Re-read Classic listeners (resource -> target): the settings now, or None when gone."""
+    by_region: dict[str, list[tuple[str, ClassicListenerTarget]]] = {}
+    for resource, target in listeners.items():
+        by_region.setdefault(target.region, []).append((resource, target))
+    found: dict[str, dict[str, Any] | None] = {}
+    for region, group in by_region.items():
+        client = session.classic.get(region)
+        if client is None:
+            raise DiscoveryError(f"AWS {region}: region is not in aws.regions")
+        with _Errors(region):
+            found.update(classic.read(client, group))
+    return found
+
+
+def read_api_domains(
+    session: Session, domains: Mapping[str, ApiDomainTarget]
+) -> dict[str, dict[str, Any] | None]:
+    """Re-read HTTP/WebSocket API domains (resource -> target): settings now, None when gone."""
+    found: dict[str, dict[str, Any] | None] = {}
+    for resource, target in domains.items():
+        client = session.http_apis.get(target.region)
+        if client is None:
+            raise DiscoveryError(f"AWS {target.region}: region is not in aws.regions")
+        with _Errors(target.region):
+            found.update(apigateway.read(client, [(resource, target)]))
+    return found

@@ -1,4 +1,5 @@
-"""The boto3 executor: modify_listener and modify_load_balancer_attributes, then read back."""
+"""The boto3 executor: modify_listener and modify_load_balancer_attributes (ELBv2), Classic
+negotiation policies (`classic.write`), then read back."""
 
 from __future__ import annotations
 
@@ -12,8 +13,14 @@ from remediate.executors import NoSteps, Outcome, Status, Steps, confirmed
 from remediate.model import Change, fingerprint
 from remediate.progress import Progress
 from remediate.provider import UnsupportedChangeError
-from remediate.providers.aws.discover import Session, read_settings
-from remediate.providers.aws.model import Kind
+from remediate.providers.aws import apigateway, classic
+from remediate.providers.aws.discover import (
+    Session,
+    read_api_domains,
+    read_classic,
+    read_settings,
+)
+from remediate.providers.aws.model import ApiDomainTarget, ClassicListenerTarget, Kind
 from remediate.providers.aws.rules import HTTP2_ATTRIBUTE
 
 
@@ -30,8 +37,22 @@ class Boto3Executor:
         return self._session
 
     def _read(self, changes: Sequence[Change]) -> dict[str, dict[str, Any] | None]:
-        targets = {(c.resource, c.kind, c.location) for c in changes}
-        return read_settings(self._open(changes), sorted(targets))
+        session = self._open(changes)
+        targets = {(c.resource, c.kind, c.location) for c in changes if c.kind in _V2_KINDS}
+        found = read_settings(session, sorted(targets))
+        listeners = {
+            change.resource: change.target
+            for change in changes
+            if isinstance(change.target, ClassicListenerTarget)
+        }
+        found.update(read_classic(session, listeners))
+        domains = {
+            change.resource: change.target
+            for change in changes
+            if isinstance(change.target, ApiDomainTarget)
+        }
+        found.update(read_api_domains(session, domains))
+        return found
 
     def fingerprints(self, changes: Sequence[Change]) -> dict[str, str | None]:
         return {
@@ -111,10 +132,22 @@ def _modify_attributes(client: Any, group: Sequence[Change]) -> None:
     )
 
 
-_WRITERS: dict[str, Callable[[Any, Sequence[Change]], None]] = {
-    Kind.LISTENER: _modify_listener,
-    Kind.LOAD_BALANCER: _modify_attributes,
+_WRITERS: dict[str, Callable[[Session, Sequence[Change]], None]] = {
+    Kind.LISTENER: lambda session, group: _modify_listener(
+        session.clients[group[0].location], group
+    ),
+    Kind.LOAD_BALANCER: lambda session, group: _modify_attributes(
+        session.clients[group[0].location], group
+    ),
+    Kind.CLASSIC_LISTENER: lambda session, group: classic.write(
+        session.classic[group[0].location], group
+    ),
+    Kind.HTTP_API_DOMAIN: lambda session, group: apigateway.write(
+        session.http_apis[group[0].location], group
+    ),
 }
+# The kinds whose settings `read_settings` re-reads by (resource, kind, region).
+_V2_KINDS = frozenset({Kind.LISTENER, Kind.LOAD_BALANCER})
 
 
 def _write(session: Session, group: Sequence[Change]) -> None:
@@ -125,7 +158,7 @@ def _write(session: Session, group: Sequence[Change]) -> None:
         raise UnsupportedChangeError(
             f"{first.resource}: the boto3 executor cannot change a {first.kind}"
         )
-    writer(session.clients[first.location], group)
+    writer(session, group)
 
 
 def _attribute_value(value: Any) -> str:

@@ -19,12 +19,19 @@ class AWSSettings(Section):
         default="auto",
         description="An ELBSecurityPolicy name, or auto to pick the best one the API offers.",
     )
+    fips: bool = Field(
+        default=False,
+        description="Require FIPS security policies on ELBv2 listeners: a listener on another "
+        "policy is moved to the best FIPS policy the API offers for its load balancer type.",
+    )
 
 
 class Kind(StrEnum):
     LISTENER = "listener"
     LOAD_BALANCER = "load-balancer"
     TARGET_GROUP = "target-group"
+    CLASSIC_LISTENER = "classic-listener"
+    HTTP_API_DOMAIN = "http-api-domain"
 
 
 class LoadBalancerTarget(Target):
@@ -48,3 +55,22 @@ class ListenerTarget(Target):
     load_balancer_arn: str
     load_balancer_type: str
     dns_name: str = ""
+
+
+class ClassicListenerTarget(Target):
+    """An HTTPS or SSL listener of a Classic Load Balancer (named by load balancer and port)."""
+
+    type: str = "aws-classic-listener"
+    region: str
+    load_balancer_name: str
+    port: int
+    protocol: str
+    dns_name: str = ""
+
+
+class ApiDomainTarget(Target):
+    """An API Gateway custom domain of HTTP and WebSocket APIs (apigatewayv2)."""
+
+    type: str = "aws-http-api-domain"
+    region: str
+    domain_name: str

@@ -10,7 +10,15 @@ from typing import Any
 from remediate.model import Endpoint
 from remediate.policy import Policy, tls_key
 from remediate.providers.aws.model import AWSSettings, Kind
-from remediate.rules import Desired, Note, RuleError, Verdict, accepts_phrase, weak_versions
+from remediate.rules import (
+    Desired,
+    Note,
+    RuleError,
+    Verdict,
+    accepts_phrase,
+    versions_from,
+    weak_versions,
+)
 
 TLS_FLOOR = "aws-elb-tls-floor"
 UNKNOWN_POLICY = "aws-elb-unknown-policy"
@@ -18,6 +26,21 @@ ALB_HTTP2 = "aws-alb-http2"
 NLB_ALPN = "aws-nlb-alpn-h2"
 NLB_HTTP1_ONLY = "aws-nlb-alpn-http1-only"
 BACKEND_PROTOCOL = "aws-tg-backend-protocol"
+FIPS_POLICY = "aws-elb-fips"
+CLASSIC_TLS_FLOOR = "aws-clb-tls-floor"
+CLASSIC_UNKNOWN_POLICY = "aws-clb-unknown-policy"
+CLASSIC_NO_POLICY_MEETS = "aws-clb-no-policy-meets"
+
+API_TLS_FLOOR = "aws-apigw-tls-floor"
+API_NO_POLICY_MEETS = "aws-apigw-no-policy-meets"
+API_SECURITY_POLICIES = "security_policies"
+_API_POLICY = re.compile(r"^TLS_(\d+)_(\d+)$")
+
+CLASSIC_NEGOTIATION = "ssl_negotiation_policy"
+# What ELB applies to an HTTPS/SSL listener that has no negotiation policy of its own.
+CLASSIC_DEFAULT_POLICY = "ELBSecurityPolicy-2016-08"
+# remediate's own negotiation policy for predefined policy P is named OWN_PREFIX + P.
+OWN_PREFIX = "remediate-"
 
 TLS_PROTOCOLS = frozenset({"HTTPS", "TLS"})
 HTTP2_ATTRIBUTE = "routing.http2.enabled"
@@ -62,6 +85,11 @@ class SslPolicy:
     def meets(self, minimum: str) -> bool:
         return bool(self.versions) and not weak_versions(self.versions, minimum)
 
+    @property
+    def fips(self) -> bool:
+        """A FIPS policy: the API flags them only by name (`...-FIPS-...`)."""
+        return "FIPS" in self.name.upper().split("-")
+
 
 def _is_aead(cipher: str) -> bool:
     return "GCM" in cipher or "CHACHA20" in cipher or cipher.startswith("TLS_AES")
@@ -83,12 +111,18 @@ def _rank(policy: SslPolicy) -> tuple[Any, ...]:
 
 
 def choose_ssl_policy(
-    catalog: Sequence[SslPolicy], minimum: str, load_balancer_type: str, explicit: str = "auto"
+    catalog: Sequence[SslPolicy],
+    minimum: str,
+    load_balancer_type: str,
+    explicit: str = "auto",
+    fips: bool = False,
 ) -> SslPolicy:
     """The security policy a weak listener should get.
 
-    An explicit name wins (and must exist and meet the minimum); with `auto`, the best policy that
-    `describe_ssl_policies` offers for this load balancer type and whose protocols all meet it.
+    An explicit name wins (and must exist, meet the minimum and, with `fips`, be a FIPS policy);
+    with `auto`, the best policy that `describe_ssl_policies` offers for this load balancer type
+    (its `SupportedLoadBalancerTypes`) whose protocols all meet it, among FIPS policies only when
+    `fips` is set.
     """
     if explicit != "auto":
         for candidate in catalog:
@@ -99,13 +133,19 @@ def choose_ssl_policy(
                         f"aws.ssl_policy {explicit} {accepts_phrase(weak)}, "
                         f"below tls.minimum {minimum}"
                     )
+                if fips and not candidate.fips:
+                    raise RuleError(f"aws.ssl_policy {explicit} is not a FIPS policy (aws.fips)")
                 return candidate
         raise RuleError(f"aws.ssl_policy {explicit} is not offered by describe_ssl_policies")
-    fitting = [p for p in catalog if p.meets(minimum) and p.supports(load_balancer_type)]
+    fitting = [
+        p
+        for p in catalog
+        if p.meets(minimum) and p.supports(load_balancer_type) and (p.fips or not fips)
+    ]
     if not fitting:
         raise RuleError(
-            f"no security policy offered for {load_balancer_type} load balancers "
-            f"accepts only TLS {minimum} and above"
+            f"no {'FIPS ' if fips else ''}security policy offered for {load_balancer_type} "
+            f"load balancers accepts only TLS {minimum} and above"
         )
     return min(fitting, key=_rank)
 
@@ -136,20 +176,20 @@ def listener_verdict(
         )
     else:
         weak = weak_versions(current.versions, minimum)
-        if weak:
+        fips = _fips_required(policy)
+        if weak or (fips and not current.fips):
             target = choose_ssl_policy(
-                catalog,
-                minimum,
-                load_balancer_type,
-                _wanted_policy(policy),
+                catalog, minimum, load_balancer_type, _wanted_policy(policy), fips
             )
             changes.append(
                 Desired(
                     attribute="ssl_policy",
                     before=current.name,
                     after=target.name,
-                    reason=f"{accepts_phrase(weak)}; policy minimum is TLS {minimum}",
-                    rules=(TLS_FLOOR,),
+                    reason=f"{accepts_phrase(weak)}; policy minimum is TLS {minimum}"
+                    if weak
+                    else "not a FIPS security policy; aws.fips requires one",
+                    rules=(TLS_FLOOR,) if weak else (FIPS_POLICY,),
                 )
             )
     if policy.http2 and protocol == "TLS":
@@ -218,6 +258,11 @@ def _wanted_policy(policy: Policy) -> str:
     return section.ssl_policy if isinstance(section, AWSSettings) else "auto"
 
 
+def _fips_required(policy: Policy) -> bool:
+    section = policy.sections.get("aws")
+    return isinstance(section, AWSSettings) and section.fips
+
+
 def _listener(endpoint: Endpoint, policy: Policy, facts: Mapping[str, Any]) -> Verdict:
     catalogs: Mapping[str, Iterable[SslPolicy]] = facts.get("aws.ssl_policies", {})
     catalog = list(catalogs.get(endpoint.location, ()))
@@ -226,12 +271,174 @@ def _listener(endpoint: Endpoint, policy: Policy, facts: Mapping[str, Any]) -> V
     )
 
 
+@dataclass(frozen=True)
+class ClassicPolicy:
+    """A Classic ELB predefined policy: the TLS versions it enables, and whether SSLv3 is on."""
+
+    name: str
+    versions: tuple[str, ...]
+    sslv3: bool = False
+
+    def weak(self, minimum: str) -> list[str]:
+        """What it accepts below `minimum`, as protocol names ("SSLv3", "TLS 1.0")."""
+        tls = [f"TLS {v}" for v in weak_versions(self.versions, minimum)]
+        return (["SSLv3"] if self.sslv3 else []) + tls
+
+
+def _classic_rank(policy: ClassicPolicy) -> tuple[Any, ...]:
+    """The most compatible floor that meets the minimum first, then the newest revision."""
+    match = _DATE.search(policy.name)
+    revision = (int(match.group(1)), int(match.group(2))) if match else (0, 0)
+    floor = policy.versions[0] if policy.versions else "0"
+    return (tls_key(floor), (-revision[0], -revision[1]), policy.name)
+
+
+def classic_listener_verdict(
+    settings: Mapping[str, Any], catalog: Sequence[ClassicPolicy], policy: Policy
+) -> Verdict:
+    """A Classic HTTPS/SSL listener: its negotiation policy's protocols against the minimum.
+
+    The protocols come from the referenced predefined policy (`Reference-Security-Policy`), from
+    the policy's own `Protocol-*` attributes for a custom policy, or, with no negotiation policy,
+    from ELBSecurityPolicy-2016-08, which ELB applies then. The fix is remediate's own negotiation
+    policy referencing the most compatible predefined policy that meets the minimum.
+    """
+    minimum = policy.tls.minimum
+    by_name = {item.name: item for item in catalog}
+    current = settings.get(CLASSIC_NEGOTIATION)
+    reference = settings.get("reference_policy")
+    observed: ClassicPolicy | None
+    if current is None:
+        observed = by_name.get(CLASSIC_DEFAULT_POLICY)
+        source = f"no negotiation policy, so ELB applies {CLASSIC_DEFAULT_POLICY}"
+    elif reference:
+        observed = by_name.get(str(reference))
+        source = f"{current} references {reference}"
+    elif settings.get("policy_versions") or settings.get("policy_sslv3"):
+        observed = ClassicPolicy(
+            str(current),
+            tuple(settings.get("policy_versions", ())),
+            bool(settings.get("policy_sslv3")),
+        )
+        source = f"custom policy {current}"
+    else:
+        observed = None
+        source = str(current)
+    if observed is None:
+        return Verdict(
+            findings=[
+                Note(
+                    CLASSIC_UNKNOWN_POLICY,
+                    f"negotiation policy {source}: describe_load_balancer_policies does not say "
+                    "which protocols it enables",
+                )
+            ]
+        )
+    weak = observed.weak(minimum)
+    if not weak:
+        return Verdict()
+    fitting = [
+        item for item in catalog if not item.sslv3 and item.versions and not item.weak(minimum)
+    ]
+    if not fitting:
+        return Verdict(
+            findings=[
+                Note(
+                    CLASSIC_NO_POLICY_MEETS,
+                    f"accepts {', '.join(weak)} ({source}); no Classic ELB predefined policy "
+                    f"accepts only TLS {minimum} and above (Classic ELB has no TLS 1.3): move "
+                    "the listener to an ALB or NLB",
+                )
+            ]
+        )
+    target = min(fitting, key=_classic_rank)
+    return Verdict(
+        [
+            Desired(
+                attribute=CLASSIC_NEGOTIATION,
+                before=current,
+                after=f"{OWN_PREFIX}{target.name}",
+                reason=f"accepts {', '.join(weak)} ({source}); policy minimum is TLS {minimum}; "
+                f"the new policy references {target.name}",
+                rules=(CLASSIC_TLS_FLOOR,),
+            )
+        ]
+    )
+
+
+def _classic_listener(endpoint: Endpoint, policy: Policy, facts: Mapping[str, Any]) -> Verdict:
+    catalogs: Mapping[str, Iterable[ClassicPolicy]] = facts.get("aws.classic_policies", {})
+    return classic_listener_verdict(
+        endpoint.settings, list(catalogs.get(endpoint.location, ())), policy
+    )
+
+
+def api_policy_floor(name: str) -> str | None:
+    """The lowest TLS version an API Gateway security policy named `TLS_X_Y` accepts."""
+    match = _API_POLICY.match(name or "")
+    return f"{match.group(1)}.{match.group(2)}" if match else None
+
+
+def http_api_domain_verdict(
+    settings: Mapping[str, Any], allowed: Sequence[str], policy: Policy
+) -> Verdict:
+    """An HTTP/WebSocket API custom domain: each configuration's SecurityPolicy against the
+    minimum. `allowed` is the SecurityPolicy enum of the service model; the fix is the most
+    compatible of those that meets the minimum, for every weak configuration."""
+    minimum = policy.tls.minimum
+    current = list(settings.get(API_SECURITY_POLICIES, []))
+    weak: dict[str, list[str]] = {}
+    for name in current:
+        floor = api_policy_floor(str(name))
+        if floor is not None:
+            below = weak_versions(versions_from(floor), minimum)
+            if below:
+                weak[str(name)] = below
+    if not weak:
+        return Verdict()
+    candidates = [
+        name
+        for name in allowed
+        if (floor := api_policy_floor(name)) is not None and tls_key(floor) >= tls_key(minimum)
+    ]
+    phrase = "; ".join(f"{name} {accepts_phrase(below)}" for name, below in weak.items())
+    if not candidates:
+        return Verdict(
+            findings=[
+                Note(
+                    API_NO_POLICY_MEETS,
+                    f"{phrase}; no security policy of HTTP/WebSocket API domains "
+                    f"({', '.join(allowed)}) accepts only TLS {minimum} and above",
+                )
+            ]
+        )
+    target = min(candidates, key=lambda name: tls_key(api_policy_floor(name) or "0"))
+    return Verdict(
+        [
+            Desired(
+                attribute=API_SECURITY_POLICIES,
+                before=current,
+                after=[target if name in weak else name for name in current],
+                reason=f"{phrase}; policy minimum is TLS {minimum}",
+                rules=(API_TLS_FLOOR,),
+            )
+        ]
+    )
+
+
+def _http_api_domain(endpoint: Endpoint, policy: Policy, facts: Mapping[str, Any]) -> Verdict:
+    allowed: Mapping[str, Sequence[str]] = facts.get("aws.api_security_policies", {})
+    return http_api_domain_verdict(endpoint.settings, allowed.get(endpoint.location, ()), policy)
+
+
 _VERDICTS: dict[str, Callable[[Endpoint, Policy, Mapping[str, Any]], Verdict]] = {
     Kind.LISTENER: _listener,
     Kind.LOAD_BALANCER: lambda endpoint, policy, _: load_balancer_verdict(
         endpoint.settings, policy
     ),
     Kind.TARGET_GROUP: lambda endpoint, _, __: target_group_verdict(endpoint.settings),
+    Kind.CLASSIC_LISTENER: _classic_listener,
+    Kind.HTTP_API_DOMAIN: _http_api_domain,
 }
 
 

@@ -1,4 +1,5 @@
-"""GCP load balancing: SSL policies of global and regional target HTTPS proxies, backend risks.
+"""GCP load balancing: SSL policies of global and regional target HTTPS proxies and of target SSL
+proxies (SSL proxy load balancers), backend risks.
 
 Discovery and the gcp-api executor need `google-cloud-compute` (the `gcp` extra); they, the rules
 and the Pulumi mapping are imported only when used.
@@ -50,7 +51,7 @@ class GCP(Provider):
     rules = (
         RuleInfo(
             "gcp-lb-tls-floor",
-            "Target HTTPS proxy accepts TLS below the minimum",
+            "Target HTTPS or SSL proxy accepts TLS below the minimum",
             Severity.HIGH,
             "Attach the proxy to remediate's SSL policy (gcp.ssl_policy_name), whose "
             "minTlsVersion meets tls.minimum; other SSL policies are never edited.",
@@ -61,7 +62,8 @@ class GCP(Provider):
             "remediate's SSL policy is missing or drifted",
             Severity.HIGH,
             "Create remediate's SSL policy where a weak proxy needs it, or restore its "
-            "minTlsVersion and profile.",
+            "minTlsVersion, profile and (when gcp.post_quantum_key_exchange is set) "
+            "postQuantumKeyExchange.",
             f"{DOCS}/use-ssl-policies",
         ),
         RuleInfo(
@@ -95,6 +97,8 @@ class GCP(Provider):
         read=(
             "compute.targetHttpsProxies.list",
             "compute.targetHttpsProxies.get",
+            "compute.targetSslProxies.list",
+            "compute.targetSslProxies.get",
             "compute.regionTargetHttpsProxies.list",
             "compute.regionTargetHttpsProxies.get",
             "compute.sslPolicies.list",
@@ -116,6 +120,7 @@ class GCP(Provider):
             "compute.regionSslPolicies.use",
             "compute.regionSslPolicies.delete",
             "compute.targetHttpsProxies.setSslPolicy",
+            "compute.targetSslProxies.setSslPolicy",
             "compute.regionTargetHttpsProxies.update",
             "compute.globalOperations.get",
             "compute.regionOperations.get",

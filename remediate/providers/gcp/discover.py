@@ -1,8 +1,10 @@
 """GCP load balancing discovery through the Compute API (google-cloud-compute, REST transport).
 
 Per project, four aggregated lists cover both global and regional resources: target HTTPS
-proxies, SSL policies, URL maps and backend services. References are resolved in memory by
-selfLink, which is an identifier only: it keeps Google's host whatever endpoint served it.
+proxies, SSL policies, URL maps and backend services; target SSL proxies (SSL proxy load
+balancers) are global only and have no aggregated list, so they are one list call. References are
+resolved in memory by selfLink, which is an identifier only: it keeps Google's host whatever
+endpoint served it.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from google.api_core.client_options import ClientOptions
 from google.api_core.exceptions import GoogleAPICallError, NotFound
 from google.auth.credentials import AnonymousCredentials, Credentials
 from google.auth.exceptions import DefaultCredentialsError, GoogleAuthError
+from google.auth.transport.requests import AuthorizedSession
 from google.cloud import compute_v1
 
 from remediate.errors import DiscoveryError
@@ -85,6 +88,7 @@ class Clients:
 
     endpoint: str
     proxies: compute_v1.TargetHttpsProxiesClient
+    ssl_proxies: compute_v1.TargetSslProxiesClient
     region_proxies: compute_v1.RegionTargetHttpsProxiesClient
     ssl_policies: compute_v1.SslPoliciesClient
     region_ssl_policies: compute_v1.RegionSslPoliciesClient
@@ -92,6 +96,8 @@ class Clients:
     backend_services: compute_v1.BackendServicesClient
     global_operations: compute_v1.GlobalOperationsClient
     region_operations: compute_v1.RegionOperationsClient
+    http: AuthorizedSession
+    """For the one call the generated clients cannot make: a PATCH with an explicit null."""
 
     @classmethod
     def open(cls, policy: Policy) -> Clients:
@@ -102,6 +108,7 @@ class Clients:
         return cls(
             endpoint=endpoint or "https://compute.googleapis.com",
             proxies=compute_v1.TargetHttpsProxiesClient(**kwargs),
+            ssl_proxies=compute_v1.TargetSslProxiesClient(**kwargs),
             region_proxies=compute_v1.RegionTargetHttpsProxiesClient(**kwargs),
             ssl_policies=compute_v1.SslPoliciesClient(**kwargs),
             region_ssl_policies=compute_v1.RegionSslPoliciesClient(**kwargs),
@@ -109,6 +116,7 @@ class Clients:
             backend_services=compute_v1.BackendServicesClient(**kwargs),
             global_operations=compute_v1.GlobalOperationsClient(**kwargs),
             region_operations=compute_v1.RegionOperationsClient(**kwargs),
+            http=AuthorizedSession(credentials),  # type: ignore[no-untyped-call]
         )
 
     @contextmanager
@@ -152,10 +160,12 @@ def owned_policy_settings(raw: compute_v1.SslPolicy | None) -> dict[str, Any]:
         "exists": True,
         "min_tls_version": facts["min_tls_version"],
         "profile": facts["profile"],
+        # Unset means DEFAULT (the API's own description of the field).
+        "post_quantum_key_exchange": raw.post_quantum_key_exchange or "DEFAULT",
     }
 
 
-def proxy_settings(raw: compute_v1.TargetHttpsProxy) -> dict[str, Any]:
+def proxy_settings(raw: compute_v1.TargetHttpsProxy | compute_v1.TargetSslProxy) -> dict[str, Any]:
     return {"ssl_policy": raw.ssl_policy or None}
 
 
@@ -197,6 +207,7 @@ class ProjectState:
     """What one project's four aggregated lists hold (global and every region), by selfLink."""
 
     proxies: list[compute_v1.TargetHttpsProxy]
+    ssl_proxies: list[compute_v1.TargetSslProxy]
     ssl_policies: dict[str, compute_v1.SslPolicy]
     services: dict[str, compute_v1.BackendService]
     url_maps: dict[str, compute_v1.UrlMap]
@@ -212,6 +223,12 @@ def read_project(clients: Clients, project: str) -> ProjectState:
             )
             for proxy in scoped.target_https_proxies
         ]
+        ssl_proxies = list(
+            clients.ssl_proxies.list(
+                request=compute_v1.ListTargetSslProxiesRequest(project=project),
+                timeout=CALL_TIMEOUT,
+            )
+        )
         ssl_policies = {
             canonical(item.self_link): item
             for _, scoped in clients.ssl_policies.aggregated_list(
@@ -236,7 +253,7 @@ def read_project(clients: Clients, project: str) -> ProjectState:
             )
             for item in scoped.backend_services
         }
-    return ProjectState(proxies, ssl_policies, services, url_maps)
+    return ProjectState(proxies, ssl_proxies, ssl_policies, services, url_maps)
 
 
 def discover(policy: Policy, progress: Progress | None = None) -> Inventory:
@@ -256,7 +273,8 @@ def discover(policy: Policy, progress: Progress | None = None) -> Inventory:
         state = read_project(clients, project)
         progress.done(
             f"gcp {project}",
-            f"{len(state.proxies)} target HTTPS proxies, {len(state.ssl_policies)} SSL policies",
+            f"{len(state.proxies)} target HTTPS proxies, {len(state.ssl_proxies)} target SSL "
+            f"proxies, {len(state.ssl_policies)} SSL policies",
         )
         return state
 
@@ -279,25 +297,39 @@ def discover(policy: Policy, progress: Progress | None = None) -> Inventory:
                 service = state.services.get(service_link)
                 if service is not None and service_link not in services:
                     services[service_link] = _service_endpoint(service)
+        for raw_ssl in state.ssl_proxies:
+            proxy = _proxy_endpoint(raw_ssl, Kind.TARGET_SSL_PROXY)
+            proxies.append(proxy)
+            proxy_facts[proxy.resource] = dict(proxy.settings)
+            slot = owned_policy_link(proxy.resource, policy)
+            if slot not in owned:
+                owned[slot] = _owned_policy_endpoint(slot, state.ssl_policies.get(slot))
         # remediate's own policies first: attaching one needs it to exist.
         inventory.endpoints.extend(owned.values())
         inventory.endpoints.extend(proxies)
         inventory.endpoints.extend(services.values())
     inventory.facts["gcp.ssl_policies"] = ssl_facts
-    inventory.facts["gcp.target_https_proxies"] = proxy_facts
+    inventory.facts["gcp.proxies"] = proxy_facts
     return inventory
 
 
-def _proxy_endpoint(raw: compute_v1.TargetHttpsProxy) -> Endpoint:
+def _proxy_endpoint(
+    raw: compute_v1.TargetHttpsProxy | compute_v1.TargetSslProxy,
+    kind: Kind = Kind.TARGET_HTTPS_PROXY,
+) -> Endpoint:
     link = Link.parse(raw.self_link)
+    https = isinstance(raw, compute_v1.TargetHttpsProxy)
     return Endpoint(
         provider=NAME,
         resource=raw.self_link,
-        kind=Kind.TARGET_HTTPS_PROXY,
+        kind=kind,
         name=raw.name,
         location=link.location,
         settings=proxy_settings(raw),
-        context={"gcp_fingerprint": raw.fingerprint, "url_map": raw.url_map},
+        context={
+            "gcp_fingerprint": raw.fingerprint if https else None,
+            "url_map": raw.url_map if https else None,
+        },
     )
 
 
@@ -326,10 +358,16 @@ def _service_endpoint(raw: compute_v1.BackendService) -> Endpoint:
     )
 
 
-def get_proxy(clients: Clients, self_link: str) -> compute_v1.TargetHttpsProxy | None:
-    """The proxy now, or None when it no longer exists."""
+def get_proxy(
+    clients: Clients, self_link: str
+) -> compute_v1.TargetHttpsProxy | compute_v1.TargetSslProxy | None:
+    """The proxy (target HTTPS or SSL) now, or None when it no longer exists."""
     link = Link.parse(self_link)
     try:
+        if link.collection == "targetSslProxies":
+            return clients.ssl_proxies.get(
+                project=link.project, target_ssl_proxy=link.name, timeout=CALL_TIMEOUT
+            )
         if link.region:
             return clients.region_proxies.get(
                 project=link.project,
@@ -364,7 +402,7 @@ def read_settings(clients: Clients, resources: Mapping[str, str]) -> dict[str, A
     found: dict[str, Any] = {}
     for self_link, kind in resources.items():
         with clients.errors(f"reading {self_link}"):
-            if kind == Kind.TARGET_HTTPS_PROXY:
+            if kind in (Kind.TARGET_HTTPS_PROXY, Kind.TARGET_SSL_PROXY):
                 proxy = get_proxy(clients, self_link)
                 found[self_link] = None if proxy is None else proxy_settings(proxy)
             elif kind == Kind.SSL_POLICY:

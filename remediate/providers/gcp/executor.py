@@ -2,9 +2,13 @@
 
 Writes use the `*_unary` methods and wait on the returned Operation with our own operations
 client, which honours the configured endpoint (the clients' `.result()` polling does not). Global
-proxies take `setSslPolicy`; regional ones (v1 has no regional setSslPolicy) a PATCH carrying the
-fingerprint they were read with. A stale fingerprint (412) means someone changed the resource: it
-is read again, re-planned, and written once more if it still needs the change.
+target HTTPS proxies and target SSL proxies take `setSslPolicy`; regional HTTPS proxies (v1 has no
+regional setSslPolicy) a PATCH carrying the fingerprint they were read with. Detaching a regional
+proxy's SSL policy needs `"sslPolicy": null` in that PATCH (an empty string or an omitted field
+does not clear it), which the generated client cannot send: a proto3 field set to None is left
+out of the JSON. That one PATCH goes through the clients' credentials as a plain HTTP request.
+A stale fingerprint (412) means someone changed the resource: it is read again, re-planned, and
+written once more if it still needs the change.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ from google.api_core.exceptions import (
     GoogleAPICallError,
     NotFound,
     PreconditionFailed,
+    from_http_response,
 )
 from google.cloud import compute_v1
 
@@ -47,7 +52,11 @@ from remediate.targets import require
 OPERATION_TIMEOUT = 600.0
 WAIT_CALL_TIMEOUT = 150.0
 # API field name -> the key discovery records it under.
-POLICY_FIELDS = {"minTlsVersion": "min_tls_version", "profile": "profile"}
+POLICY_FIELDS = {
+    "minTlsVersion": "min_tls_version",
+    "profile": "profile",
+    "postQuantumKeyExchange": "post_quantum_key_exchange",
+}
 
 
 class WriteError(RemediateError):
@@ -138,10 +147,21 @@ class GcpExecutor:
         stale fingerprint re-read it, re-plan it and retry once."""
         link = Link.parse(change.resource)
         proxy_fingerprint = require(change.target, ComputeTarget).api_fingerprint
-        target = change.after or ""  # the API clears the reference on an empty string
+        target = change.after or ""  # setSslPolicy clears the reference on an empty string
         for attempt in (1, 2):
             try:
-                if link.region:
+                if link.collection == "targetSslProxies":
+                    operation = clients.ssl_proxies.set_ssl_policy_unary(
+                        project=link.project,
+                        target_ssl_proxy=link.name,
+                        ssl_policy_reference_resource=compute_v1.SslPolicyReference(
+                            ssl_policy=target
+                        ),
+                        timeout=CALL_TIMEOUT,
+                    )
+                elif link.region and not change.after:
+                    operation = _detach_regional(clients, link, proxy_fingerprint)
+                elif link.region:
                     operation = clients.region_proxies.patch_unary(
                         project=link.project,
                         region=link.region,
@@ -171,7 +191,7 @@ class GcpExecutor:
             fresh = get_proxy(clients, change.resource)
             if fresh is None:
                 raise WriteError("the proxy was deleted since the plan")
-            proxy_fingerprint = fresh.fingerprint
+            proxy_fingerprint = getattr(fresh, "fingerprint", None)
             if _matches(change.after, fresh.ssl_policy or None):
                 return
             if _matches(change.before, fresh.ssl_policy or None):
@@ -250,7 +270,10 @@ class GcpExecutor:
         clients: Clients, link: Link, wanted: Mapping[str, Any]
     ) -> compute_v1.Operation:
         resource = compute_v1.SslPolicy(
-            name=link.name, min_tls_version=wanted["minTlsVersion"], profile=wanted["profile"]
+            name=link.name,
+            min_tls_version=wanted["minTlsVersion"],
+            profile=wanted["profile"],
+            post_quantum_key_exchange=wanted.get("postQuantumKeyExchange"),
         )
         if link.region:
             return clients.region_ssl_policies.insert_unary(
@@ -270,6 +293,7 @@ class GcpExecutor:
         resource = compute_v1.SslPolicy(
             min_tls_version=wanted.get("minTlsVersion"),
             profile=wanted.get("profile"),
+            post_quantum_key_exchange=wanted.get("postQuantumKeyExchange"),
             fingerprint=policy_fingerprint,
         )
         if link.region:
@@ -316,6 +340,27 @@ class GcpExecutor:
             )
 
 
+def _detach_regional(
+    clients: Clients, link: Link, proxy_fingerprint: str | None
+) -> compute_v1.Operation:
+    """PATCH a regional target HTTPS proxy with `"sslPolicy": null`, which the API reads as
+    "clear the reference" (the proto3 JSON mapping's null); raises the client's exceptions."""
+    base = clients.endpoint if "://" in clients.endpoint else f"https://{clients.endpoint}"
+    url = (
+        f"{base.rstrip('/')}/compute/v1/projects/{link.project}/regions/{link.region}"
+        f"/targetHttpsProxies/{link.name}"
+    )
+    response = clients.http.patch(
+        url, json={"fingerprint": proxy_fingerprint, "sslPolicy": None}, timeout=CALL_TIMEOUT
+    )
+    if response.status_code >= 400:
+        raise from_http_response(response)  # type: ignore[no-untyped-call]
+    operation: compute_v1.Operation = compute_v1.Operation.from_json(
+        response.text, ignore_unknown_fields=True
+    )
+    return operation
+
+
 def _stage(group: Sequence[Change]) -> int:
     """Write order: remediate's SSL policies before the proxies that use them, and deleting one
     (a rollback of its creation) only after its proxies were detached."""
@@ -328,14 +373,15 @@ def _observed(change: Change, settings: Mapping[str, Any] | None) -> Any:
     """The read-back value of `change.attribute`, in the shape of `change.after`."""
     if settings is None:
         return None
-    if change.kind == Kind.TARGET_HTTPS_PROXY:
+    if change.kind in (Kind.TARGET_HTTPS_PROXY, Kind.TARGET_SSL_PROXY):
         return settings.get("ssl_policy")
     if not settings.get("exists"):
         return None
     if change.attribute == "ssl_policy":
+        wanted = change.after if isinstance(change.after, Mapping) else POLICY_FIELDS
         return {
             "name": Link.parse(change.resource).name,
-            **{api: settings[key] for api, key in POLICY_FIELDS.items()},
+            **{api: settings[key] for api, key in POLICY_FIELDS.items() if api in wanted},
         }
     return settings.get(POLICY_FIELDS.get(change.attribute, change.attribute))
 

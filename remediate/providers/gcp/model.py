@@ -22,7 +22,16 @@ class GCPSettings(Section):
     ssl_policy_name: str = Field(
         default="remediate-tls", pattern=r"^[a-z]([-a-z0-9]{0,61}[a-z0-9])?$"
     )
-    profile: Literal["MODERN", "RESTRICTED"] = "MODERN"
+    profile: Literal["MODERN", "RESTRICTED"] = Field(
+        default="MODERN",
+        description="The profile of remediate's SSL policies; a tls.minimum of 1.3 forces "
+        "RESTRICTED (the API accepts TLS_1_3 with no other profile).",
+    )
+    post_quantum_key_exchange: Literal["DEFAULT", "ENABLED", "DEFERRED"] | None = Field(
+        default=None,
+        description="postQuantumKeyExchange of remediate's SSL policies (X25519MLKEM768); "
+        "unset leaves the API's choice alone.",
+    )
     endpoint: str | None = Field(
         default=None, description="Another Compute endpoint (emulator, Private Service Connect)."
     )
@@ -30,6 +39,7 @@ class GCPSettings(Section):
 
 class Kind(StrEnum):
     TARGET_HTTPS_PROXY = "target-https-proxy"
+    TARGET_SSL_PROXY = "target-ssl-proxy"
     SSL_POLICY = "ssl-policy"
     BACKEND_SERVICE = "backend-service"
 

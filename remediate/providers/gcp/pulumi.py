@@ -16,7 +16,7 @@ from remediate.pulumi.remediation import (
     Declaration,
 )
 
-POLICY_INPUTS = frozenset({"minTlsVersion", "profile"})
+POLICY_INPUTS = frozenset({"minTlsVersion", "profile", "postQuantumKeyExchange"})
 
 
 def declaration(change: Change) -> Declaration:

@@ -1,4 +1,4 @@
-"""GCP load balancing rules: SSL policies on target HTTPS proxies, and backend service risks.
+"""GCP load balancing rules: SSL policies on target HTTPS and SSL proxies, backend service risks.
 
 A proxy with no SSL policy gets Google's default (profile COMPATIBLE, TLS 1.0 and up). Weak proxies
 are attached to the SSL policy remediate owns (named `gcp.ssl_policy_name`, one per project and
@@ -98,9 +98,25 @@ def owned_policy_link(proxy: str, policy: Policy) -> str:
     return Link.parse(proxy).sibling("sslPolicies", settings_of(policy).ssl_policy_name).self_link
 
 
+# The profile the API requires with minTlsVersion TLS_1_3.
+TLS_1_3_PROFILE = "RESTRICTED"
+
+
 def desired_ssl_policy(policy: Policy) -> dict[str, str]:
-    """The settings of the SSL policy remediate owns, in API field names."""
-    return {"minTlsVersion": gcp_tls(policy.tls.minimum), "profile": settings_of(policy).profile}
+    """The settings of the SSL policy remediate owns, in API field names.
+
+    A TLS 1.3 minimum takes the RESTRICTED profile whatever `gcp.profile` says: the API refuses
+    TLS_1_3 with any other. `postQuantumKeyExchange` is only managed when the policy sets it.
+    """
+    section = settings_of(policy)
+    minimum = gcp_tls(policy.tls.minimum)
+    desired = {
+        "minTlsVersion": minimum,
+        "profile": TLS_1_3_PROFILE if minimum == "TLS_1_3" else section.profile,
+    }
+    if section.post_quantum_key_exchange is not None:
+        desired["postQuantumKeyExchange"] = section.post_quantum_key_exchange
+    return desired
 
 
 def proxy_verdict(
@@ -214,6 +230,19 @@ def owned_policy_verdict(
                 rules=(OWNED_POLICY,),
             )
         )
+    wanted_pq = desired.get("postQuantumKeyExchange")
+    current_pq = settings.get("post_quantum_key_exchange")
+    if wanted_pq is not None and current_pq != wanted_pq:
+        changes.append(
+            Desired(
+                attribute="postQuantumKeyExchange",
+                before=current_pq,
+                after=wanted_pq,
+                reason=f"remediate's SSL policy has postQuantumKeyExchange {current_pq}, "
+                f"gcp.post_quantum_key_exchange says {wanted_pq}",
+                rules=(OWNED_POLICY,),
+            )
+        )
     return Verdict(changes)
 
 
@@ -292,7 +321,8 @@ def _proxy(endpoint: Endpoint, policy: Policy, facts: Mapping[str, Any]) -> Verd
 
 def _owned_policy(endpoint: Endpoint, policy: Policy, facts: Mapping[str, Any]) -> Verdict:
     ssl_policies: Mapping[str, Any] = facts.get("gcp.ssl_policies", {})
-    proxies: Mapping[str, Mapping[str, Any]] = facts.get("gcp.target_https_proxies", {})
+    # Target HTTPS and target SSL proxies alike: either may need remediate's policy.
+    proxies: Mapping[str, Mapping[str, Any]] = facts.get("gcp.proxies", {})
     in_scope = {
         link: settings
         for link, settings in proxies.items()
@@ -305,6 +335,7 @@ def _owned_policy(endpoint: Endpoint, policy: Policy, facts: Mapping[str, Any]) 
 
 _VERDICTS: dict[str, Callable[[Endpoint, Policy, Mapping[str, Any]], Verdict]] = {
     Kind.TARGET_HTTPS_PROXY: _proxy,
+    Kind.TARGET_SSL_PROXY: _proxy,
     Kind.SSL_POLICY: _owned_policy,
     Kind.BACKEND_SERVICE: lambda endpoint, _, __: backend_service_verdict(endpoint.settings),
 }
