@@ -1,8 +1,10 @@
 """A forwarding HTTP proxy on a free loopback port that lets a test act on the emulator between
 one exchange and the next: after each request is answered upstream, and before the answer goes
 back to the client, every hook sees the exchange. A hook changes the world through the emulator's
-own API (someone else writing the resource right after remediate did); the answers themselves are
-passed on untouched."""
+own API (someone else writing the resource right after remediate did).
+
+A responder may answer a request itself instead, where the emulator departs from the real API's
+documented behaviour; every other answer is passed on untouched."""
 
 from __future__ import annotations
 
@@ -27,6 +29,8 @@ class Exchange:
 
 
 Hook = Callable[[Exchange], None]
+# (method, path, body) -> (status, content type, body) to answer instead of upstream, or None.
+Responder = Callable[[str, str, bytes], tuple[int, str, bytes] | None]
 
 
 class FaultProxy:
@@ -37,6 +41,7 @@ class FaultProxy:
         self._host = parts.hostname or "127.0.0.1"
         self._port = parts.port or 80
         self.hooks: list[Hook] = []
+        self.responders: list[Responder] = []
         proxy = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -70,14 +75,27 @@ class FaultProxy:
 
     def _forward(self, handler: BaseHTTPRequestHandler) -> None:
         body = handler.rfile.read(int(handler.headers.get("Content-Length") or 0))
+        for responder in list(self.responders):
+            answer = responder(handler.command, handler.path, body)
+            if answer is not None:
+                status, content_type, data = answer
+                handler.send_response(status)
+                handler.send_header("Content-Type", content_type)
+                handler.send_header("Content-Length", str(len(data)))
+                handler.send_header("Connection", "close")
+                handler.end_headers()
+                handler.wfile.write(data)
+                return
         headers = {k: v for k, v in handler.headers.items() if k.lower() not in HOP_BY_HOP}
         upstream = http.client.HTTPConnection(self._host, self._port, timeout=60)
         try:
             upstream.request(handler.command, handler.path, body=body, headers=headers)
-            answer = upstream.getresponse()
-            data = answer.read()
-            answer_headers = [(k, v) for k, v in answer.getheaders() if k.lower() not in HOP_BY_HOP]
-            status = answer.status
+            response = upstream.getresponse()
+            data = response.read()
+            answer_headers = [
+                (k, v) for k, v in response.getheaders() if k.lower() not in HOP_BY_HOP
+            ]
+            status = response.status
         finally:
             upstream.close()
         exchange = Exchange(handler.command, handler.path, body, status, data)

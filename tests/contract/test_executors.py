@@ -26,6 +26,7 @@ from typing import Any
 import boto3
 import pytest
 import requests
+from botocore.exceptions import ClientError
 
 from remediate import engine, executors
 from remediate.executors import ReadsCurrent, Status
@@ -44,6 +45,12 @@ STRONG_ELB = "ELBSecurityPolicy-TLS-1-2-2017-01"
 OTHER_ELB = "ELBSecurityPolicy-TLS13-1-3-2021-06"
 PROJECT = "shop"
 EXECUTORS = ["boto3", "gcp-api", "ansible", "pulumi"]
+LISTENER_NOT_FOUND = (
+    b'<ErrorResponse xmlns="http://elasticloadbalancing.amazonaws.com/doc/2015-12-01/">'
+    b"<Error><Type>Sender</Type><Code>ListenerNotFound</Code>"
+    b"<Message>One or more listeners not found</Message></Error>"
+    b"<RequestId>00000000-0000-0000-0000-000000000000</RequestId></ErrorResponse>"
+)
 
 
 def kind_of(change: Change) -> str:
@@ -135,7 +142,22 @@ def aws_rig(aws: MotoServer, monkeypatch: pytest.MonkeyPatch) -> Iterator[Rig]:
             proxy.hooks.remove(rewrite)
         assert done, "the write never went through the proxy"
 
+    def listener_not_found(method: str, path: str, body: bytes) -> tuple[int, str, bytes] | None:
+        """DescribeListeners fails whole with ListenerNotFound when any ARN it names is gone, as
+        AWS answers; moto answers with the listeners it found and fails only when none is."""
+        form = urllib.parse.parse_qs(body.decode())
+        if form.get("Action") != ["DescribeListeners"]:
+            return None
+        arns = [v[0] for k, v in form.items() if k.startswith("ListenerArns.member.")]
+        for arn in arns:
+            try:
+                direct.describe_listeners(ListenerArns=[arn])
+            except ClientError:
+                return 400, "text/xml", LISTENER_NOT_FOUND
+        return None
+
     with FaultProxy(aws.url) as proxy:
+        proxy.responders.append(listener_not_found)
         monkeypatch.setenv("AWS_ENDPOINT_URL", proxy.url)
         policy = parse(f"aws:\n  regions: [{REGION}]\n")
         yield Rig("boto3", policy, read, victim, move, delete, tamper)
