@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from remediate import engine, executors
-from remediate.errors import StalePlanError
+from remediate.errors import RemediateError, StalePlanError
 from remediate.executors import Outcome, ReadsCurrent, Status, confirmed
 from remediate.journal import Journal
 from remediate.model import Change, Plan, Provider, fingerprint
@@ -218,3 +218,22 @@ def test_a_run_of_the_given_kind_is_journaled(cloud: Cloud, journal: Journal) ->
         Plan(changes=[change(cloud, "a")]), POLICY, journal=journal, kind="rollback"
     )
     assert journal.run(result.run_id).kind == "rollback"
+
+
+def test_a_run_covers_the_providers_the_policy_configures_in_a_stable_order() -> None:
+    both = Policy.model_validate({"nginx": {}, "aws": {}})
+    assert engine.select(both) == ["aws", "nginx"]
+    assert engine.select(both, ["nginx"]) == ["nginx"]
+    assert engine.select(both, ["nginx", "aws"]) == ["nginx", "aws"]
+
+
+def test_a_provider_outside_the_policy_or_unknown_is_one_clear_error() -> None:
+    with pytest.raises(RemediateError) as none:
+        engine.select(Policy())
+    assert str(none.value) == "the policy configures no provider: add an aws, gcp or nginx section"
+    with pytest.raises(RemediateError) as unknown:
+        engine.select(POLICY, ["aws", "azure"])
+    assert str(unknown.value) == "unknown provider 'azure' in --only (aws, gcp, nginx)"
+    with pytest.raises(RemediateError) as missing:
+        engine.select(POLICY, ["gcp"])
+    assert str(missing.value) == "--only gcp: the policy has no gcp section"
