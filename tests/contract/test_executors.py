@@ -28,13 +28,14 @@ import pytest
 import requests
 from botocore.exceptions import ClientError
 
-from remediate import engine, executors
+from remediate import engine, executors, registry
 from remediate.executors import ReadsCurrent, Status
 from remediate.model import Change
 from remediate.policy import Policy, load, parse
 from remediate.progress import Silent
 from remediate.sandbox.aws import FleetBuilder, MotoServer
 from remediate.sandbox.compute import ComputeServer, canonical
+from remediate.targets import HostFile, require
 from tests.contract.fault_proxy import Exchange, FaultProxy
 from tests.test_nginx_apply import NGINX, HostFactory, backend, hosts, write_setup
 
@@ -54,7 +55,11 @@ LISTENER_NOT_FOUND = (
 
 
 def kind_of(change: Change) -> str:
-    return str(change.context.get("kind", ""))
+    return change.kind
+
+
+def path_of(change: Change) -> Path:
+    return Path(require(change.target, HostFile).path)
 
 
 @dataclass
@@ -77,7 +82,8 @@ class Rig:
     extra: dict[str, Any] = field(default_factory=dict)
 
     def executor(self) -> executors.Executor:
-        return executors.get(self.executor_name or self.name, self.policy, Silent())
+        settings = executors.Settings.from_policy(self.policy)
+        return executors.get(self.executor_name or self.name, settings, Silent())
 
     def plan(self) -> list[Change]:
         changes = engine.plan(self.policy).changes
@@ -273,22 +279,22 @@ def ansible_rig(tmp_path: Path, hosts: HostFactory) -> Iterator[Rig]:
     policy = load(write_setup(tmp_path, web))
 
     def read(change: Change) -> object:
-        path = Path(str(change.context["path"]))
+        path = path_of(change)
         return path.read_text(encoding="utf-8") if path.exists() else None
 
     def victim(changes: list[Change]) -> Change:
-        return next(c for c in changes if str(c.context["path"]) == str(web.site))
+        return next(c for c in changes if path_of(c) == web.site)
 
     def move(change: Change) -> None:
-        with open(str(change.context["path"]), "a", encoding="utf-8") as file:
+        with path_of(change).open("a", encoding="utf-8") as file:
             file.write("# edited by hand\n")
 
     def delete(change: Change) -> None:
-        Path(str(change.context["path"])).unlink()
+        path_of(change).unlink()
 
     @contextmanager
     def tamper(change: Change) -> Iterator[None]:
-        flag.write_text(str(change.context["path"]), encoding="utf-8")
+        flag.write_text(str(path_of(change)), encoding="utf-8")
         try:
             yield
         finally:
@@ -385,4 +391,4 @@ def _same(value: object, after: object) -> bool:
 
 
 def test_every_executor_has_a_rig() -> None:
-    assert sorted(EXECUTORS) == sorted(executors.FACTORIES)
+    assert sorted(EXECUTORS) == sorted(registry.executor_factories())

@@ -10,15 +10,23 @@ from typing import Any
 
 import pytest
 
-from remediate import engine, executors
+from remediate import engine, registry
 from remediate.errors import RemediateError, StalePlanError
-from remediate.executors import Outcome, ReadsCurrent, Status, confirmed
+from remediate.executors import Outcome, ReadsCurrent, Settings, Status, confirmed
 from remediate.journal import Journal
-from remediate.model import Change, Plan, Provider, fingerprint
-from remediate.policy import Policy
+from remediate.model import Change, Plan, fingerprint
+from remediate.policy import model as policy_model
 from remediate.progress import Progress
+from remediate.targets import Target
 
-POLICY = Policy.model_validate({"aws": {}})
+POLICY = policy_model().model_validate({"aws": {}})
+
+
+class Slot(Target):
+    """Where a change of the in-memory cloud lands."""
+
+    type: str = "test-memory-slot"
+    key: str
 
 
 class Cloud:
@@ -77,10 +85,10 @@ def cloud(monkeypatch: pytest.MonkeyPatch) -> Iterator[Cloud]:
         b={"http2": False, "idle": 60},
     )
 
-    def factory(policy: Policy, progress: Progress) -> MemoryExecutor:
+    def factory(settings: Settings, progress: Progress) -> MemoryExecutor:
         return MemoryExecutor(state)
 
-    monkeypatch.setitem(executors.FACTORIES, "memory", factory)
+    monkeypatch.setitem(registry.executor_factories(), "memory", factory)
     yield state
 
 
@@ -91,7 +99,8 @@ def journal(tmp_path: Path) -> Journal:
 
 def change(cloud: Cloud, resource: str, attribute: str = "http2", after: Any = True) -> Change:
     return Change(
-        provider=Provider.AWS,
+        provider="aws",
+        kind="memory",
         resource=resource,
         attribute=attribute,
         before=cloud.resources[resource][attribute],
@@ -100,6 +109,7 @@ def change(cloud: Cloud, resource: str, attribute: str = "http2", after: Any = T
         executor="memory",
         fingerprint=fingerprint(cloud.resources[resource]),
         name=resource,
+        target=Slot(key=resource),
     )
 
 
@@ -198,6 +208,8 @@ def test_the_executor_can_be_overridden_for_the_whole_plan(cloud: Cloud, journal
     result = engine.apply(Plan(changes=[planned]), POLICY, journal=journal, executor="memory")
     assert result.status == "applied"
     assert cloud.writes == [("a", "http2", True)]
+    # The journal names the executor that wrote the change, which rollback then uses.
+    assert [c.change.executor for c in journal.run(result.run_id).changes] == ["memory"]
 
 
 def test_outcomes_go_to_a_run_the_caller_started_and_finishes(
@@ -221,7 +233,7 @@ def test_a_run_of_the_given_kind_is_journaled(cloud: Cloud, journal: Journal) ->
 
 
 def test_a_run_covers_the_providers_the_policy_configures_in_a_stable_order() -> None:
-    both = Policy.model_validate({"nginx": {}, "aws": {}})
+    both = policy_model().model_validate({"nginx": {}, "aws": {}})
     assert engine.select(both) == ["aws", "nginx"]
     assert engine.select(both, ["nginx"]) == ["nginx"]
     assert engine.select(both, ["nginx", "aws"]) == ["nginx", "aws"]
@@ -229,11 +241,11 @@ def test_a_run_covers_the_providers_the_policy_configures_in_a_stable_order() ->
 
 def test_a_provider_outside_the_policy_or_unknown_is_one_clear_error() -> None:
     with pytest.raises(RemediateError) as none:
-        engine.select(Policy())
-    assert str(none.value) == "the policy configures no provider: add an aws, gcp or nginx section"
+        engine.select(policy_model()())
+    assert str(none.value) == "the policy configures no provider: add a section (aws, gcp, nginx)"
     with pytest.raises(RemediateError) as unknown:
         engine.select(POLICY, ["aws", "azure"])
-    assert str(unknown.value) == "unknown provider 'azure' in --only (aws, gcp, nginx)"
+    assert str(unknown.value) == "unknown provider 'azure' (known: aws, gcp, nginx)"
     with pytest.raises(RemediateError) as missing:
         engine.select(POLICY, ["gcp"])
     assert str(missing.value) == "--only gcp: the policy has no gcp section"

@@ -7,8 +7,9 @@ from typing import Any
 
 import pytest
 
-from remediate.model import Endpoint, Provider
+from remediate.model import Endpoint
 from remediate.policy import Policy
+from remediate.policy import model as policy_model
 from remediate.providers.gcp.rules import (
     Link,
     backend_service_verdict,
@@ -34,7 +35,7 @@ FACTS = {
 
 
 def policy(**overrides: Any) -> Policy:
-    return Policy.model_validate({"gcp": {}, **overrides})
+    return policy_model().model_validate({"gcp": {}, **overrides})
 
 
 def test_links_parse_full_partial_and_regional_urls() -> None:
@@ -112,7 +113,7 @@ def test_an_attached_policy_is_found_under_another_form_of_its_link() -> None:
 def test_an_unreadable_attached_policy_is_a_finding() -> None:
     verdict = proxy_verdict(PROXY, {"ssl_policy": WEAK}, {}, policy())
     assert verdict.changes == []
-    assert verdict.findings == [
+    assert [n.message for n in verdict.findings] == [
         f"SSL policy {WEAK} could not be read; cannot tell which TLS versions it accepts"
     ]
 
@@ -188,7 +189,9 @@ def test_a_declared_policy_is_raised_never_lowered() -> None:
     assert [c.after for c in modern_for_restricted.changes] == ["RESTRICTED"]
     custom = declared_policy_verdict({"min_tls_version": "TLS_1_2", "profile": "CUSTOM"}, policy())
     assert custom.changes == []
-    assert custom.findings == ["profile CUSTOM lists its own features; they are not checked"]
+    assert [n.message for n in custom.findings] == [
+        "profile CUSTOM lists its own features; they are not checked"
+    ]
 
 
 @pytest.mark.parametrize(
@@ -197,7 +200,7 @@ def test_a_declared_policy_is_raised_never_lowered() -> None:
 def test_backend_services_speaking_http2_are_findings(protocol: str | None, risky: bool) -> None:
     verdict = backend_service_verdict({"protocol": protocol})
     assert verdict.changes == []
-    assert verdict.findings == (
+    assert [n.message for n in verdict.findings] == (
         [
             "backend service sends HTTP/2 to its backends: backends that do not speak HTTP/2 "
             "answer 502; confirm they do, or set protocol HTTP or HTTPS"
@@ -208,9 +211,7 @@ def test_backend_services_speaking_http2_are_findings(protocol: str | None, risk
 
 
 def endpoint(kind: str, resource: str, settings: dict[str, Any]) -> Endpoint:
-    return Endpoint(
-        provider=Provider.GCP, resource=resource, kind=kind, name="x", settings=settings
-    )
+    return Endpoint(provider="gcp", resource=resource, kind=kind, name="x", settings=settings)
 
 
 def test_evaluate_dispatches_on_kind_and_scopes_proxies_to_their_policy() -> None:
@@ -233,11 +234,8 @@ def test_evaluate_dispatches_on_kind_and_scopes_proxies_to_their_policy() -> Non
         "backend-service", BASE + "projects/p/global/backendServices/b", {"protocol": "HTTP2"}
     )
     assert len(evaluate(backend, policy(), facts).findings) == 1
-    other = endpoint(
-        "url-map", BASE + "projects/p/global/urlMaps/m", {"protocol": "HTTP2", "ssl_policy": None}
-    )
-    assert evaluate(other, policy(), facts).changes == []
-    assert evaluate(other, policy(), facts).findings == []
-    assert evaluate(proxy, policy(), {}).findings == [
+    with pytest.raises(KeyError):
+        evaluate(endpoint("url-map", BASE + "projects/p/global/urlMaps/m", {}), policy(), facts)
+    assert [n.message for n in evaluate(proxy, policy(), {}).findings] == [
         f"SSL policy {WEAK} could not be read; cannot tell which TLS versions it accepts"
     ]

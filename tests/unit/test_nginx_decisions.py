@@ -9,16 +9,18 @@ from typing import Any
 
 import pytest
 
-from remediate.model import Endpoint, Provider
+from remediate.model import Endpoint
 from remediate.policy import Policy
+from remediate.policy import model as policy_model
 from remediate.providers.nginx import rules
 from remediate.providers.nginx.config import Directive, parse_tree
+from remediate.targets import HostFile, Socket
 
 MAIN = "/etc/nginx/nginx.conf"
 
 
 def policy(**overrides: Any) -> Policy:
-    return Policy.model_validate({"nginx": {}, **overrides})
+    return policy_model().model_validate({"nginx": {}, **overrides})
 
 
 def test_the_protocol_line_for_each_minimum() -> None:
@@ -130,28 +132,31 @@ def test_websocket_locations_by_uri_path_or_star() -> None:
 def test_sockets_say_what_verify_checks_on_each_tls_socket() -> None:
     config = parse_tree({MAIN: SITE.replace("listen 8443 ssl;", "listen 8443 ssl http2;")}, MAIN)
     plain = parse_tree({MAIN: SITE.replace("listen 443 ssl;", "listen 80;")}, MAIN)
-    assert rules.sockets(config, policy(websocket={"locations": ["*"]}), "1.22.1") == [
+    assert [
+        s.model_dump()
+        for s in rules.sockets(config, policy(websocket={"locations": ["*"]}), "1.22.1")
+    ] == [
         {
             "address": "*",
             "port": 443,
             "server_name": "a.example",
             "http2": False,
-            "ws_paths": ["/ws/", "/live"],
+            "ws_paths": ("/ws/", "/live"),
         },
         {
             "address": "*",
             "port": 8443,
             "server_name": "b.example",
             "http2": True,
-            "ws_paths": ["/ws/"],
+            "ws_paths": ("/ws/",),
         },
     ]
-    assert [s["port"] for s in rules.sockets(plain, policy(), "1.22.1")] == [8443]
+    assert [s.port for s in rules.sockets(plain, policy(), "1.22.1")] == [8443]
 
 
 def host(files: dict[str, str] | None, version: str = "1.22.1") -> tuple[Endpoint, dict[str, Any]]:
     endpoint = Endpoint(
-        provider=Provider.NGINX,
+        provider="nginx",
         resource="web1",
         kind="nginx-host",
         name="web1",
@@ -164,7 +169,9 @@ def test_a_host_whose_tree_was_not_collected_is_a_finding() -> None:
     endpoint, facts = host(None)
     verdict = rules.evaluate(endpoint, policy(), facts)
     assert verdict.changes == []
-    assert verdict.findings == ["the config tree of this host was not collected"]
+    assert [n.message for n in verdict.findings] == [
+        "the config tree of this host was not collected"
+    ]
 
 
 def test_a_compliant_host_gets_no_change_but_keeps_its_findings() -> None:
@@ -175,7 +182,7 @@ def test_a_compliant_host_gets_no_change_but_keeps_its_findings() -> None:
     endpoint, facts = host({MAIN: compliant})
     verdict = rules.evaluate(endpoint, policy(websocket={"locations": ["@x"]}), facts)
     assert verdict.changes == []
-    assert verdict.findings == [
+    assert [n.message for n in verdict.findings] == [
         "location @x (server unnamed) carries WebSockets but has no proxy_pass to fix"
     ]
 
@@ -193,6 +200,8 @@ def test_a_host_verdict_uses_the_tree_discovery_already_parsed() -> None:
     [change] = rules.evaluate(endpoint, policy(), facts).changes
     assert change.resource == f"web1:{MAIN}"
     assert change.reason == "ssl_protocols accepts TLS 1.0 on *:443 (default server unnamed)"
-    assert change.context["sockets"] == [
-        {"address": "*", "port": 443, "server_name": "", "http2": True, "ws_paths": []}
-    ]
+    assert change.target == HostFile(
+        host="web1",
+        path=MAIN,
+        sockets=(Socket(address="*", port=443, server_name="", http2=True, ws_paths=()),),
+    )

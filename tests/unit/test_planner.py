@@ -7,9 +7,10 @@ from datetime import date
 from typing import Any
 
 from remediate.inventory import Inventory
-from remediate.model import Endpoint, Plan, Provider
+from remediate.model import Endpoint, Plan
 from remediate.planner import plan
-from remediate.policy import Policy
+from remediate.policy import model as policy_model
+from remediate.providers.aws.model import ListenerTarget
 from remediate.providers.aws.rules import SslPolicy
 
 TODAY = date(2026, 6, 15)
@@ -25,7 +26,7 @@ CATALOG = [
 
 def load_balancer(http2: bool = False, resource: str = LB) -> Endpoint:
     return Endpoint(
-        provider=Provider.AWS,
+        provider="aws",
         resource=resource,
         kind="load-balancer",
         name="shop",
@@ -37,7 +38,7 @@ def load_balancer(http2: bool = False, resource: str = LB) -> Endpoint:
 
 def listener(ssl_policy: str = "ELBSecurityPolicy-2016-08") -> Endpoint:
     return Endpoint(
-        provider=Provider.AWS,
+        provider="aws",
         resource=LISTENER,
         kind="listener",
         name="shop:443 HTTPS",
@@ -49,7 +50,7 @@ def listener(ssl_policy: str = "ELBSecurityPolicy-2016-08") -> Endpoint:
 
 def target_group(version: str = "GRPC") -> Endpoint:
     return Endpoint(
-        provider=Provider.AWS,
+        provider="aws",
         resource=TG,
         kind="target-group",
         name="grpc",
@@ -59,15 +60,15 @@ def target_group(version: str = "GRPC") -> Endpoint:
 
 
 def run(*endpoints: Endpoint, exclude: list[dict[str, Any]] | None = None, **policy: Any) -> Plan:
-    inventory = Inventory(list(endpoints), {"aws.ssl_policies": {REGION: CATALOG}}, [Provider.AWS])
-    pol = Policy.model_validate({"aws": {}, "exclude": exclude or [], **policy})
+    inventory = Inventory(list(endpoints), {"aws.ssl_policies": {REGION: CATALOG}}, ["aws"])
+    pol = policy_model().model_validate({"aws": {}, "exclude": exclude or [], **policy})
     return plan(inventory, pol, today=TODAY)
 
 
 def test_a_change_carries_everything_apply_needs() -> None:
     result = run(listener())
     [change] = result.changes
-    assert change.provider is Provider.AWS
+    assert change.provider == "aws"
     assert change.resource == LISTENER
     assert (change.attribute, change.before, change.after) == (
         "ssl_policy",
@@ -78,7 +79,17 @@ def test_a_change_carries_everything_apply_needs() -> None:
     assert change.executor == "boto3"
     assert change.fingerprint == listener().fingerprint
     assert (change.name, change.location) == ("shop:443 HTTPS", REGION)
-    assert result.providers == [Provider.AWS]
+    assert change.kind == "listener"
+    assert change.rules == ("aws-elb-tls-floor",)
+    assert change.target == ListenerTarget(
+        arn=LISTENER,
+        region=REGION,
+        port=443,
+        protocol="HTTPS",
+        load_balancer_arn=LB,
+        load_balancer_type="application",
+    )
+    assert result.providers == ["aws"]
     assert result.findings == [] and result.excluded == []
     assert result.summary["changes"] == 1
 
@@ -92,12 +103,13 @@ def test_compliant_endpoints_plan_nothing() -> None:
 def test_findings_are_shown_with_the_endpoint_they_belong_to() -> None:
     [finding] = run(target_group()).findings
     assert (finding.provider, finding.resource, finding.name, finding.location) == (
-        Provider.AWS,
+        "aws",
         TG,
         "grpc",
         REGION,
     )
     assert finding.message.startswith("target group sends GRPC to its targets")
+    assert (finding.rule, finding.severity) == ("aws-tg-backend-protocol", "medium")
 
 
 def test_a_live_exclusion_holds_the_change_and_says_how_many() -> None:
