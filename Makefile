@@ -56,7 +56,7 @@ MUTATION_JOBS ?= 2
 
 mutation: $(STAMP) system-deps
 	rm -rf mutants
-	$(BIN)/mutmut run --max-children $(MUTATION_JOBS) || true
+	$(BIN)/mutmut run --max-children $(MUTATION_JOBS)
 	$(BIN)/python scripts/mutation-score
 
 clean:
