@@ -46,6 +46,12 @@ STRONG_ELB = "ELBSecurityPolicy-TLS-1-2-2017-01"
 OTHER_ELB = "ELBSecurityPolicy-TLS13-1-3-2021-06"
 PROJECT = "shop"
 EXECUTORS = ["boto3", "gcp-api", "ansible", "pulumi"]
+ACCESS_DENIED = (
+    b'<ErrorResponse xmlns="http://elasticloadbalancing.amazonaws.com/doc/2015-12-01/">'
+    b"<Error><Type>Sender</Type><Code>AccessDenied</Code>"
+    b"<Message>not authorized to perform elasticloadbalancing:ModifyListener</Message></Error>"
+    b"<RequestId>00000000-0000-0000-0000-000000000000</RequestId></ErrorResponse>"
+)
 LISTENER_NOT_FOUND = (
     b'<ErrorResponse xmlns="http://elasticloadbalancing.amazonaws.com/doc/2015-12-01/">'
     b"<Error><Type>Sender</Type><Code>ListenerNotFound</Code>"
@@ -68,7 +74,8 @@ class Rig:
 
     `read` is the emulator's own view of a change's attribute, in the change's shape; `victim`
     picks the change whose resource a test moves, deletes or tampers with; `tamper` arranges for
-    that resource to be rewritten by someone else right after the executor writes it.
+    that resource to be rewritten by someone else right after the executor writes it; `refuse`
+    makes the service refuse its write, and yields words the failure must quote.
     """
 
     name: str
@@ -78,6 +85,7 @@ class Rig:
     move: Callable[[Change], None]
     delete: Callable[[Change], None]
     tamper: Callable[[Change], AbstractContextManager[None]]
+    refuse: Callable[[Change], AbstractContextManager[str]]
     executor_name: str = ""
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -162,11 +170,27 @@ def aws_rig(aws: MotoServer, monkeypatch: pytest.MonkeyPatch) -> Iterator[Rig]:
                 return 400, "text/xml", LISTENER_NOT_FOUND
         return None
 
+    @contextmanager
+    def refuse(change: Change) -> Iterator[str]:
+        def denied(method: str, path: str, body: bytes) -> tuple[int, str, bytes] | None:
+            form = urllib.parse.parse_qs(body.decode())
+            if form.get("Action") == ["ModifyListener"] and form.get("ListenerArn") == [
+                change.resource
+            ]:
+                return 400, "text/xml", ACCESS_DENIED
+            return None
+
+        proxy.responders.append(denied)
+        try:
+            yield "AccessDenied: not authorized to perform elasticloadbalancing:ModifyListener"
+        finally:
+            proxy.responders.remove(denied)
+
     with FaultProxy(aws.url) as proxy:
         proxy.responders.append(listener_not_found)
         monkeypatch.setenv("AWS_ENDPOINT_URL", proxy.url)
         policy = parse(f"aws:\n  regions: [{REGION}]\n")
-        yield Rig("boto3", policy, read, victim, move, delete, tamper)
+        yield Rig("boto3", policy, read, victim, move, delete, tamper, refuse)
 
 
 # -- GCP: the gcp-api executor against the local Compute stand-in, through a fault proxy -------
@@ -246,17 +270,27 @@ def gcp_rig(compute_server: ComputeServer, monkeypatch: pytest.MonkeyPatch) -> I
             proxy.hooks.remove(rewrite)
         assert done, "the write's operation never finished through the proxy"
 
+    @contextmanager
+    def refuse(change: Change) -> Iterator[str]:
+        server.fail_next(change.resource, "The proxy is being updated by another operation")
+        yield "RESOURCE_NOT_READY: The proxy is being updated by another operation"
+
     with FaultProxy(server.url) as proxy:
         monkeypatch.setenv("REMEDIATE_GCP_ENDPOINT", proxy.url)
         policy = parse(f"gcp:\n  projects: [{PROJECT}]\n")
-        yield Rig("gcp-api", policy, read, victim, move, delete, tamper)
+        yield Rig("gcp-api", policy, read, victim, move, delete, tamper, refuse)
 
 
 # -- Nginx: the ansible executor against a real nginx on loopback -------------------------------
 
 RELOAD_AND_MAYBE_REWRITE = """#!/bin/sh
-# Reload as remediate would, then (when a test asks) let another tool append to a file.
+# Reload as remediate would, then (when a test asks) let another tool append to a file; or, when
+# a test asks, refuse the reload as a broken service manager would.
 set -e
+if [ -e {refused} ]; then
+    echo "reload refused by the service manager" >&2
+    exit 1
+fi
 {nginx} -p {root} -c {conf} -s reload
 if [ -s {flag} ]; then
     printf '# rewritten by another tool\\n' >> "$(cat {flag})"
@@ -270,9 +304,12 @@ def ansible_rig(tmp_path: Path, hosts: HostFactory) -> Iterator[Rig]:
         pytest.skip("needs the nginx binary (Debian package nginx)")
     script = tmp_path / "reload.sh"
     flag = tmp_path / "rewrite-after-reload"
+    refused = tmp_path / "refuse-reload"
     web = hosts("web1", nginx_reload_command=str(script))
     script.write_text(
-        RELOAD_AND_MAYBE_REWRITE.format(nginx=web.binary, root=web.root, conf=web.conf, flag=flag),
+        RELOAD_AND_MAYBE_REWRITE.format(
+            nginx=web.binary, root=web.root, conf=web.conf, flag=flag, refused=refused
+        ),
         encoding="utf-8",
     )
     script.chmod(0o755)
@@ -300,7 +337,15 @@ def ansible_rig(tmp_path: Path, hosts: HostFactory) -> Iterator[Rig]:
         finally:
             flag.write_text("", encoding="utf-8")
 
-    yield Rig("ansible", policy, read, victim, move, delete, tamper)
+    @contextmanager
+    def refuse(change: Change) -> Iterator[str]:
+        refused.touch()
+        try:
+            yield "reload refused by the service manager"
+        finally:
+            refused.unlink()
+
+    yield Rig("ansible", policy, read, victim, move, delete, tamper, refuse)
 
 
 @pytest.fixture(params=EXECUTORS)
@@ -382,6 +427,19 @@ def test_a_value_rewritten_before_the_read_back_is_a_failure(rig: Rig) -> None:
     assert {key: o.status for key, o in by_change.items()} == dict.fromkeys(
         by_change, Status.APPLIED
     )
+
+
+def test_a_refused_write_is_a_failure_in_the_services_words(rig: Rig) -> None:
+    changes = rig.plan()
+    target = rig.victim(changes)
+    with rig.refuse(target) as words:
+        outcomes = rig.executor().apply(changes)
+    by_change = {(o.change.resource, o.change.attribute): o for o in outcomes}
+    failed = by_change[(target.resource, target.attribute)]
+    assert failed.status is Status.FAILED
+    assert words in failed.message, failed.message
+    assert rig.read(target) == target.before
+    assert len(outcomes) == len(changes)
 
 
 def _same(value: object, after: object) -> bool:
