@@ -16,7 +16,7 @@ from remediate.executors import Outcome, ReadsCurrent, Settings, Status, confirm
 from remediate.journal import Journal
 from remediate.model import Change, Plan, fingerprint
 from remediate.policy import model as policy_model
-from remediate.progress import Progress
+from remediate.progress import Progress, Silent
 from remediate.targets import Target
 
 POLICY = policy_model().model_validate({"aws": {}})
@@ -31,13 +31,15 @@ class Slot(Target):
 
 class Cloud:
     """Resources by id, each a dict of attributes; `stuck` attributes ignore writes (the service
-    accepts the call and keeps its value), as a read-back must notice."""
+    accepts the call and keeps its value), as a read-back must notice. `built` records what each
+    executor was built with."""
 
     def __init__(self, **resources: dict[str, Any]) -> None:
         self.resources: dict[str, dict[str, Any]] = resources
         self.stuck: set[tuple[str, str]] = set()
         self.writes: list[tuple[str, str, Any]] = []
         self.refuse: dict[str, str] = {}
+        self.built: list[tuple[Settings, Progress]] = []
 
 
 class MemoryExecutor:
@@ -86,6 +88,7 @@ def cloud(monkeypatch: pytest.MonkeyPatch) -> Iterator[Cloud]:
     )
 
     def factory(settings: Settings, progress: Progress) -> MemoryExecutor:
+        state.built.append((settings, progress))
         return MemoryExecutor(state)
 
     monkeypatch.setitem(registry.executor_factories(), "memory", factory)
@@ -186,6 +189,32 @@ def test_a_resource_changed_since_the_plan_refuses_the_whole_plan(
     assert error.value.resources == ["a"]
     assert "1 resource(s) changed since it was planned (a)" in str(error.value)
     assert cloud.writes == []
+
+
+def test_a_moved_resource_after_another_with_several_changes_is_found(
+    cloud: Cloud, journal: Journal
+) -> None:
+    plan = Plan(changes=[change(cloud, "a"), change(cloud, "a", "idle", 90), change(cloud, "b")])
+    cloud.resources["b"]["idle"] = 61
+    with pytest.raises(StalePlanError) as error:
+        engine.apply(plan, POLICY, journal=journal)
+    assert error.value.resources == ["b"]
+
+
+def test_executors_are_built_from_the_policy_with_the_callers_progress(
+    cloud: Cloud, journal: Journal
+) -> None:
+    class Seen(Silent):
+        pass
+
+    seen = Seen()
+    engine.apply(Plan(changes=[change(cloud, "a")]), POLICY, journal=journal, progress=seen)
+    engine.apply(Plan(changes=[change(cloud, "b")]), POLICY, journal=journal)
+    [(settings, progress), (_, default)] = cloud.built
+    assert settings == Settings.from_policy(POLICY)
+    assert settings.policy is POLICY
+    assert progress is seen
+    assert isinstance(default, Silent)
 
 
 def test_dry_run_writes_nothing(cloud: Cloud, journal: Journal) -> None:

@@ -172,8 +172,8 @@ def test_a_declared_policy_is_raised_never_lowered() -> None:
         (c.attribute, c.before, c.after) for c in declared_policy_verdict({}, policy()).changes
     ] == [("minTlsVersion", None, "TLS_1_2"), ("profile", None, "MODERN")]
     weak = declared_policy_verdict({"min_tls_version": "TLS_1_1", "profile": "MODERN"}, policy())
-    assert [(c.attribute, c.reason) for c in weak.changes] == [
-        ("minTlsVersion", "accepts TLS 1.1; policy minimum is TLS 1.2")
+    assert [(c.attribute, c.before, c.reason) for c in weak.changes] == [
+        ("minTlsVersion", "TLS_1_1", "accepts TLS 1.1; policy minimum is TLS 1.2")
     ]
     strict = {"min_tls_version": "TLS_1_3", "profile": "RESTRICTED"}
     assert declared_policy_verdict(strict, policy()).changes == []
@@ -226,6 +226,10 @@ def test_evaluate_dispatches_on_kind_and_scopes_proxies_to_their_policy() -> Non
     assert [c.after for c in evaluate(proxy, policy(), facts).changes] == [OWNED]
     missing_global = endpoint("ssl-policy", OWNED, {"exists": False})
     assert evaluate(missing_global, policy(), facts).changes == []
+    on_weak = {**facts, "gcp.target_https_proxies": {PROXY: {"ssl_policy": WEAK}}}
+    assert [c.after["name"] for c in evaluate(missing_global, policy(), on_weak).changes] == [
+        "remediate-tls"
+    ]
     missing_regional = endpoint("ssl-policy", REGIONAL_OWNED, {"exists": False})
     assert [c.after["name"] for c in evaluate(missing_regional, policy(), facts).changes] == [
         "remediate-tls"
