@@ -161,7 +161,8 @@ def test_a_weak_listener_gets_the_chosen_policy_with_the_reason() -> None:
             "accepts TLS 1.0, 1.1; policy minimum is TLS 1.2",
         )
     ]
-    assert [n.message for n in verdict.findings] == []
+    assert verdict.changes[0].rules == ("aws-elb-tls-floor",)
+    assert verdict.findings == []
 
 
 def test_the_explicit_policy_of_the_policy_file_is_used() -> None:
@@ -194,6 +195,7 @@ def test_a_listener_stricter_than_needed_is_left_alone() -> None:
 def test_an_unknown_security_policy_is_a_finding_not_a_guess() -> None:
     verdict = listener_verdict(listener(ssl="Custom-Policy"), "application", CATALOG, policy())
     assert verdict.changes == []
+    assert [n.rule for n in verdict.findings] == ["aws-elb-unknown-policy"]
     assert [n.message for n in verdict.findings] == [
         "security policy 'Custom-Policy' is not offered by describe_ssl_policies; "
         "cannot tell which TLS versions it accepts"
@@ -219,6 +221,7 @@ def test_an_nlb_tls_listener_without_alpn_gets_http2_preferred(alpn: str | None)
     assert [(c.attribute, c.before, c.after) for c in verdict.changes] == [
         ("alpn_policy", alpn, "HTTP2Preferred")
     ]
+    assert verdict.changes[0].rules == ("aws-nlb-alpn-h2",)
     assert "HTTP2Preferred keeps HTTP/1.1 clients working" in verdict.changes[0].reason
     assert (
         listener_verdict(
@@ -244,6 +247,7 @@ def test_alpn_on_https_listeners_and_chosen_alpn_policies_are_left_alone() -> No
         verdict = listener_verdict(listener("TLS", strong, alpn), "network", CATALOG, policy())
         assert verdict.changes == []
     pinned = listener_verdict(listener("TLS", strong, "HTTP1Only"), "network", CATALOG, policy())
+    assert [n.rule for n in pinned.findings] == ["aws-nlb-alpn-http1-only"]
     assert [n.message for n in pinned.findings] == [
         "ALPN policy HTTP1Only pins clients to HTTP/1.1; left alone as a deliberate choice"
     ]
@@ -259,6 +263,7 @@ def test_alb_http2_attribute_switched_off_is_switched_on() -> None:
             "HTTP/2 is switched off: clients fall back to HTTP/1.1",
         )
     ]
+    assert verdict.changes[0].rules == ("aws-alb-http2",)
     assert load_balancer_verdict({"routing.http2.enabled": False}, policy(http2=False)) == (
         load_balancer_verdict({}, policy())
     )
@@ -276,6 +281,7 @@ def test_a_missing_http2_attribute_means_the_aws_default_on() -> None:
 def test_target_groups_speaking_http2_or_grpc_are_findings(version: str) -> None:
     verdict = target_group_verdict({"protocol_version": version})
     assert verdict.changes == []
+    assert [n.rule for n in verdict.findings] == ["aws-tg-backend-protocol"]
     assert [n.message for n in verdict.findings] == [
         f"target group sends {version} to its targets: backends that do not speak HTTP/2 answer "
         "502; confirm they do, or set ProtocolVersion HTTP1"

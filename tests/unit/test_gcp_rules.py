@@ -40,6 +40,7 @@ def policy(**overrides: Any) -> Policy:
 
 def test_links_parse_full_partial_and_regional_urls() -> None:
     assert Link.parse(PROXY) == Link("p", None, "targetHttpsProxies", "web")
+    assert Link.parse("/projects/p/global/targetHttpsProxies/web") == Link.parse(PROXY)
     regional = Link.parse("projects/p/regions/us-east1/targetHttpsProxies/api")
     assert regional == Link("p", "us-east1", "targetHttpsProxies", "api")
     assert regional.self_link == REGIONAL_PROXY
@@ -64,6 +65,8 @@ def test_same_resource_ignores_host_and_form_but_not_identity() -> None:
 
 def test_the_owned_policy_lives_in_the_proxys_project_and_scope() -> None:
     assert owned_policy_link(PROXY, policy()) == OWNED
+    without_section = policy_model().model_validate({"aws": {}})
+    assert owned_policy_link(PROXY, without_section) == OWNED
     assert owned_policy_link(REGIONAL_PROXY, policy()) == REGIONAL_OWNED
     named = policy(gcp={"ssl_policy_name": "edge"})
     assert owned_policy_link(PROXY, named) == BASE + "projects/p/global/sslPolicies/edge"
@@ -86,7 +89,9 @@ def test_a_proxy_without_a_policy_has_googles_default_and_is_moved() -> None:
 
 def test_a_proxy_on_a_weak_policy_moves_and_the_policy_is_left_alone() -> None:
     verdict = proxy_verdict(PROXY, {"ssl_policy": WEAK}, FACTS, policy())
-    assert [(c.before, c.after) for c in verdict.changes] == [(WEAK, OWNED)]
+    assert [(c.before, c.after, c.rules) for c in verdict.changes] == [
+        (WEAK, OWNED, ("gcp-lb-tls-floor",))
+    ]
     assert verdict.changes[0].reason == (
         "SSL policy legacy accepts TLS 1.0, 1.1; policy minimum is TLS 1.2 "
         "(that policy is not remediate's and is left unchanged)"
@@ -112,6 +117,7 @@ def test_an_attached_policy_is_found_under_another_form_of_its_link() -> None:
 
 def test_an_unreadable_attached_policy_is_a_finding() -> None:
     verdict = proxy_verdict(PROXY, {"ssl_policy": WEAK}, {}, policy())
+    assert [n.rule for n in verdict.findings] == ["gcp-lb-unreadable-policy"]
     assert verdict.changes == []
     assert [n.message for n in verdict.findings] == [
         f"SSL policy {WEAK} could not be read; cannot tell which TLS versions it accepts"
@@ -128,6 +134,7 @@ def test_the_owned_policy_is_created_only_when_a_proxy_of_its_scope_needs_it() -
             {"name": "remediate-tls", "minTlsVersion": "TLS_1_2", "profile": "MODERN"},
         )
     ]
+    assert created.changes[0].rules == ("gcp-owned-policy-settings",)
     assert created.changes[0].reason == ("missing: created for the weak proxies of p/global to use")
     fine = {PROXY: {"ssl_policy": STRICT}}
     assert owned_policy_verdict(OWNED, {"exists": False}, fine, FACTS, policy()).changes == []
@@ -189,6 +196,7 @@ def test_a_declared_policy_is_raised_never_lowered() -> None:
     assert [c.after for c in modern_for_restricted.changes] == ["RESTRICTED"]
     custom = declared_policy_verdict({"min_tls_version": "TLS_1_2", "profile": "CUSTOM"}, policy())
     assert custom.changes == []
+    assert [n.rule for n in custom.findings] == ["gcp-custom-profile"]
     assert [n.message for n in custom.findings] == [
         "profile CUSTOM lists its own features; they are not checked"
     ]
@@ -200,6 +208,7 @@ def test_a_declared_policy_is_raised_never_lowered() -> None:
 def test_backend_services_speaking_http2_are_findings(protocol: str | None, risky: bool) -> None:
     verdict = backend_service_verdict({"protocol": protocol})
     assert verdict.changes == []
+    assert [n.rule for n in verdict.findings] == (["gcp-backend-http2"] if risky else [])
     assert [n.message for n in verdict.findings] == (
         [
             "backend service sends HTTP/2 to its backends: backends that do not speak HTTP/2 "
