@@ -44,7 +44,7 @@ __all__ = ["backend", "hosts"]  # fixtures this module uses from the Nginx apply
 REGION = "us-east-1"
 STRONG_ELB = "ELBSecurityPolicy-TLS-1-2-2017-01"
 OTHER_ELB = "ELBSecurityPolicy-TLS13-1-3-2021-06"
-PROJECT = "shop"
+PROJECT = "shop-prod"
 EXECUTORS = ["boto3", "gcp-api", "ansible", "pulumi"]
 ACCESS_DENIED = (
     b'<ErrorResponse xmlns="http://elasticloadbalancing.amazonaws.com/doc/2015-12-01/">'
@@ -230,7 +230,7 @@ def gcp_rig(compute_server: ComputeServer, monkeypatch: pytest.MonkeyPatch) -> I
         return next(c for c in changes if c.resource == legacy)
 
     def move(change: Change) -> None:
-        server.touch(change.resource, sslPolicy=strict)
+        server.test_hooks.touch(change.resource, sslPolicy=strict)
 
     def call(method: str, url: str) -> None:
         answer = requests.request(method, url, timeout=10)
@@ -261,7 +261,7 @@ def gcp_rig(compute_server: ComputeServer, monkeypatch: pytest.MonkeyPatch) -> I
                 and canonical(str(body.get("targetLink"))) == canonical(change.resource)
             ):
                 done.append(True)
-                server.touch(change.resource, sslPolicy=strict)
+                server.test_hooks.touch(change.resource, sslPolicy=strict)
 
         proxy.hooks.append(rewrite)
         try:
@@ -272,7 +272,9 @@ def gcp_rig(compute_server: ComputeServer, monkeypatch: pytest.MonkeyPatch) -> I
 
     @contextmanager
     def refuse(change: Change) -> Iterator[str]:
-        server.fail_next(change.resource, "The proxy is being updated by another operation")
+        server.test_hooks.fail_next(
+            change.resource, "The proxy is being updated by another operation"
+        )
         yield "RESOURCE_NOT_READY: The proxy is being updated by another operation"
 
     with FaultProxy(server.url) as proxy:
