@@ -142,6 +142,7 @@ def test_sockets_say_what_verify_checks_on_each_tls_socket() -> None:
             "server_name": "a.example",
             "http2": False,
             "ws_paths": ("/ws/", "/live"),
+            "stream": False,
         },
         {
             "address": "*",
@@ -149,6 +150,7 @@ def test_sockets_say_what_verify_checks_on_each_tls_socket() -> None:
             "server_name": "b.example",
             "http2": True,
             "ws_paths": ("/ws/",),
+            "stream": False,
         },
     ]
     assert [s.port for s in rules.sockets(plain, policy(), "1.22.1")] == [8443]
