@@ -8,7 +8,7 @@ STAMP  := $(VENV)/.installed-dev
 PACK_VENV  := stacks/policy-pack/venv
 PACK_STAMP := $(PACK_VENV)/.installed
 
-.PHONY: demo test lint unit system-deps newer-nginx policy-pack-venv bench clean
+.PHONY: demo test lint unit system-deps newer-nginx policy-pack-venv bench mutation clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -49,5 +49,15 @@ policy-pack-venv: $(PACK_STAMP)
 bench: $(STAMP) system-deps
 	$(BIN)/python -m bench
 
+# Mutation testing (not part of `make test`): mutmut mutates the rules, planner, engine, Nginx
+# edits and executors ([tool.mutmut] in pyproject.toml) and runs the unit and contract layers
+# against each mutant; prints the share killed. MUTATION_JOBS sets the parallel workers.
+MUTATION_JOBS ?= 2
+
+mutation: $(STAMP) system-deps
+	rm -rf mutants
+	$(BIN)/mutmut run --max-children $(MUTATION_JOBS)
+	$(BIN)/python scripts/mutation-score
+
 clean:
-	rm -rf $(VENV) $(PACK_VENV) .mypy_cache .ruff_cache .pytest_cache
+	rm -rf $(VENV) $(PACK_VENV) .mypy_cache .ruff_cache .pytest_cache mutants

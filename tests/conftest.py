@@ -1,4 +1,5 @@
-"""Shared fixtures: a real moto server over HTTP, and the CLI run in-process as a user runs it."""
+"""Shared fixtures: a real moto server over HTTP, and the CLI run in-process as a user runs it;
+and the layer markers (unit, contract, e2e) given to every test by where it lives."""
 
 from __future__ import annotations
 
@@ -11,6 +12,18 @@ import pytest
 
 from remediate.cli import main
 from remediate.sandbox.aws import Fleet, MotoServer, seed_fleet
+
+LAYERS = ("unit", "contract", "e2e")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """tests/unit/ is the unit layer and tests/contract/ the contract layer; a test elsewhere is
+    end to end unless its module marks it otherwise (`pytestmark = pytest.mark.unit`)."""
+    for item in items:
+        if any(item.get_closest_marker(layer) for layer in LAYERS):
+            continue
+        folder = item.path.parent.name
+        item.add_marker(folder if folder in ("unit", "contract") else "e2e")
 
 
 @pytest.fixture(scope="session")

@@ -13,6 +13,8 @@ from remediate.providers.nginx.config import (
     split_address,
 )
 
+pytestmark = pytest.mark.unit
+
 MAIN = "/etc/nginx/nginx.conf"
 
 

@@ -18,6 +18,8 @@ from remediate.providers.nginx.config import parse_tree
 from remediate.providers.nginx.host import sha256_text
 from remediate.targets import HostFile, Socket
 
+pytestmark = pytest.mark.unit
+
 MAIN = "/etc/nginx/nginx.conf"
 SITE = "/etc/nginx/conf.d/site.conf"
 
