@@ -226,7 +226,7 @@ def endpoint(kind: str, resource: str, settings: dict[str, Any]) -> Endpoint:
 def test_evaluate_dispatches_on_kind_and_scopes_proxies_to_their_policy() -> None:
     facts = {
         "gcp.ssl_policies": FACTS,
-        "gcp.target_https_proxies": {
+        "gcp.proxies": {
             PROXY: {"ssl_policy": STRICT},
             REGIONAL_PROXY: {"ssl_policy": None},
         },
@@ -235,7 +235,7 @@ def test_evaluate_dispatches_on_kind_and_scopes_proxies_to_their_policy() -> Non
     assert [c.after for c in evaluate(proxy, policy(), facts).changes] == [OWNED]
     missing_global = endpoint("ssl-policy", OWNED, {"exists": False})
     assert evaluate(missing_global, policy(), facts).changes == []
-    on_weak = {**facts, "gcp.target_https_proxies": {PROXY: {"ssl_policy": WEAK}}}
+    on_weak = {**facts, "gcp.proxies": {PROXY: {"ssl_policy": WEAK}}}
     assert [c.after["name"] for c in evaluate(missing_global, policy(), on_weak).changes] == [
         "remediate-tls"
     ]
