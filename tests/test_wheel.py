@@ -219,7 +219,7 @@ def test_installed_playbooks_run_on_their_own(
         check=False,
     )
     assert collected.returncode == 0, collected.stdout + collected.stderr
-    assert "remediate_nginx" in collected.stdout
+    assert "remediate-nginx-version nginx version: nginx/" in collected.stdout
     assert str(host.site) in collected.stdout
 
 
