@@ -39,13 +39,15 @@ class Kind(StrEnum):
 @dataclass
 class Faults:
     """Inject `kind` into a share `rate` of the requests it applies to (writes only for the lost
-    answers and AccessDenied), after letting the first `after` requests through."""
+    answers and AccessDenied), after letting the first `after` requests through; `resets` is a
+    share of the other requests whose connection is reset as well (weather is mixed)."""
 
     dialect: str  # "aws" or "gcp"
     kind: Kind
     upstream: str = ""  # the Compute API's URL, to let a lost write's operation finish
     rate: float = 1.0
     after: int = 0
+    resets: float = 0.0
     seed: int = 16
     injected: Counter[str] = field(default_factory=Counter)
     seen: int = 0
@@ -62,26 +64,27 @@ class Faults:
             return request.action in AWS_WRITES
         return request.method in GCP_WRITES
 
-    def _hit(self, request: Request) -> bool:
+    def _hit(self, request: Request) -> Kind | None:
         with self._lock:
             self.seen += 1
             if self.first is None:
                 self.first = time.monotonic()
             if not self.active or self.seen <= self.after:
-                return False
+                return None
             if self.kind in (Kind.LOST_500, Kind.LOST_CUT, Kind.DENIED) and not self.is_write(
                 request
             ):
-                return False
-            if self.kind is Kind.EXPIRED:
-                return True
-            return self._random.random() < self.rate
+                return None
+            if self.kind is Kind.EXPIRED or self._random.random() < self.rate:
+                return self.kind
+            return Kind.RESET if self._random.random() < self.resets else None
 
     def __call__(self, request: Request, forward: Callable[[], Response]) -> Answer:
-        if not self._hit(request):
+        kind = self._hit(request)
+        if kind is None:
             return forward()
-        self.injected[self.kind.value] += 1
-        if self.kind is Kind.RESET:
+        self.injected[kind.value] += 1
+        if kind is Kind.RESET:
             return RESET
         if self.kind is Kind.BLACK_HOLE:
             return HANG
