@@ -25,7 +25,7 @@ import pytest
 # rather than the first import of the cloud client libraries.
 import remediate.providers.aws.executor
 import remediate.providers.gcp.executor  # noqa: F401
-from bench.proxy import Proxy
+from bench.proxy import Proxy, Request, Response
 from remediate.journal import Journal, RecordedChange
 from remediate.model import Change
 from remediate.providers.gcp.rules import same_resource
@@ -299,6 +299,25 @@ def test_aws_closed_port_fails_fast(
     assert "Could not connect to the endpoint URL" in result.stderr
     assert endpoint in result.stderr
     assert took < 3, took
+
+
+def test_aws_cut_off_answer_to_a_read_is_one_line(
+    fleet: Fleet, aws: MotoServer, cli: Cli, aws_policy: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """botocore does not retry an answer it cannot parse (ResponseParserError): discovery stops
+    with one line, never a traceback."""
+
+    def cut(request: Request, forward: Callable[[], Response]) -> Response:
+        answer = forward()
+        return Response(answer.status, answer.headers, answer.body[: len(answer.body) // 2])
+
+    with Proxy(aws.url, intercept=cut) as proxy:
+        monkeypatch.setenv("AWS_ENDPOINT_URL", proxy.url)
+        result = cli("plan", "-p", str(aws_policy), "--quiet")
+    assert result.code == 1
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert "answer could not be read (cut off or malformed)" in lines[0]
 
 
 def _closed_port() -> int:
