@@ -119,13 +119,15 @@ def client_config(timeouts: Timeouts) -> Config:
 class Deadline:
     """botocore handlers that bound a call: `start` stamps it (`before-call`), `check` (a
     `needs-retry` handler) ends its retries by raising the failure at hand when the connection
-    was refused, or when the call has used its total budget and the failure is not throttling
-    (adaptive retries keep their own attempts for that)."""
+    was refused, or when another attempt could run past the call's total budget and the failure
+    is not throttling (adaptive retries keep their own attempts for that)."""
 
     KEY = "remediate_started"
 
-    def __init__(self, total: float) -> None:
-        self.total = total
+    def __init__(self, timeouts: Timeouts) -> None:
+        # An attempt may wait up to the read timeout: one that would end past the budget is
+        # not started (botocore cannot shorten the read timeout of a single attempt).
+        self.last_start = timeouts.total - timeouts.read
         self._throttled = ThrottledRetryableChecker()
 
     def start(self, context: dict[str, Any], **_: Any) -> None:
@@ -144,7 +146,7 @@ class Deadline:
             raise caught_exception
         context = request_dict.get("context", {}) if request_dict else {}
         started = context.get(self.KEY)
-        if started is None or time.monotonic() - started < self.total:
+        if started is None or time.monotonic() - started < self.last_start:
             return
         if caught_exception is not None:
             raise caught_exception
@@ -210,7 +212,7 @@ class Session:
             # ValueError: botocore's word for an AWS_ENDPOINT_URL that is not a URL.
             raise DiscoveryError(f"cannot create an ELBv2 client: {exc}") from None
         for client in clients.values():
-            Deadline(timeouts.total).register(client)
+            Deadline(timeouts).register(client)
             limit = RateLimit.from_env()
             if limit is not None:
                 client.meta.events.register("before-send", limit.before_send)
