@@ -90,11 +90,11 @@ class Faults:
             return HANG
         if self.kind is Kind.LOST_500:
             landed = forward()
-            self._settle(request, landed)
+            self._settle(landed)
             return self._error(500)
         if self.kind is Kind.LOST_CUT:
             landed = forward()
-            self._settle(request, landed)
+            self._settle(landed)
             return Response(landed.status, landed.headers, landed.body[: len(landed.body) // 2])
         if self.kind is Kind.UNAVAILABLE:
             return self._error(503)
@@ -104,7 +104,7 @@ class Faults:
             return self._error(401)
         return self._error(403)
 
-    def _settle(self, request: Request, answer: Response) -> None:
+    def _settle(self, answer: Response) -> None:
         """On the Compute API a write returns an Operation that finishes later; a client whose
         answer was lost does not know it, so let the operation finish as Google's would."""
         if self.dialect != "gcp" or answer.status != 200:
@@ -128,7 +128,7 @@ class Faults:
 
     def _error(self, status: int) -> Response:
         if self.dialect == "aws":
-            return _aws_error(status, self.kind)
+            return _aws_error(status)
         return _gcp_error(status)
 
 
@@ -141,7 +141,7 @@ AWS_CODES = {
 }
 
 
-def _aws_error(status: int, kind: Kind) -> Response:
+def _aws_error(status: int) -> Response:
     """ELBv2's query-protocol error document (Throttling and ExpiredToken come as HTTP 400)."""
     error_type, code, message = AWS_CODES[status]
     body = (
