@@ -1,23 +1,32 @@
-"""A local HTTP proxy in front of moto that behaves like the AWS API endpoint under load.
+"""A local HTTP proxy in front of moto (or the local Compute API) that behaves like a cloud API
+endpoint under load, or on a bad day.
 
-Every request waits `latency` seconds (the round trip to a real endpoint), then takes a token from
-a bucket. A bucket is kept per (service, region), as AWS throttles per account per region: the
-client's SigV4 credential scope says which. An empty bucket answers HTTP 400 with the `Throttling`
-error document ELBv2 sends; otherwise the request goes on to moto. Every request is counted by
-action, throttled or not, so the count is what the account's limit actually sees.
+With `Limits`, every request waits `latency` seconds (the round trip to a real endpoint), then
+takes a token from a bucket. A bucket is kept per (service, region), as AWS throttles per account
+per region: the client's SigV4 credential scope says which. An empty bucket answers HTTP 400 with
+the `Throttling` error document ELBv2 sends; otherwise the request goes on upstream. Every request
+is counted by action, throttled or not, so the count is what the account's limit actually sees.
+
+An `intercept` hook (the fault-injection tests use one) sees each request with a function that
+forwards it, and answers with a `Response` of its own, the upstream's, `RESET` (the connection is
+reset without an answer) or `HANG` (no answer until the proxy stops).
 """
 
 from __future__ import annotations
 
 import http.client
 import re
+import socket
+import struct
+import sys
 import threading
 import time
 import urllib.parse
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import ClassVar
+from typing import Any, ClassVar, Literal
 
 SCOPE = re.compile(r"Credential=[^/]+/\d{8}/([^/]+)/([^/]+)/aws4_request")
 THROTTLED = (
@@ -34,6 +43,33 @@ class Limits:
     latency: float = 0.040
     burst: int = 40
     rate: float = 20.0
+
+
+@dataclass(frozen=True)
+class Request:
+    """One request as the proxy received it."""
+
+    method: str
+    path: str
+    headers: dict[str, str]
+    body: bytes
+    service: str
+    region: str
+    action: str
+
+
+@dataclass(frozen=True)
+class Response:
+    status: int
+    headers: list[tuple[str, str]]
+    body: bytes
+
+
+RESET: Literal["reset"] = "reset"
+HANG: Literal["hang"] = "hang"
+Answer = Response | Literal["reset", "hang"]
+# intercept(request, forward) -> what the client gets; `forward()` sends the request upstream.
+Intercept = Callable[[Request, Callable[[], Response]], Answer]
 
 
 class TokenBucket:
@@ -74,17 +110,23 @@ class Counts:
 
 
 class Proxy:
-    """`with Proxy(moto_url) as proxy:` serves on `proxy.url` (127.0.0.1, a free port)."""
+    """`with Proxy(moto_url, Limits()) as proxy:` serves on `proxy.url` (127.0.0.1, a free port).
 
-    def __init__(self, upstream: str, limits: Limits | None = None) -> None:
-        self.limits = limits or Limits()
+    Without `limits` it forwards at once and never throttles (faults come from `intercept`)."""
+
+    def __init__(
+        self, upstream: str, limits: Limits | None = None, intercept: Intercept | None = None
+    ) -> None:
+        self.limits = limits
+        self.intercept = intercept
+        self.stopped = threading.Event()
         self.upstream = urllib.parse.urlsplit(upstream)
         self.counts = Counts()
         self.buckets: dict[tuple[str, str], TokenBucket] = {}
         self._lock = threading.Lock()
         self._local = threading.local()
         handler = type("Handler", (_Handler,), {"proxy": self})
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        self.server = _Server(("127.0.0.1", 0), handler)
         self.server.daemon_threads = True
         host, port = self.server.server_address[:2]
         self.url = f"http://{host}:{port}"
@@ -95,6 +137,7 @@ class Proxy:
         return self
 
     def __exit__(self, *exc: object) -> None:
+        self.stopped.set()
         self.server.shutdown()
         self.server.server_close()
 
@@ -127,15 +170,15 @@ class Proxy:
                 calls[action] += number
             return calls, sum(counts.throttled.values())
 
-    def bucket(self, key: tuple[str, str]) -> TokenBucket:
+    def bucket(self, key: tuple[str, str], limits: Limits) -> TokenBucket:
         with self._lock:
             if key not in self.buckets:
-                self.buckets[key] = TokenBucket(self.limits.burst, self.limits.rate)
+                self.buckets[key] = TokenBucket(limits.burst, limits.rate)
             return self.buckets[key]
 
-    def forward(
-        self, method: str, path: str, headers: dict[str, str], body: bytes
-    ) -> tuple[int, list[tuple[str, str]], bytes]:
+    def forward(self, request: Request) -> Response:
+        """Send `request` upstream on this thread's connection (reopened once if it went stale)."""
+        method, path, headers, body = request.method, request.path, request.headers, request.body
         connection: http.client.HTTPConnection | None = getattr(self._local, "connection", None)
         if connection is None:
             connection = http.client.HTTPConnection(
@@ -149,7 +192,16 @@ class Proxy:
             connection.close()
             connection.request(method, path, body=body, headers=headers)
             response = connection.getresponse()
-        return response.status, response.getheaders(), response.read()
+        return Response(response.status, response.getheaders(), response.read())
+
+
+class _Server(ThreadingHTTPServer):
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """A client that gave up (closed or reset the connection mid-answer) is routine here:
+        clients time out on purpose in the fault tests. Anything else is reported as usual."""
+        if isinstance(sys.exc_info()[1], ConnectionError):
+            return
+        super().handle_error(request, client_address)
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -160,12 +212,6 @@ class _Handler(BaseHTTPRequestHandler):
     def log_message(self, format: str, *args: object) -> None:
         return None
 
-    def do_POST(self) -> None:
-        self._handle()
-
-    def do_GET(self) -> None:
-        self._handle()
-
     def _handle(self) -> None:
         arrived = time.monotonic()
         body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
@@ -174,16 +220,39 @@ class _Handler(BaseHTTPRequestHandler):
         action = urllib.parse.parse_qs(body.decode("latin-1")).get("Action", ["-"])[0]
         if action == "-":
             action = self.headers.get("X-Amz-Target", "-").rpartition(".")[2] or "-"
-        time.sleep(self.proxy.limits.latency)
-        allowed = self.proxy.bucket((service, region)).take()
+        limits = self.proxy.limits
+        allowed = True
+        if limits is not None:
+            time.sleep(limits.latency)
+            allowed = self.proxy.bucket((service, region), limits).take()
         self.proxy.counts.add((service, action), throttled=not allowed, arrived=arrived)
         if not allowed:
             self._reply(400, [("Content-Type", "text/xml")], THROTTLED)
             return
         headers = {k: v for k, v in self.headers.items() if k.lower() not in self.HOP_BY_HOP}
-        status, reply_headers, reply = self.proxy.forward(self.command, self.path, headers, body)
-        kept = [(k, v) for k, v in reply_headers if k.lower() not in self.HOP_BY_HOP]
-        self._reply(status, kept, reply)
+        request = Request(self.command, self.path, headers, body, service, region, action)
+        answer: Answer
+        if self.proxy.intercept is None:
+            answer = self.proxy.forward(request)
+        else:
+            answer = self.proxy.intercept(request, lambda: self.proxy.forward(request))
+        if answer == RESET:
+            self._reset()
+        elif answer == HANG:
+            self.proxy.stopped.wait()
+            self._reset()
+        else:
+            assert isinstance(answer, Response)
+            kept = [(k, v) for k, v in answer.headers if k.lower() not in self.HOP_BY_HOP]
+            self._reply(answer.status, kept, answer.body)
+
+    do_GET = do_POST = do_PATCH = do_PUT = do_DELETE = _handle  # noqa: N815 - http.server's naming
+
+    def _reset(self) -> None:
+        """Close the connection with a TCP reset (SO_LINGER 0), without an answer."""
+        self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        self.connection.close()
+        self.close_connection = True
 
     def _reply(self, status: int, headers: list[tuple[str, str]], body: bytes) -> None:
         self.send_response(status)

@@ -92,3 +92,10 @@ def write_policy(tmp_path: Path) -> Callable[[str], Path]:
         return path
 
     return write
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """The fault-injection figures (tests/test_faults.py), when those scenarios ran."""
+    module = sys.modules.get("tests.test_faults")
+    if module is not None:
+        module.summary(terminalreporter.write_line)

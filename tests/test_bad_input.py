@@ -297,7 +297,8 @@ def test_plan_naming_a_host_outside_the_inventory(cli: Cli, tmp_path: Path) -> N
     plan = tmp_path / "fix.json"
     Plan(providers=["nginx"], changes=changes).save(plan)
     line = _one_line(
-        cli("apply", str(plan), "-p", str(policy), "--no-verify", "-q"), "error: plan refused: 2 change"
+        cli("apply", str(plan), "-p", str(policy), "--no-verify", "-q"),
+        "error: plan refused: 2 change",
     )
     assert "(no host ghost in the inventory)" in line
     assert "(no host all in the inventory)" in line

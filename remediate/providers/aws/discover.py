@@ -4,7 +4,9 @@ Regions are read in parallel and, within a region, the per-load-balancer calls r
 thread pool: the describe calls are latency-bound. A token bucket per region (`RateLimit`, sized by
 `REMEDIATE_AWS_RATE`) paces every request so the client stays under the account's rate limit
 instead of being throttled and retrying; botocore's adaptive retry mode is the safety net when the
-account's limit is lower or other callers share it.
+account's limit is lower or other callers share it. Every call is bounded (`remediate.timeouts`):
+connect and read timeouts per attempt, and no transport retry past the call's total budget or
+after a refused connection.
 """
 
 from __future__ import annotations
@@ -21,7 +23,15 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import boto3
 from botocore.config import Config
-from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError, NoRegionError
+from botocore.exceptions import (
+    BotoCoreError,
+    ClientError,
+    NoCredentialsError,
+    NoRegionError,
+    ReadTimeoutError,
+)
+from botocore.parsers import ResponseParserError
+from botocore.retries.standard import RetryContext, ThrottledRetryableChecker
 
 from remediate.errors import DiscoveryError
 from remediate.inventory import Inventory
@@ -31,6 +41,7 @@ from remediate.progress import Progress, Silent
 from remediate.providers.aws import apigateway, classic
 from remediate.providers.aws.model import ApiDomainTarget, AWSSettings, ClassicListenerTarget, Kind
 from remediate.providers.aws.rules import HTTP2_ATTRIBUTE, TLS_PROTOCOLS, ClassicPolicy, SslPolicy
+from remediate.timeouts import Timeouts, refused
 
 if TYPE_CHECKING:
     from mypy_boto3_elbv2.client import ElasticLoadBalancingv2Client
@@ -38,11 +49,6 @@ else:
     ElasticLoadBalancingv2Client = Any
 
 WORKERS_PER_REGION = 8
-RETRY_CONFIG = Config(
-    retries={"mode": "adaptive", "max_attempts": 10},
-    max_pool_connections=WORKERS_PER_REGION * 2,
-    user_agent_extra="remediate",
-)
 # Requests a second and burst, per region, unless REMEDIATE_AWS_RATE says "RATE[/BURST]" (or "off").
 # ELBv2 throttles each account per region with token buckets; the benchmark proxy models one of 40
 # burst then 20 a second. A burst below the bucket's leaves headroom for requests that arrive out of
@@ -101,6 +107,72 @@ class RateLimit:
         self.acquire()
 
 
+def client_config(timeouts: Timeouts) -> Config:
+    """Adaptive retries (throttling is retried up to 10 attempts) with bounded waits."""
+    return Config(
+        retries={"mode": "adaptive", "max_attempts": 10},
+        connect_timeout=timeouts.connect,
+        read_timeout=timeouts.read,
+        max_pool_connections=WORKERS_PER_REGION * 2,
+        user_agent_extra="remediate",
+    )
+
+
+class Deadline:
+    """botocore handlers that bound a call: `start` stamps it (`before-call`), `check` (a
+    `needs-retry` handler) ends its retries by raising the failure at hand when the connection
+    was refused, or when another attempt could run past the call's total budget and the failure
+    is not throttling (adaptive retries keep their own attempts for that)."""
+
+    KEY = "remediate_started"
+
+    def __init__(self, timeouts: Timeouts) -> None:
+        # An attempt may wait up to the read timeout: one that would end past the budget is
+        # not started (botocore cannot shorten the read timeout of a single attempt).
+        self.last_start = timeouts.total - timeouts.read
+        self._throttled = ThrottledRetryableChecker()
+
+    def start(self, context: dict[str, Any], **_: Any) -> None:
+        context[self.KEY] = time.monotonic()
+
+    def check(
+        self,
+        attempts: int = 1,
+        response: tuple[Any, dict[str, Any]] | None = None,
+        operation: Any = None,
+        caught_exception: BaseException | None = None,
+        request_dict: Mapping[str, Any] | None = None,
+        **_: Any,
+    ) -> None:
+        if caught_exception is not None and refused(caught_exception):
+            raise caught_exception
+        context = request_dict.get("context", {}) if request_dict else {}
+        started = context.get(self.KEY)
+        if started is None or time.monotonic() - started < self.last_start:
+            return
+        if caught_exception is not None:
+            raise caught_exception
+        if response is None or operation is None:
+            return
+        http, parsed = response
+        if http.status_code < 500:
+            return  # throttling and other client errors: botocore decides
+        if self._throttled.is_retryable(
+            RetryContext(
+                attempt_number=attempts,
+                operation_model=operation,
+                parsed_response=parsed,
+                http_response=http,
+            )
+        ):
+            return
+        raise ClientError(parsed, operation.name)  # type: ignore[arg-type]
+
+    def register(self, client: ElasticLoadBalancingv2Client) -> None:
+        client.meta.events.register("before-call", self.start)
+        client.meta.events.register_first("needs-retry", self.check)
+
+
 @dataclass(frozen=True)
 class Session:
     """A client per region, made up front: boto3 sessions are not thread-safe, clients are."""
@@ -137,24 +209,27 @@ class Session:
                     f"unknown AWS region {region!r} in aws.regions "
                     "(if it is new, upgrade botocore to learn about it)"
                 )
+        timeouts = Timeouts.from_env()
+        config = client_config(timeouts)
         try:
             clients = {
-                region: session.client("elbv2", region_name=region, config=RETRY_CONFIG)
+                region: session.client("elbv2", region_name=region, config=config)
                 for region in wanted
             }
             classic_clients = {
-                region: session.client("elb", region_name=region, config=RETRY_CONFIG)
+                region: session.client("elb", region_name=region, config=config)
                 for region in wanted
             }
             http_apis = {
-                region: session.client("apigatewayv2", region_name=region, config=RETRY_CONFIG)
+                region: session.client("apigatewayv2", region_name=region, config=config)
                 for region in wanted
             }
-            sts = session.client("sts", region_name=wanted[0], config=RETRY_CONFIG)
+            sts = session.client("sts", region_name=wanted[0], config=config)
         except (NoRegionError, BotoCoreError, ValueError) as exc:
             # ValueError: botocore's word for an AWS_ENDPOINT_URL that is not a URL.
             raise DiscoveryError(f"cannot create an ELBv2 client: {exc}") from None
         for client in [*clients.values(), *classic_clients.values(), *http_apis.values()]:
+            Deadline(timeouts).register(client)
             limit = RateLimit.from_env()
             if limit is not None:
                 client.meta.events.register("before-send", limit.before_send)
@@ -297,8 +372,21 @@ class _Errors:
             raise DiscoveryError(
                 f"AWS {self.region}: {error.get('Code', 'error')}: {error.get('Message', exc)}"
             ) from None
-        if isinstance(exc, BotoCoreError):
-            raise DiscoveryError(f"AWS {self.region}: {exc}") from None
+        if isinstance(exc, (BotoCoreError, ResponseParserError)):
+            raise DiscoveryError(f"AWS {self.region}: {failure_message(exc)}") from None
+
+
+def failure_message(exc: BotoCoreError | ResponseParserError) -> str:
+    """A transport or parsing failure as one line naming the endpoint where botocore says it."""
+    if isinstance(exc, ResponseParserError):
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+        return f"the API's answer could not be read (cut off or malformed): {first}"
+    if isinstance(exc, ReadTimeoutError):
+        return f"{exc} (no answer; {READ_HINT})"
+    return str(exc)
+
+
+READ_HINT = "REMEDIATE_READ_TIMEOUT and REMEDIATE_TIMEOUT set how long to wait"
 
 
 def _ssl_policies(client: ElasticLoadBalancingv2Client) -> list[SslPolicy]:
@@ -352,7 +440,14 @@ def _listeners(client: ElasticLoadBalancingv2Client, arn: str) -> list[dict[str,
 
 def read_attributes(client: ElasticLoadBalancingv2Client, arn: str) -> dict[str, Any]:
     """The effective values of the attributes remediate manages; a missing key is the default."""
-    raw = client.describe_load_balancer_attributes(LoadBalancerArn=arn)["Attributes"]
+    return effective_attributes(
+        client.describe_load_balancer_attributes(LoadBalancerArn=arn)["Attributes"]
+    )
+
+
+def effective_attributes(raw: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
+    """The attributes remediate manages, from a `[{Key, Value}]` list; a missing key is the
+    default."""
     values = {item["Key"]: item["Value"] for item in raw}
     effective: dict[str, Any] = {}
     for key, default in ATTRIBUTE_DEFAULTS.items():

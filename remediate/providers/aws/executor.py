@@ -1,5 +1,10 @@
 """The boto3 executor: modify_listener and modify_load_balancer_attributes (ELBv2), Classic
-negotiation policies (`classic.write`), then read back."""
+negotiation policies (`classic.write`) and HTTP API domains (`apigateway.write`), then read back.
+
+Every resource is read back after the writes, the failed ones too: a write whose answer was lost
+(a 500 or a cut-off answer after the change landed) is applied when the resource holds the value
+asked for, and a write that answered is only applied when the read-back agrees.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +13,9 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
+from botocore.parsers import ResponseParserError
 
+from remediate.errors import RemediateError
 from remediate.executors import NoSteps, Outcome, Status, Steps, confirmed
 from remediate.model import Change, fingerprint
 from remediate.progress import Progress
@@ -16,6 +23,9 @@ from remediate.provider import UnsupportedChangeError
 from remediate.providers.aws import apigateway, classic
 from remediate.providers.aws.discover import (
     Session,
+    effective_attributes,
+    failure_message,
+    listener_settings,
     read_api_domains,
     read_classic,
     read_settings,
@@ -79,35 +89,50 @@ class Boto3Executor:
         by_resource: dict[str, list[Change]] = defaultdict(list)
         for change in changes:
             by_resource[change.resource].append(change)
-        failures: dict[str, str] = {}
+        refused: dict[str, str] = {}  # the API said no: nothing was written
+        unsure: dict[str, str] = {}  # 5xx, transport or a cut-off answer: it may have landed
+        answered: dict[str, dict[str, Any]] = {}  # what each successful write answered
         for resource, group in by_resource.items():
             first = group[0]
             steps.begin(group)
             self._progress.update(f"aws {first.location}", f"updating {first.name}")
             try:
-                _write(session, group)
+                reported = _write(session, group)
+                if reported:
+                    answered[resource] = reported
             except ClientError as exc:
                 error = exc.response.get("Error", {})
-                failures[resource] = f"{error.get('Code', 'error')}: {error.get('Message', exc)}"
-            except (BotoCoreError, UnsupportedChangeError) as exc:
-                failures[resource] = str(exc)
-            steps.end(group, failures.get(resource))
+                message = f"{error.get('Code', 'error')}: {error.get('Message', exc)}"
+                status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 500)
+                (unsure if status >= 500 else refused)[resource] = message
+            except UnsupportedChangeError as exc:
+                refused[resource] = str(exc)
+            except (BotoCoreError, ResponseParserError) as exc:
+                unsure[resource] = failure_message(exc)
+            steps.end(group, refused.get(resource) or unsure.get(resource))
         # Failed writes are read back too: a write whose answer was lost may have landed.
         try:
             observed = self._read(changes)
-        except (ClientError, BotoCoreError) as exc:
-            unread = f"written, but could not be read back: {exc}"
-            return [Outcome(c, Status.FAILED, failures.get(c.resource, unread)) for c in changes]
+        except RemediateError as exc:
+            # Without a read-back, a write's own answer is the best evidence there is.
+            return [
+                _unconfirmed(change, answered, refused, unsure.get(change.resource), exc)
+                for change in changes
+            ]
         outcomes: list[Outcome] = []
         for change in changes:
             value = _value_of(observed.get(change.resource), change.attribute)
-            failure = failures.get(change.resource)
+            failure = refused.get(change.resource) or unsure.get(change.resource)
+            if failure is not None and value == change.after:
+                message = f"the write answered {failure}, but it landed: read back as asked"
+                outcomes.append(Outcome(change, Status.APPLIED, message, observed=value))
+                continue
             outcomes.append(confirmed(change, value, value == change.after, failure))
         return outcomes
 
 
-def _modify_listener(client: Any, group: Sequence[Change]) -> None:
-    """modify_listener changes only the fields it is given."""
+def _modify_listener(client: Any, group: Sequence[Change]) -> dict[str, Any]:
+    """modify_listener changes only the fields it is given; returns the settings it answers."""
     fields: dict[str, Any] = {}
     for change in group:
         if change.attribute == "ssl_policy":
@@ -117,48 +142,84 @@ def _modify_listener(client: Any, group: Sequence[Change]) -> None:
             fields["AlpnPolicy"] = [change.after or "None"]
         else:
             raise UnsupportedChangeError(f"{change.resource}: listener {change.attribute}")
-    client.modify_listener(ListenerArn=group[0].resource, **fields)
+    answer = client.modify_listener(ListenerArn=group[0].resource, **fields)
+    return listener_settings(answer["Listeners"][0])
 
 
-def _modify_attributes(client: Any, group: Sequence[Change]) -> None:
+def _modify_attributes(client: Any, group: Sequence[Change]) -> dict[str, Any]:
     for change in group:
         if change.attribute != HTTP2_ATTRIBUTE:
             raise UnsupportedChangeError(f"{change.resource}: load balancer {change.attribute}")
-    client.modify_load_balancer_attributes(
+    answer = client.modify_load_balancer_attributes(
         LoadBalancerArn=group[0].resource,
         Attributes=[
             {"Key": change.attribute, "Value": _attribute_value(change.after)} for change in group
         ],
     )
+    return effective_attributes(answer["Attributes"])
 
 
-_WRITERS: dict[str, Callable[[Session, Sequence[Change]], None]] = {
+def _classic(session: Session, group: Sequence[Change]) -> dict[str, Any]:
+    classic.write(session.classic[group[0].location], group)
+    return {}  # its answer reports nothing to read the new state from
+
+
+def _api_domain(session: Session, group: Sequence[Change]) -> dict[str, Any]:
+    apigateway.write(session.http_apis[group[0].location], group)
+    return {}
+
+
+# Each writer returns the settings its answer reports ({} when the answer says nothing).
+_WRITERS: dict[str, Callable[[Session, Sequence[Change]], dict[str, Any]]] = {
     Kind.LISTENER: lambda session, group: _modify_listener(
         session.clients[group[0].location], group
     ),
     Kind.LOAD_BALANCER: lambda session, group: _modify_attributes(
         session.clients[group[0].location], group
     ),
-    Kind.CLASSIC_LISTENER: lambda session, group: classic.write(
-        session.classic[group[0].location], group
-    ),
-    Kind.HTTP_API_DOMAIN: lambda session, group: apigateway.write(
-        session.http_apis[group[0].location], group
-    ),
+    Kind.CLASSIC_LISTENER: _classic,
+    Kind.HTTP_API_DOMAIN: _api_domain,
 }
 # The kinds whose settings `read_settings` re-reads by (resource, kind, region).
 _V2_KINDS = frozenset({Kind.LISTENER, Kind.LOAD_BALANCER})
 
 
-def _write(session: Session, group: Sequence[Change]) -> None:
-    """One API call per resource."""
+def _write(session: Session, group: Sequence[Change]) -> dict[str, Any]:
+    """One API call per resource; returns the settings its answer reports."""
     first = group[0]
     writer = _WRITERS.get(first.kind)
     if writer is None:
         raise UnsupportedChangeError(
             f"{first.resource}: the boto3 executor cannot change a {first.kind}"
         )
-    writer(session, group)
+    return writer(session, group)
+
+
+def _unconfirmed(
+    change: Change,
+    answered: dict[str, dict[str, Any]],
+    refused: dict[str, str],
+    unsure: str | None,
+    exc: RemediateError,
+) -> Outcome:
+    """The outcome of a change whose resource could not be read back: applied when the write's
+    own answer shows the value, failed when the API refused it, unknown (failed, saying so) when
+    its answer was lost."""
+    resource = change.resource
+    if resource in refused:
+        return Outcome(change, Status.FAILED, refused[resource])
+    if resource in answered:
+        value = _value_of(answered[resource], change.attribute)
+        if value == change.after:
+            return Outcome(change, Status.APPLIED, f"not read back ({exc})", observed=value)
+        return Outcome(change, Status.FAILED, f"the write answered {change.attribute}={value!r}")
+    if unsure is None:
+        return Outcome(change, Status.FAILED, f"written, but reading it back failed: {exc}")
+    return Outcome(
+        change,
+        Status.FAILED,
+        f"the write failed ({unsure}) and reading it back failed, state unknown: {exc}",
+    )
 
 
 def _attribute_value(value: Any) -> str:

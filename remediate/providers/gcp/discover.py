@@ -5,13 +5,20 @@ proxies, SSL policies, URL maps and backend services; target SSL proxies (SSL pr
 balancers) are global only and have no aggregated list, so they are one list call. References are
 resolved in memory by selfLink, which is an identifier only: it keeps Google's host whatever
 endpoint served it.
+
+Every call goes through `Clients.options()`: transient failures (429, 500, 502, 503, 504, resets,
+timeouts, a cut-off answer) are retried with exponential backoff and jitter, as google-api-core's
+retry policies do, within the call's total budget; each attempt has a connect timeout and a read
+timeout (`remediate.timeouts`).
 """
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import os
-from collections.abc import Iterator, Mapping
+import time
+from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -20,12 +27,15 @@ from urllib.parse import urlsplit
 
 import google.auth
 import requests
+from google.api_core import exceptions as api_exceptions
 from google.api_core.client_options import ClientOptions
-from google.api_core.exceptions import GoogleAPICallError, NotFound
+from google.api_core.exceptions import GoogleAPICallError, NotFound, RetryError
+from google.api_core.retry import Retry
 from google.auth.credentials import AnonymousCredentials, Credentials
 from google.auth.exceptions import DefaultCredentialsError, GoogleAuthError
 from google.auth.transport.requests import AuthorizedSession
 from google.cloud import compute_v1
+from google.protobuf.json_format import ParseError  # type: ignore[import-untyped]
 
 from remediate.errors import DiscoveryError
 from remediate.inventory import Inventory
@@ -35,12 +45,52 @@ from remediate.progress import Progress, Silent
 from remediate.provider import UnsupportedChangeError
 from remediate.providers.gcp.model import Kind
 from remediate.providers.gcp.rules import Link, owned_policy_link, settings_of
+from remediate.timeouts import Timeouts, refused
 
 ENDPOINT_ENV = "REMEDIATE_GCP_ENDPOINT"
 SCOPES = ["https://www.googleapis.com/auth/compute"]
-# Seconds one HTTP call may take; the client's own default is ten minutes.
-CALL_TIMEOUT = 60.0
 PROJECT_WORKERS = 4
+# Failures worth another attempt: what google-api-core's Compute policies retry (503, deadline),
+# and the other answers Google documents as retryable (429, 500, 502, 504), resets, timeouts and
+# an answer cut off mid-body. A refused connection is not retried (see `transient`).
+TRANSIENT: tuple[type[BaseException], ...] = (
+    api_exceptions.TooManyRequests,
+    api_exceptions.InternalServerError,
+    api_exceptions.BadGateway,
+    api_exceptions.ServiceUnavailable,
+    api_exceptions.GatewayTimeout,
+    api_exceptions.DeadlineExceeded,
+    requests.ConnectionError,
+    requests.Timeout,
+    requests.exceptions.ChunkedEncodingError,
+    ParseError,
+)
+# Backoff between attempts: the first up to half a second, doubling up to 10 s (with full jitter).
+RETRY_INITIAL, RETRY_MAXIMUM, RETRY_MULTIPLIER = 0.5, 10.0, 2.0
+
+
+def transient(exc: BaseException) -> bool:
+    """The retry predicate: a transient failure, unless nothing listens at the endpoint."""
+    return isinstance(exc, TRANSIENT) and not refused(exc)
+
+
+class AttemptTimeout:
+    """A google-api-core timeout decorator: each attempt of a call gets the connect timeout and a
+    read timeout capped by what is left of the call's total budget."""
+
+    def __init__(self, timeouts: Timeouts) -> None:
+        self.timeouts = timeouts
+
+    def __call__(self, func: Callable[..., Any]) -> Callable[..., Any]:
+        deadline = time.monotonic() + self.timeouts.total
+
+        @functools.wraps(func)
+        def attempt(*args: Any, **kwargs: Any) -> Any:
+            left = max(deadline - time.monotonic(), 1.0)
+            kwargs["timeout"] = (self.timeouts.connect, min(self.timeouts.read, left))
+            return func(*args, **kwargs)
+
+        return attempt
 
 
 NAME = "gcp"
@@ -87,6 +137,7 @@ class Clients:
     """One client per Compute collection, all pointed at the same endpoint."""
 
     endpoint: str
+    timeouts: Timeouts
     proxies: compute_v1.TargetHttpsProxiesClient
     ssl_proxies: compute_v1.TargetSslProxiesClient
     region_proxies: compute_v1.RegionTargetHttpsProxiesClient
@@ -107,6 +158,7 @@ class Clients:
         kwargs: dict[str, Any] = {"credentials": credentials, "client_options": options}
         return cls(
             endpoint=endpoint or "https://compute.googleapis.com",
+            timeouts=Timeouts.from_env(),
             proxies=compute_v1.TargetHttpsProxiesClient(**kwargs),
             ssl_proxies=compute_v1.TargetSslProxiesClient(**kwargs),
             region_proxies=compute_v1.RegionTargetHttpsProxiesClient(**kwargs),
@@ -119,21 +171,52 @@ class Clients:
             http=AuthorizedSession(credentials),  # type: ignore[no-untyped-call]
         )
 
+    def options(self) -> dict[str, Any]:
+        """The `retry` and `timeout` arguments of every call."""
+        retry = Retry(
+            predicate=transient,
+            initial=RETRY_INITIAL,
+            maximum=RETRY_MAXIMUM,
+            multiplier=RETRY_MULTIPLIER,
+            timeout=self.timeouts.total,
+        )
+        return {"retry": retry, "timeout": AttemptTimeout(self.timeouts)}
+
     @contextmanager
     def errors(self, what: str) -> Iterator[None]:
         """Turn client failures into one-line `DiscoveryError`s naming what was being read."""
         try:
             yield
-        except GoogleAPICallError as exc:
-            raise DiscoveryError(f"GCP {what}: {api_message(exc)}") from None
-        except requests.RequestException as exc:
-            raise DiscoveryError(f"GCP {what}: {self.unreachable(exc)}") from None
-        except GoogleAuthError as exc:
-            raise DiscoveryError(f"GCP {what}: credentials were refused: {exc}") from None
+        except FAILURES as exc:
+            raise DiscoveryError(f"GCP {what}: {self.failure(exc)}") from None
 
-    def unreachable(self, exc: requests.RequestException) -> str:
-        """A transport failure as the user reads it, for reads and writes alike."""
-        return f"cannot reach the Compute API at {self.endpoint} ({type(exc).__name__})"
+    def failure(self, exc: BaseException) -> str:
+        """A failed call as the user reads it, for reads and writes alike."""
+        if isinstance(exc, RetryError):
+            cause = exc.cause
+            last = self.failure(cause) if cause is not None else "no answer"
+            return f"{last}; gave up after {self.timeouts.total:g} s of retries"
+        if isinstance(exc, GoogleAPICallError):
+            return api_message(exc)
+        if isinstance(exc, requests.Timeout):
+            return (
+                f"no answer from the Compute API at {self.endpoint} "
+                f"({type(exc).__name__}; REMEDIATE_READ_TIMEOUT and REMEDIATE_TIMEOUT set how "
+                "long to wait)"
+            )
+        if isinstance(exc, ParseError):
+            return (
+                f"the Compute API at {self.endpoint} sent an answer that was cut off or malformed"
+            )
+        if isinstance(exc, requests.RequestException):
+            return f"cannot reach the Compute API at {self.endpoint} ({type(exc).__name__})"
+        if isinstance(exc, GoogleAuthError):
+            return f"credentials were refused: {exc}"
+        return str(exc)
+
+
+# What a Compute call can raise once its retries are spent (`Clients.failure` words each).
+FAILURES = (api_exceptions.GoogleAPIError, requests.RequestException, GoogleAuthError, ParseError)
 
 
 def api_message(exc: GoogleAPICallError) -> str:
@@ -219,21 +302,21 @@ def read_project(clients: Clients, project: str) -> ProjectState:
             proxy
             for _, scoped in clients.proxies.aggregated_list(
                 request=compute_v1.AggregatedListTargetHttpsProxiesRequest(project=project),
-                timeout=CALL_TIMEOUT,
+                **clients.options(),
             )
             for proxy in scoped.target_https_proxies
         ]
         ssl_proxies = list(
             clients.ssl_proxies.list(
                 request=compute_v1.ListTargetSslProxiesRequest(project=project),
-                timeout=CALL_TIMEOUT,
+                **clients.options(),
             )
         )
         ssl_policies = {
             canonical(item.self_link): item
             for _, scoped in clients.ssl_policies.aggregated_list(
                 request=compute_v1.AggregatedListSslPoliciesRequest(project=project),
-                timeout=CALL_TIMEOUT,
+                **clients.options(),
             )
             for item in scoped.ssl_policies
         }
@@ -241,7 +324,7 @@ def read_project(clients: Clients, project: str) -> ProjectState:
             canonical(item.self_link): item
             for _, scoped in clients.url_maps.aggregated_list(
                 request=compute_v1.AggregatedListUrlMapsRequest(project=project),
-                timeout=CALL_TIMEOUT,
+                **clients.options(),
             )
             for item in scoped.url_maps
         }
@@ -249,7 +332,7 @@ def read_project(clients: Clients, project: str) -> ProjectState:
             canonical(item.self_link): item
             for _, scoped in clients.backend_services.aggregated_list(
                 request=compute_v1.AggregatedListBackendServicesRequest(project=project),
-                timeout=CALL_TIMEOUT,
+                **clients.options(),
             )
             for item in scoped.backend_services
         }
@@ -366,17 +449,17 @@ def get_proxy(
     try:
         if link.collection == "targetSslProxies":
             return clients.ssl_proxies.get(
-                project=link.project, target_ssl_proxy=link.name, timeout=CALL_TIMEOUT
+                project=link.project, target_ssl_proxy=link.name, **clients.options()
             )
         if link.region:
             return clients.region_proxies.get(
                 project=link.project,
                 region=link.region,
                 target_https_proxy=link.name,
-                timeout=CALL_TIMEOUT,
+                **clients.options(),
             )
         return clients.proxies.get(
-            project=link.project, target_https_proxy=link.name, timeout=CALL_TIMEOUT
+            project=link.project, target_https_proxy=link.name, **clients.options()
         )
     except NotFound:
         return None
@@ -388,10 +471,13 @@ def get_ssl_policy(clients: Clients, self_link: str) -> compute_v1.SslPolicy | N
     try:
         if link.region:
             return clients.region_ssl_policies.get(
-                project=link.project, region=link.region, ssl_policy=link.name, timeout=CALL_TIMEOUT
+                project=link.project,
+                region=link.region,
+                ssl_policy=link.name,
+                **clients.options(),
             )
         return clients.ssl_policies.get(
-            project=link.project, ssl_policy=link.name, timeout=CALL_TIMEOUT
+            project=link.project, ssl_policy=link.name, **clients.options()
         )
     except NotFound:
         return None

@@ -1,14 +1,20 @@
 """The gcp-api executor: create or correct remediate's SSL policies, attach them, read back.
 
-Writes use the `*_unary` methods and wait on the returned Operation with our own operations
-client, which honours the configured endpoint (the clients' `.result()` polling does not). Global
-target HTTPS proxies and target SSL proxies take `setSslPolicy`; regional HTTPS proxies (v1 has no
+Writes use the `*_unary` methods and poll the returned Operation with our own operations client,
+which honours the configured endpoint (the clients' `.result()` polling does not). Global target
+HTTPS proxies and target SSL proxies take `setSslPolicy`; regional HTTPS proxies (v1 has no
 regional setSslPolicy) a PATCH carrying the fingerprint they were read with. Detaching a regional
 proxy's SSL policy needs `"sslPolicy": null` in that PATCH (an empty string or an omitted field
 does not clear it), which the generated client cannot send: a proto3 field set to None is left
 out of the JSON. That one PATCH goes through the clients' credentials as a plain HTTP request.
 A stale fingerprint (412) means someone changed the resource: it is read again, re-planned, and
 written once more if it still needs the change.
+
+Every call retries transient failures (`Clients.options`), writes included, and each write stays
+idempotent across a retry: setSslPolicy sets the same reference again, a PATCH whose first attempt
+landed meets a stale fingerprint (412) and the resource is read back, an insert that landed meets
+409 and is read back. A write that still fails is read back before it is called failed: when the
+resource holds what was asked, its answer was lost and it is applied.
 """
 
 from __future__ import annotations
@@ -18,10 +24,8 @@ from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-import requests
 from google.api_core.exceptions import (
     Conflict,
-    GoogleAPICallError,
     NotFound,
     PreconditionFailed,
     from_http_response,
@@ -34,9 +38,8 @@ from remediate.model import Change, fingerprint
 from remediate.policy import build
 from remediate.progress import Progress
 from remediate.providers.gcp.discover import (
-    CALL_TIMEOUT,
+    FAILURES,
     Clients,
-    api_message,
     get_proxy,
     get_ssl_policy,
     owned_policy_settings,
@@ -48,9 +51,10 @@ from remediate.providers.gcp.model import ComputeTarget, Kind
 from remediate.providers.gcp.rules import Link, proxy_verdict, same_resource
 from remediate.targets import require
 
-# How long to wait for one operation, and for one `wait` call (the API answers within 2 minutes).
+# How long to wait for one operation, and the pause between polls: from 0.1 s, growing by half
+# each time up to 5 s (a write takes from under a second to a minute).
 OPERATION_TIMEOUT = 600.0
-WAIT_CALL_TIMEOUT = 150.0
+POLL_INITIAL, POLL_MAXIMUM, POLL_MULTIPLIER = 0.1, 5.0, 1.5
 # API field name -> the key discovery records it under.
 POLICY_FIELDS = {
     "minTlsVersion": "min_tls_version",
@@ -107,6 +111,7 @@ class GcpExecutor:
             by_resource[change.resource].append(change)
         order = sorted(by_resource, key=lambda resource: _stage(by_resource[resource]))
         failures: dict[str, str] = {}
+        landed: dict[str, str] = {}
         for resource in order:
             group = by_resource[resource]
             first = group[0]
@@ -116,6 +121,7 @@ class GcpExecutor:
                 continue
             steps.begin(group)
             self._progress.update(f"gcp {first.location}", f"updating {first.name}")
+            failure: str | None = None
             try:
                 if first.kind == Kind.SSL_POLICY:
                     self._write_policy(clients, group)
@@ -123,24 +129,54 @@ class GcpExecutor:
                     for change in group:
                         self._attach(clients, change)
             except WriteError as exc:
-                failures[resource] = str(exc)
-            except GoogleAPICallError as exc:
-                failures[resource] = api_message(exc)
-            except requests.RequestException as exc:
-                failures[resource] = clients.unreachable(exc)
+                failure = str(exc)
+            except FAILURES as exc:
+                failure = clients.failure(exc)
+            if failure is not None:
+                # Read back now, not only at the end: a proxy waiting for this policy needs to
+                # know whether it exists.
+                if self._holds(group):
+                    landed[resource] = f"the write answered {failure}, but it landed"
+                else:
+                    failures[resource] = failure
             steps.end(group, failures.get(resource))
             outcome = "failed" if resource in failures else "written"
             self._progress.done(f"gcp {first.location}", f"{first.name} {outcome}")
         written = [change for change in changes if change.resource not in failures]
-        observed = self._read(written) if written else {}
+        try:
+            observed = self._read(written) if written else {}
+        except RemediateError as exc:
+            # Each written resource's operation finished without error: that is the evidence.
+            return [
+                confirmed(change, None, False, failures[change.resource])
+                if change.resource in failures
+                else Outcome(
+                    change, Status.APPLIED, f"its operation finished; not read back ({exc})"
+                )
+                for change in changes
+            ]
         outcomes: list[Outcome] = []
         for change in changes:
             if change.resource in failures:
                 outcomes.append(confirmed(change, None, False, failures[change.resource]))
                 continue
             value = _observed(change, observed.get(change.resource))
-            outcomes.append(confirmed(change, value, _matches(change.after, value)))
+            result = confirmed(change, value, _matches(change.after, value))
+            if result.status is Status.APPLIED and change.resource in landed:
+                result = Outcome(change, Status.APPLIED, landed[change.resource], value)
+            outcomes.append(result)
         return outcomes
+
+    def _holds(self, group: Sequence[Change]) -> bool:
+        """Whether every change of `group` reads back as asked (False when it cannot be read)."""
+        try:
+            settings = self._read(group)
+        except RemediateError:
+            return False
+        return all(
+            _matches(change.after, _observed(change, settings.get(change.resource)))
+            for change in group
+        )
 
     def _attach(self, clients: Clients, change: Change) -> None:
         """Point a proxy at `change.after` (None detaches: Google's default applies again); on a
@@ -157,7 +193,7 @@ class GcpExecutor:
                         ssl_policy_reference_resource=compute_v1.SslPolicyReference(
                             ssl_policy=target
                         ),
-                        timeout=CALL_TIMEOUT,
+                        **clients.options(),
                     )
                 elif link.region and not change.after:
                     operation = _detach_regional(clients, link, proxy_fingerprint)
@@ -169,7 +205,7 @@ class GcpExecutor:
                         target_https_proxy_resource=compute_v1.TargetHttpsProxy(
                             ssl_policy=target, fingerprint=proxy_fingerprint
                         ),
-                        timeout=CALL_TIMEOUT,
+                        **clients.options(),
                     )
                 else:
                     operation = clients.proxies.set_ssl_policy_unary(
@@ -178,7 +214,7 @@ class GcpExecutor:
                         ssl_policy_reference_resource=compute_v1.SslPolicyReference(
                             ssl_policy=target
                         ),
-                        timeout=CALL_TIMEOUT,
+                        **clients.options(),
                     )
                 self._wait(clients, operation, link)
                 return
@@ -255,11 +291,11 @@ class GcpExecutor:
                     project=link.project,
                     region=link.region,
                     ssl_policy=link.name,
-                    timeout=CALL_TIMEOUT,
+                    **clients.options(),
                 )
             else:
                 operation = clients.ssl_policies.delete_unary(
-                    project=link.project, ssl_policy=link.name, timeout=CALL_TIMEOUT
+                    project=link.project, ssl_policy=link.name, **clients.options()
                 )
         except NotFound:
             return
@@ -280,10 +316,10 @@ class GcpExecutor:
                 project=link.project,
                 region=link.region,
                 ssl_policy_resource=resource,
-                timeout=CALL_TIMEOUT,
+                **clients.options(),
             )
         return clients.ssl_policies.insert_unary(
-            project=link.project, ssl_policy_resource=resource, timeout=CALL_TIMEOUT
+            project=link.project, ssl_policy_resource=resource, **clients.options()
         )
 
     @staticmethod
@@ -302,35 +338,42 @@ class GcpExecutor:
                 region=link.region,
                 ssl_policy=link.name,
                 ssl_policy_resource=resource,
-                timeout=CALL_TIMEOUT,
+                **clients.options(),
             )
         return clients.ssl_policies.patch_unary(
             project=link.project,
             ssl_policy=link.name,
             ssl_policy_resource=resource,
-            timeout=CALL_TIMEOUT,
+            **clients.options(),
         )
 
     @staticmethod
     def _wait(clients: Clients, operation: compute_v1.Operation, link: Link) -> None:
-        """Wait for `operation` with the operations client of its scope; raise if it failed."""
+        """Poll `operation` with the operations client of its scope; raise if it failed.
+
+        `get` answers at once, so each poll is bounded like any call (`wait` may hold the
+        connection for two minutes, longer than a read timeout should be)."""
         deadline = time.monotonic() + OPERATION_TIMEOUT
+        pause = POLL_INITIAL
         while operation.status != compute_v1.Operation.Status.DONE:
             if time.monotonic() > deadline:
                 raise WriteError(
                     f"operation {operation.name} did not finish within {OPERATION_TIMEOUT:.0f} s"
                 )
             if link.region:
-                operation = clients.region_operations.wait(
+                operation = clients.region_operations.get(
                     project=link.project,
                     region=link.region,
                     operation=operation.name,
-                    timeout=WAIT_CALL_TIMEOUT,
+                    **clients.options(),
                 )
             else:
-                operation = clients.global_operations.wait(
-                    project=link.project, operation=operation.name, timeout=WAIT_CALL_TIMEOUT
+                operation = clients.global_operations.get(
+                    project=link.project, operation=operation.name, **clients.options()
                 )
+            if operation.status != compute_v1.Operation.Status.DONE:
+                time.sleep(pause)
+                pause = min(pause * POLL_MULTIPLIER, POLL_MAXIMUM)
         errors = operation.error.errors if "error" in operation else []
         if errors or operation.http_error_status_code:
             details = "; ".join(f"{e.code}: {e.message}" for e in errors)
@@ -350,11 +393,21 @@ def _detach_regional(
         f"{base.rstrip('/')}/compute/v1/projects/{link.project}/regions/{link.region}"
         f"/targetHttpsProxies/{link.name}"
     )
-    response = clients.http.patch(
-        url, json={"fingerprint": proxy_fingerprint, "sslPolicy": None}, timeout=CALL_TIMEOUT
-    )
-    if response.status_code >= 400:
-        raise from_http_response(response)  # type: ignore[no-untyped-call]
+    timeouts = clients.timeouts
+
+    def patch() -> Any:
+        response = clients.http.patch(
+            url,
+            json={"fingerprint": proxy_fingerprint, "sslPolicy": None},
+            timeout=(timeouts.connect, timeouts.read),
+        )
+        if response.status_code >= 400:
+            raise from_http_response(response)  # type: ignore[no-untyped-call]
+        return response
+
+    # The same retry policy as every client call: transient failures are retried, and a retry
+    # of a PATCH that landed meets a stale fingerprint (412) and is read back.
+    response = clients.options()["retry"](patch)()
     operation: compute_v1.Operation = compute_v1.Operation.from_json(
         response.text, ignore_unknown_fields=True
     )
