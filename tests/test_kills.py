@@ -26,17 +26,19 @@ import sqlite3
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import boto3
 import pytest
 
 from remediate.sandbox.aws import Fleet, FleetBuilder, MotoServer
+from remediate.sandbox.compute import ComputeServer
 from tests.conftest import Cli
-from tests.nginx_env import NginxHost
+from tests.nginx_env import NGINX, NginxHost
 from tests.test_nginx_apply import (  # noqa: F401 (fixtures)
     assert_fixed,
+    assert_weak,
     backend,
     hosts,
     write_setup,
@@ -269,3 +271,137 @@ def test_a_killed_nginx_apply_is_finished_by_the_next_run(
             assert files[path] == json.loads(after)
     final = cli("plan", "-p", str(policy), "-q", "--detailed-exitcode")
     assert final.code == 0, final.stdout
+
+
+@needs_nginx
+def test_files_written_but_never_reloaded_are_finished_by_the_next_run(
+    tmp_path: Path,
+    hosts: Callable[..., NginxHost],  # noqa: F811 (the fixture)
+    cli: Cli,
+) -> None:
+    """SIGKILL at the worst moment, made deterministic: the host's reload command blocks while a
+    gate file exists, so remediate is killed after Ansible wrote the new files and validated them
+    but before nginx reloaded. The old, weak configuration is still serving; the next plan must
+    not call the host clean, and the next apply must reload it and journal what is on disk."""
+    gate = tmp_path / "hold-reload"
+    gate.touch()
+    reload = tmp_path / "reload-when-released"
+    root = tmp_path / "web1"
+    reload.write_text(
+        "#!/bin/sh\n"
+        f"while [ -e {gate} ]; do sleep 0.1; done\n"
+        f"exec {NGINX} -p {root} -c {root / 'nginx.conf'} -s reload\n",
+        encoding="utf-8",
+    )
+    reload.chmod(0o755)
+    web = hosts("web1", nginx_reload_command=str(reload))
+    policy = write_setup(tmp_path, web)
+    before = {path: item.data for path, item in web.files().items()}
+    state = tmp_path / "state"
+    env = {**os.environ, "REMEDIATE_STATE_DIR": str(state)}
+    process = remediate("apply", "-p", str(policy), "--auto-approve", "--no-verify", env=env)
+    deadline = time.monotonic() + 300
+    while process.poll() is None and time.monotonic() < deadline:
+        now = {path: item.data for path, item in web.files().items()}
+        if now != before:
+            break
+        time.sleep(0.05)
+    time.sleep(1.0)  # past the write and `nginx -t`, into the blocked reload
+    children = _descendants(process.pid)
+    process.kill()
+    process.communicate(timeout=60)
+    assert {path: item.data for path, item in web.files().items()} != before
+    assert_weak(web)  # new files on disk, old configuration serving
+
+    gate.unlink()
+    plan = json.loads(cli("plan", "-p", str(policy), "-q", "--format", "json").stdout)
+    figures(f"kill scenario nginx written-not-reloaded: plan {plan['summary']}")
+    assert plan["changes"] or plan["findings"], "a host serving its old config was called clean"
+    assert not [pid for pid in children if _alive(pid)], "a child outlived remediate"
+
+    applied = cli("apply", "-p", str(policy), "-q", "--auto-approve", "--no-verify")
+    assert applied.code == 0, applied.stdout + applied.stderr
+    assert_fixed(web)
+    assert not [row for row in journal_rows(state) if row[4] in ("pending", "written")]
+    final = cli("plan", "-p", str(policy), "-q", "--detailed-exitcode")
+    assert final.code == 0, final.stdout
+
+
+GCP_PROJECT = "kill-tests"
+GCP_PROXIES = 12
+GCP_POLICY = f"""\
+version: 1
+tls:
+  minimum: "1.2"
+gcp:
+  projects: [{GCP_PROJECT}]
+"""
+
+
+@pytest.fixture(scope="module")
+def compute_server() -> Iterator[ComputeServer]:
+    server = ComputeServer(operation_polls=2)
+    yield server
+    server.stop()
+
+
+def gcp_attachments(server: ComputeServer, proxies: list[str]) -> dict[str, str | None]:
+    """Each proxy's SSL policy as the Compute stand-in holds it now."""
+    return {link: server.get(link).get("sslPolicy") or None for link in proxies}
+
+
+@pytest.mark.parametrize(("signum", "index"), SCENARIOS)
+def test_a_killed_gcp_apply_is_reconciled_and_converges(
+    signum: signal.Signals,
+    index: int,
+    compute_server: ComputeServer,
+    cli: Cli,
+    write_policy: Callable[[str], Path],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The same on GCP: weak global proxies attached one by one to remediate's SSL policy."""
+    compute_server.reset()
+    monkeypatch.setenv("REMEDIATE_GCP_ENDPOINT", compute_server.url)
+    service = compute_server.backend_service(GCP_PROJECT, "web")
+    url_map = compute_server.url_map(GCP_PROJECT, "web", service)
+    proxies = [
+        compute_server.https_proxy(GCP_PROJECT, f"p{number}", url_map)
+        for number in range(GCP_PROXIES)
+    ]
+    policy = write_policy(GCP_POLICY)
+    state = tmp_path / "state"
+    env = {**os.environ, "REMEDIATE_STATE_DIR": str(state)}
+    # The policy is created first, then one write per proxy.
+    writes = random.Random(f"{SEED}-gcp-{signum}-{index}").randint(2, GCP_PROXIES - 1)
+
+    process = remediate("apply", "-p", str(policy), "-q", "--auto-approve", "--no-verify", env=env)
+    stderr = kill_at(process, state, writes, signum)
+    if process.returncode == 128 + signum:
+        assert f"stopped by {signal.Signals(signum).name} between two writes" in stderr
+    replan = cli("plan", "-p", str(policy), "-q", "--format", "json")
+    assert replan.code == 0, replan.stderr
+
+    now = gcp_attachments(compute_server, proxies)
+    rows = [row for row in journal_rows(state) if row[1] in now]
+    applied = {resource for _, resource, _, _, outcome in rows if outcome == "applied"}
+    lost = sum(1 for link, value in now.items() if value is not None and link not in applied)
+    half = sum(
+        1
+        for _, resource, _, _, outcome in rows
+        if outcome in ("pending", "written")
+        or (outcome == "applied") != (now[resource] is not None)
+    )
+    figures(
+        f"kill scenario gcp {signal.Signals(signum).name} after {writes} write(s) started: "
+        f"exit {process.returncode}, "
+        f"{sum(v is not None for v in now.values())}/{GCP_PROXIES} attached, "
+        f"lost {lost}, half-changed {half}"
+    )
+    assert (lost, half) == (0, 0)
+
+    again = cli("apply", "-p", str(policy), "-q", "--auto-approve", "--no-verify")
+    assert again.code == 0, again.stderr
+    final = cli("plan", "-p", str(policy), "-q", "--detailed-exitcode")
+    assert final.code == 0, final.stdout
+    assert None not in gcp_attachments(compute_server, proxies).values()
