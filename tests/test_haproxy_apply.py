@@ -52,6 +52,7 @@ global
 defaults
 \tmode http
 \ttimeout connect 5s
+\ttimeout http-request 10s
 \ttimeout client {client}s   # keep idle clients short
 \ttimeout server {client}s
 
