@@ -22,7 +22,7 @@ from remediate.progress import Progress, Silent
 from remediate.providers.haproxy.config import Config, ConfigError, parse
 from remediate.providers.haproxy.host import HostConfig, collect
 from remediate.providers.haproxy.model import HAProxySettings, Kind
-from remediate.providers.haproxy.rules import FILES, NAME, ORDER, PARSED, sockets
+from remediate.providers.haproxy.rules import FILES, NAME, ORDER, PARSED
 
 
 def inventory_path(policy: Policy) -> Path:
@@ -38,9 +38,7 @@ def inventory_path(policy: Policy) -> Path:
     return path
 
 
-def endpoint_of(
-    host: HostConfig, policy: Policy, config: Config | None, invalid: str = ""
-) -> Endpoint:
+def endpoint_of(host: HostConfig, invalid: str = "") -> Endpoint:
     """A host as an endpoint; `invalid` (one line) when nothing can be planned for it."""
     return Endpoint(
         provider=NAME,
@@ -56,7 +54,6 @@ def endpoint_of(
             "reload_command": host.reload_command,
             "order": host.order,
             "invalid": invalid,
-            "sockets": sockets(config, policy, host.version) if config is not None else (),
         },
     )
 
@@ -77,14 +74,14 @@ def discover(policy: Policy, progress: Progress | None = None) -> Inventory:
                 config = parse(host.files, host.order)
             except ConfigError as exc:
                 invalid = f"{host.host}: {exc}"
-        inventory.endpoints.append(endpoint_of(host, policy, config, invalid))
+        inventory.endpoints.append(endpoint_of(host, invalid))
         files[host.host] = host.files
         orders[host.host] = host.order
         if config is not None:
             parsed[host.host] = config
     for name, reason in sorted(collected.unreachable.items()):
         unread = HostConfig(name, "", "", "haproxy", None, [], {})
-        inventory.endpoints.append(endpoint_of(unread, policy, None, f"{name}: {reason}"))
+        inventory.endpoints.append(endpoint_of(unread, f"{name}: {reason}"))
     inventory.facts[FILES] = files
     inventory.facts[ORDER] = orders
     inventory.facts[PARSED] = parsed
