@@ -94,10 +94,15 @@ class HAProxyHost:
     binary: str = HAPROXY
     extra_vars: dict[str, str] = field(default_factory=dict)
     foreground: subprocess.Popen[bytes] | None = None
+    paths: list[Path] = field(default_factory=list)
+    """The files and directories HAProxy loads, in order (default: `conf` alone)."""
 
     @property
     def conf(self) -> Path:
         return self.root / "haproxy.cfg"
+
+    def loads(self) -> list[str]:
+        return [arg for path in self.paths or [self.conf] for arg in ("-f", str(path))]
 
     @property
     def backups(self) -> Path:
@@ -120,14 +125,14 @@ class HAProxyHost:
             # The unpacked newer release runs through its own loader, which the master-worker
             # re-exec does not keep: it runs in the foreground, for plans (no reload) only.
             self.foreground = subprocess.Popen(
-                [self.binary, "-f", str(self.conf)],
+                [self.binary, *self.loads()],
                 stdout=subprocess.DEVNULL,
                 stderr=subprocess.DEVNULL,
             )
             wait_until(lambda: tls_accepted(self.target, "1.2") is not None, what="haproxy")
             return
         subprocess.run(
-            [self.binary, "-W", "-D", "-p", str(self.root / "haproxy.pid"), "-f", str(self.conf)],
+            [self.binary, "-W", "-D", "-p", str(self.root / "haproxy.pid"), *self.loads()],
             check=True,
             capture_output=True,
         )
@@ -155,7 +160,7 @@ class HAProxyHost:
     def inventory_line(self) -> str:
         variables = {
             "haproxy_binary": self.binary,
-            "haproxy_config_paths": f"'[\"{self.conf}\"]'",
+            "haproxy_config_paths": repr(json.dumps([str(p) for p in self.paths or [self.conf]])),
             "haproxy_backup_dir": str(self.backups),
             # The master re-reads its files on SIGUSR2; its workers finish their connections.
             "haproxy_reload_command": (
@@ -341,3 +346,32 @@ def test_from_2_8_a_bind_without_alpn_already_offers_h2(
     assert planned.code == 0, planned.stdout + planned.stderr
     assert "alpn h2,http/1.1" not in planned.stdout
     assert "ssl-min-ver TLSv1.2" in planned.stdout
+
+
+def test_a_directory_loads_its_cfg_files_in_order_and_only_the_file_with_the_bind_changes(
+    tmp_path: Path, hosts: HostFactory, cli: Cli
+) -> None:
+    lb = hosts("lb1", text="")
+    main_text, site_text = WEAK.format(
+        root=lb.root, port=lb.port, backend=lb.backend, client=CLIENT_TIMEOUT
+    ).split("frontend web\n")
+    lb.conf.write_text(main_text, encoding="utf-8")
+    confd = lb.root / "conf.d"
+    confd.mkdir()
+    site = confd / "20-site.cfg"
+    site.write_text("frontend web\n" + site_text, encoding="utf-8")
+    (confd / "README").write_text("not loaded: only *.cfg files are\n", encoding="utf-8")
+    lb.paths = [lb.conf, confd]
+    lb.start()
+    policy = write_setup(tmp_path, lb)
+    saved = tmp_path / "plan.json"
+    planned = cli("plan", "-p", str(policy), "--detailed-exitcode", "--out", str(saved))
+    assert planned.code == 2, planned.stdout + planned.stderr
+    assert f"  ~ lb1:{lb.conf}\n" in planned.stdout
+    assert f"  ~ lb1:{site}\n" in planned.stdout
+    assert "README" not in planned.stdout
+    applied = cli("apply", str(saved), "-p", str(policy), "--auto-approve")
+    assert applied.code == 0, applied.stdout + applied.stderr
+    assert "alpn h2,http/1.1" in site.read_text(encoding="utf-8")
+    assert "ssl-min-ver TLSv1.2" in lb.conf.read_text(encoding="utf-8")
+    assert_fixed(lb)
