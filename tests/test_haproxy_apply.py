@@ -30,6 +30,8 @@ from remediate.sandbox.certs import self_signed
 from remediate.sandbox.nginx import echo_backend, free_port
 from remediate.verify import Target, alpn_selected, client_context, tls_accepted
 from tests.conftest import Cli
+from tests.nginx_env import SshNamespace, ssh_namespace
+from tests.test_nginx_apply import _can_use_netns
 
 HAPROXY = shutil.which("haproxy") or "/usr/sbin/haproxy"
 # HAProxy 2.8+ from Debian 13, unpacked by scripts/fetch-newer-haproxy (`make test` runs it).
@@ -57,11 +59,11 @@ defaults
 \ttimeout server {client}s
 
 frontend web
-\tbind 127.0.0.1:{port} ssl crt {root}/site.pem
+\tbind {address}:{port} ssl crt {root}/site.pem
 \tdefault_backend live
 
 backend live
-\tserver echo 127.0.0.1:{backend}
+\tserver echo {backend_address}:{backend}
 """
 
 POLICY = """\
@@ -95,6 +97,10 @@ class HAProxyHost:
     extra_vars: dict[str, str] = field(default_factory=dict)
     foreground: subprocess.Popen[bytes] | None = None
     paths: list[Path] = field(default_factory=list)
+    address: str = "127.0.0.1"
+    backend_address: str = "127.0.0.1"
+    netns: str | None = None
+    """The network namespace HAProxy runs in, reached over SSH (`extra_vars`), when not local."""
     """The files and directories HAProxy loads, in order (default: `conf` alone)."""
 
     @property
@@ -114,13 +120,22 @@ class HAProxyHost:
         cert, key = self_signed(self.root, "site", "site.test")
         (self.root / "site.pem").write_bytes(cert.read_bytes() + key.read_bytes())
         template = WEAK if text is None else text
-        body = template.format(
-            root=self.root, port=self.port, backend=self.backend, client=CLIENT_TIMEOUT
-        )
+        body = self.render(template)
         self.conf.write_text(body, encoding="utf-8")
         self.conf.chmod(0o640)
 
+    def render(self, template: str) -> str:
+        return template.format(
+            root=self.root,
+            address=self.address,
+            port=self.port,
+            backend_address=self.backend_address,
+            backend=self.backend,
+            client=CLIENT_TIMEOUT,
+        )
+
     def start(self) -> None:
+        inside = ["ip", "netns", "exec", self.netns] if self.netns else []
         if self.binary != HAPROXY:
             # The unpacked newer release runs through its own loader, which the master-worker
             # re-exec does not keep: it runs in the foreground, for plans (no reload) only.
@@ -132,7 +147,7 @@ class HAProxyHost:
             wait_until(lambda: tls_accepted(self.target, "1.2") is not None, what="haproxy")
             return
         subprocess.run(
-            [self.binary, "-W", "-D", "-p", str(self.root / "haproxy.pid"), *self.loads()],
+            [*inside, self.binary, "-W", "-D", "-p", str(self.root / "haproxy.pid"), *self.loads()],
             check=True,
             capture_output=True,
         )
@@ -155,7 +170,7 @@ class HAProxyHost:
 
     @property
     def target(self) -> Target:
-        return Target("127.0.0.1", self.port, server_name="site.test")
+        return Target(self.address, self.port, server_name="site.test")
 
     def inventory_line(self) -> str:
         variables = {
@@ -166,8 +181,11 @@ class HAProxyHost:
             "haproxy_reload_command": (
                 f'\'["sh", "-c", "kill -USR2 $(cat {self.root}/haproxy.pid)"]\''
             ),
-            "ansible_connection": "local",
-            "ansible_python_interpreter": sys.executable,
+            **(
+                {}
+                if self.netns
+                else {"ansible_connection": "local", "ansible_python_interpreter": sys.executable}
+            ),
             **self.extra_vars,
         }
         return f"{self.name} " + " ".join(f"{key}={value}" for key, value in variables.items())
@@ -212,7 +230,7 @@ def write_setup(tmp_path: Path, *hosts: HAProxyHost) -> Path:
 def websocket_survives_idle(host: HAProxyHost, idle: float = IDLE) -> bool:
     """A WebSocket through the frontend, idle for longer than the client timeout, then used."""
     context = client_context()
-    with connect(f"wss://127.0.0.1:{host.port}/", ssl=context, open_timeout=5) as socket:
+    with connect(f"wss://{host.address}:{host.port}/", ssl=context, open_timeout=5) as socket:
         socket.send("before")
         assert socket.recv(timeout=5) == "before"
         time.sleep(idle)
@@ -352,9 +370,7 @@ def test_a_directory_loads_its_cfg_files_in_order_and_only_the_file_with_the_bin
     tmp_path: Path, hosts: HostFactory, cli: Cli
 ) -> None:
     lb = hosts("lb1", text="")
-    main_text, site_text = WEAK.format(
-        root=lb.root, port=lb.port, backend=lb.backend, client=CLIENT_TIMEOUT
-    ).split("frontend web\n")
+    main_text, site_text = lb.render(WEAK).split("frontend web\n")
     lb.conf.write_text(main_text, encoding="utf-8")
     confd = lb.root / "conf.d"
     confd.mkdir()
@@ -375,3 +391,42 @@ def test_a_directory_loads_its_cfg_files_in_order_and_only_the_file_with_the_bin
     assert "alpn h2,http/1.1" in site.read_text(encoding="utf-8")
     assert "ssl-min-ver TLSv1.2" in lb.conf.read_text(encoding="utf-8")
     assert_fixed(lb)
+
+
+@pytest.fixture(scope="module")
+def ssh_ns(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SshNamespace]:
+    """sshd in a network namespace, for this module only (the Nginx tests start their own)."""
+    if not _can_use_netns():
+        pytest.skip("needs root, sshd and `ip netns` to run an SSH host in a network namespace")
+    with ssh_namespace(tmp_path_factory.mktemp("sshd")) as namespace:
+        yield namespace
+
+
+def test_an_ssh_host_is_planned_and_applied_like_a_local_one(
+    tmp_path: Path, ssh_ns: SshNamespace, cli: Cli
+) -> None:
+    with echo_backend(ssh_ns.host_address) as backend:
+        lb = HAProxyHost(
+            "lb-ssh",
+            tmp_path / "lb-ssh",
+            8443,
+            backend,
+            address=ssh_ns.address,
+            backend_address=ssh_ns.host_address,
+            netns=ssh_ns.netns,
+            extra_vars=dict(ssh_ns.ssh_vars),
+        )
+        lb.write()
+        lb.start()
+        try:
+            policy = write_setup(tmp_path, lb)
+            assert_weak(lb)
+            saved = tmp_path / "plan.json"
+            planned = cli("plan", "-p", str(policy), "--out", str(saved))
+            assert planned.code == 0, planned.stdout + planned.stderr
+            assert f"  ~ lb-ssh:{lb.conf}\n" in planned.stdout
+            applied = cli("apply", str(saved), "-p", str(policy), "--auto-approve")
+            assert applied.code == 0, applied.stdout + applied.stderr
+            assert_fixed(lb)
+        finally:
+            lb.stop()
