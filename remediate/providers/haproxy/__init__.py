@@ -29,10 +29,10 @@ WILDCARDS = frozenset({"", "*", "0.0.0.0", "::"})
 
 
 def _ansible(settings: Settings, progress: Progress) -> Executor:
-    from remediate.errors import requires
+    from remediate.errors import require
 
-    with requires("haproxy", "ansible-runner", "ansible_runner"):
-        from remediate.providers.haproxy.executor import AnsibleExecutor
+    require("haproxy", "the haproxy-ansible executor")
+    from remediate.providers.haproxy.executor import AnsibleExecutor
 
     section = settings.sections.get(HAProxy.name)
     inventory = section.inventory if isinstance(section, HAProxySettings) else None
@@ -117,10 +117,10 @@ class HAProxy(Provider):
         return {"haproxy-ansible": _ansible}
 
     def discover(self, policy: Policy, progress: Progress) -> Inventory:
-        from remediate.errors import requires
+        from remediate.errors import require
 
-        with requires("haproxy", "ansible-runner", "ansible_runner"):
-            from remediate.providers.haproxy.discover import discover
+        require("haproxy", "the haproxy provider")
+        from remediate.providers.haproxy.discover import discover
 
         return discover(policy, progress)
 

@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from remediate.errors import RemediateError
-from remediate.executors import Outcome, Status
+from remediate.executors import NoSteps, Outcome, Status, Steps
 from remediate.hosts import PlaybookRun, run_playbook, sha256_text
 from remediate.model import Change
 from remediate.progress import Progress
@@ -65,7 +65,10 @@ class AnsibleExecutor:
         collected = collect(self._inventory, self._progress, hosts)
         return {config.host: config.files for config in collected.hosts}
 
-    def apply(self, changes: Sequence[Change], dry_run: bool = False) -> list[Outcome]:
+    def apply(
+        self, changes: Sequence[Change], dry_run: bool = False, steps: Steps | None = None
+    ) -> list[Outcome]:
+        steps = steps or NoSteps()
         by_host: dict[str, list[Change]] = defaultdict(list)
         for change in changes:
             by_host[_host(change)].append(change)
@@ -84,18 +87,32 @@ class AnsibleExecutor:
                         }
                     )
                 haproxy_changes[host] = entries
-            run = run_playbook(
-                APPLY_PLAYBOOK,
-                self._inventory,
-                self._progress,
-                extravars={"haproxy_changes": haproxy_changes},
-                limit=sorted(by_host),
-                check=dry_run,
-                label=LABEL,
-            )
+            # One playbook run writes every host (in parallel): one unit for the journal.
+            if not dry_run:
+                steps.begin(changes)
+            try:
+                run = run_playbook(
+                    APPLY_PLAYBOOK,
+                    self._inventory,
+                    self._progress,
+                    extravars={"haproxy_changes": haproxy_changes},
+                    limit=sorted(by_host),
+                    check=dry_run,
+                    label=LABEL,
+                )
+            except RemediateError as exc:
+                if not dry_run:
+                    steps.end(changes, str(exc))
+                raise
         outcomes: list[Outcome] = []
         for host, group in by_host.items():
-            outcomes.extend(self._host_outcomes(host, group, run, dry_run))
+            host_outcomes = self._host_outcomes(host, group, run, dry_run)
+            if not dry_run:
+                failure = next(
+                    (o.message for o in host_outcomes if o.status is Status.FAILED), None
+                )
+                steps.end(group, failure)
+            outcomes.extend(host_outcomes)
         return outcomes
 
     def _host_outcomes(
