@@ -25,6 +25,10 @@ import pytest
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import connect
 
+from remediate import engine
+from remediate import policy as policy_module
+from remediate.journal import Journal
+from remediate.model import Plan
 from remediate.providers.haproxy.rules import MODERN_CIPHERS
 from remediate.sandbox.certs import self_signed
 from remediate.sandbox.nginx import echo_backend, free_port
@@ -314,21 +318,25 @@ def test_failed_validation_restores_every_file_and_keeps_serving(
     policy = write_setup(tmp_path, lb)
     saved = tmp_path / "plan.json"
     assert cli("plan", "-p", str(policy), "--out", str(saved)).code == 0
-    # Only `haproxy -c` on the host can catch a certificate that does not exist there.
+    # Only `haproxy -c` on the host can catch a certificate that does not exist there. A saved
+    # plan edited like this is refused by `apply PLAN`, so the executor's own restore path is
+    # driven through the library, as an in-memory plan.
     document = json.loads(saved.read_text(encoding="utf-8"))
     for change in document["changes"]:
         change["after"] = change["after"].replace("/site.pem", "/missing.pem")
-    saved.write_text(json.dumps(document), encoding="utf-8")
+    planted = Plan.model_validate({k: v for k, v in document.items() if k != "summary"})
     before = lb.conf.read_bytes()
     pid = lb.master_pid()
 
-    result = cli("apply", str(saved), "-p", str(policy), "--auto-approve")
+    result = engine.apply(
+        planted, policy_module.load(policy), journal=Journal(tmp_path / "state"), verify=False
+    )
 
-    assert result.code == 1, result.stdout + result.stderr
-    assert "Traceback" not in result.stderr
-    assert "Validate the whole configuration with haproxy -c failed" in result.stdout
-    assert "missing.pem" in result.stdout
-    assert "every file was restored" in result.stdout
+    assert result.status is engine.RunStatus.FAILED
+    messages = " ".join(outcome.message for outcome in result.outcomes)
+    assert "Validate the whole configuration with haproxy -c failed" in messages
+    assert "missing.pem" in messages
+    assert "every file was restored" in messages
     assert lb.conf.read_bytes() == before
     assert lb.master_pid() == pid
     assert_weak(lb)
