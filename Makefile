@@ -8,7 +8,7 @@ STAMP  := $(VENV)/.installed-dev
 PACK_VENV  := stacks/policy-pack/venv
 PACK_STAMP := $(PACK_VENV)/.installed
 
-.PHONY: demo test lint unit system-deps newer-nginx policy-pack-venv bench mutation clean
+.PHONY: demo test lint unit system-deps newer-nginx newer-haproxy policy-pack-venv bench mutation clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -26,9 +26,10 @@ lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy remediate
-	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/ansible-lint --offline remediate/providers/nginx/playbooks/
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/ansible-lint --offline remediate/providers/nginx/playbooks/ \
+		remediate/providers/haproxy/playbooks/
 
-unit: $(STAMP) system-deps newer-nginx policy-pack-venv
+unit: $(STAMP) system-deps newer-nginx newer-haproxy policy-pack-venv
 	$(BIN)/pytest
 
 test: lint unit
@@ -36,6 +37,10 @@ test: lint unit
 # nginx from Debian 13, unpacked under build/ (not installed) for the 1.25.1+ syntax tests.
 newer-nginx:
 	@scripts/fetch-newer-nginx || echo "could not fetch a newer nginx; its tests will be skipped" >&2
+
+# HAProxy 2.8+ from Debian 13, unpacked under build/ (not installed) for its default ALPN (h2).
+newer-haproxy:
+	@scripts/fetch-newer-haproxy || echo "could not fetch a newer haproxy; its tests will be skipped" >&2
 
 # The CrossGuard pack's own virtualenv (pulumi-policy pins protobuf 5.29), where PulumiPolicy.yaml
 # says and the way Pulumi builds it: pip in the pack directory. Its test serves the pack over gRPC.

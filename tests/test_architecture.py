@@ -29,7 +29,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def test_the_builtin_providers_come_from_the_entry_points() -> None:
-    assert list(registry.providers()) == ["aws", "gcp", "nginx"]
+    assert list(registry.providers()) == ["aws", "gcp", "haproxy", "nginx"]
     for provider in registry.providers().values():
         ids = [rule.id for rule in provider.rules]
         assert len(ids) == len(set(ids)), provider.name
@@ -327,7 +327,7 @@ def test_aws_permissions_cover_every_call_a_plan_and_an_apply_make(
 def test_the_cli_prints_its_version_and_the_providers(cli: Cli) -> None:
     assert cli("--version").stdout == f"remediate {remediate.__version__}\n"
     listing = json.loads(cli("providers", "--format", "json").stdout)
-    assert [item["name"] for item in listing] == ["aws", "gcp", "nginx"]
+    assert [item["name"] for item in listing] == ["aws", "gcp", "haproxy", "nginx"]
     assert "aws-elb-tls-floor" in [rule["id"] for rule in listing[0]["rules"]]
 
 
@@ -342,7 +342,7 @@ def test_no_provider_name_switch_outside_the_providers() -> None:
     for path in engine_layer:
         for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
             code = line.split("#", 1)[0]
-            if any(f'"{name}"' in code for name in ("aws", "gcp", "nginx")):
+            if any(f'"{name}"' in code for name in ("aws", "gcp", "haproxy", "nginx")):
                 offenders.append(f"{path.name}:{number}: {line.strip()}")
     assert offenders == []
 

@@ -9,13 +9,13 @@ from typing import Any
 import pytest
 
 from remediate import planner
+from remediate.hosts import sha256_text
 from remediate.inventory import Inventory
 from remediate.model import Endpoint
 from remediate.policy import Policy
 from remediate.policy import model as policy_model
 from remediate.providers.nginx import edit, rules
 from remediate.providers.nginx.config import parse_tree
-from remediate.providers.nginx.host import sha256_text
 from remediate.targets import HostFile, Socket
 
 pytestmark = pytest.mark.unit

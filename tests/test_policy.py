@@ -65,7 +65,7 @@ def test_schema_is_json_schema_of_the_policy(cli: Cli) -> None:
     assert result.code == 0
     schema = json.loads(result.stdout)
     assert schema["additionalProperties"] is False
-    assert {"tls", "http2", "websocket", "aws", "gcp", "nginx", "exclude"} <= set(
+    assert {"tls", "http2", "websocket", "aws", "gcp", "haproxy", "nginx", "exclude"} <= set(
         schema["properties"]
     )
 

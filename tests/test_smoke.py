@@ -14,6 +14,8 @@ def test_demo_plans_applies_and_comes_back_clean(cli: Cli) -> None:
     assert "aws classic-listener shop-classic:443 HTTPS (Classic)" in first
     assert "gcp target-ssl-proxy mqtt (demo-shop/global)" in first
     assert "aws http-api-domain ws.shop.example.com (HTTP/WebSocket API domain)" in first
-    # AWS 8 changes to 7 resources (2 Classic, 1 API domain), GCP 6 to 6 (1 SSL proxy), Nginx 2
-    assert "Plan: 16 changes to 15 resources" in first
+    assert "alpn h2,http/1.1" in first  # the HAProxy host's diff: h2 on its TLS bind
+    # AWS 8 changes to 7 resources (2 Classic, 1 API domain), GCP 6 to 6 (1 SSL proxy), Nginx 2,
+    # HAProxy 1 file
+    assert "Plan: 17 changes to 16 resources" in first
     assert "No changes." in after

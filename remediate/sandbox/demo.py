@@ -73,7 +73,16 @@ def gcp_world(workdir: Path) -> Iterator[dict[str, Any]]:
         yield fragment
 
 
-WORLDS: list[World] = [aws_world, gcp_world, nginx_world]
+@contextmanager
+def haproxy_world(workdir: Path) -> Iterator[dict[str, Any]]:
+    """An HAProxy host on loopback, served by the local haproxy binary when installed."""
+    from remediate.sandbox.haproxy import haproxy_world as world
+
+    with world(workdir) as fragment:
+        yield fragment
+
+
+WORLDS: list[World] = [aws_world, gcp_world, nginx_world, haproxy_world]
 
 
 def _merge(fragments: list[dict[str, Any]]) -> dict[str, Any]:

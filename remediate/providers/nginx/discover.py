@@ -11,12 +11,13 @@ from __future__ import annotations
 from pathlib import Path
 
 from remediate.errors import DiscoveryError
+from remediate.hosts import sha256_text
 from remediate.inventory import Inventory
 from remediate.model import Endpoint
 from remediate.policy import Policy
 from remediate.progress import Progress, Silent
 from remediate.providers.nginx.config import Config, parse_tree
-from remediate.providers.nginx.host import HostConfig, collect, sha256_text
+from remediate.providers.nginx.host import HostConfig, collect
 from remediate.providers.nginx.model import Kind, NginxSettings
 from remediate.providers.nginx.rules import HARD_LINKS, LINKS, PARSED, TREES
 from remediate.providers.nginx.runner import FORKS

@@ -18,9 +18,10 @@ from pathlib import Path
 
 from remediate.errors import RemediateError
 from remediate.executors import NoSteps, Outcome, Status, Steps
+from remediate.hosts import sha256_text
 from remediate.model import Change
 from remediate.progress import Progress
-from remediate.providers.nginx.host import collect, sha256_text, tree_fingerprint
+from remediate.providers.nginx.host import collect, tree_fingerprint
 from remediate.providers.nginx.runner import FORKS, PlaybookRun, inventory_hosts, run_playbook
 from remediate.targets import HostFile, require
 

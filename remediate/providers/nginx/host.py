@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import hashlib
 import io
 import json
 import re
@@ -24,6 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from remediate.errors import DiscoveryError
+from remediate.hosts import sha256_text
 from remediate.model import fingerprint
 from remediate.progress import Progress
 from remediate.providers.nginx.runner import FORKS, run_playbook
@@ -47,11 +47,6 @@ class HostConfig:
     """{path as nginx names it: the real file} for every path that is not the file itself."""
     hard_links: dict[str, int] = field(default_factory=dict)
     """{path: number of names} for every file with more than one (a hard link)."""
-
-
-def sha256_text(text: str) -> str:
-    """The sha256 of a file's text as written on disk (UTF-8), as Ansible's stat reports it."""
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
 def tree_fingerprint(files: dict[str, str]) -> str:

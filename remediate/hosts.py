@@ -1,0 +1,202 @@
+"""Ansible host machinery shared by the host-based providers (Nginx, HAProxy): run a playbook of a
+provider package through ansible-runner and gather what each host reported.
+
+Results come from ansible-runner's event stream: the `ansible_facts` a named task set on a host,
+the per-item results of a named task, and for each host that failed the reason in one line (the
+`stderr` of a failed command, such as nginx's own `[emerg] ... in FILE:LINE`, or the task's
+message), so callers can name the host and say why.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from importlib import resources
+from importlib.resources.abc import Traversable
+from pathlib import Path
+from typing import Any
+
+from remediate import childguard
+from remediate.errors import RemediateError
+from remediate.progress import Progress
+
+FORKS = 20
+TIMEOUT_SECONDS = 900
+# nginx's log prefix on stderr: "2026/01/02 03:04:05 [emerg] 123#123: "
+_NGINX_LOG_PREFIX = re.compile(r"\d{4}/\d\d/\d\d \d\d:\d\d:\d\d (\[\w+\]) \d+#\d+: ")
+
+
+@dataclass
+class PlaybookRun:
+    """What one playbook run reported, host by host."""
+
+    facts: dict[str, dict[str, Any]] = field(default_factory=dict)
+    results: dict[tuple[str, str], list[dict[str, Any]]] = field(default_factory=dict)
+    failures: dict[str, str] = field(default_factory=dict)
+    hosts: set[str] = field(default_factory=set)
+
+    def task_results(self, host: str, task: str) -> list[dict[str, Any]]:
+        """The results of `task` on `host`: one per loop item, or the single result."""
+        return self.results.get((host, task), [])
+
+
+def one_line(text: str) -> str:
+    """Multi-line tool output (nginx's, ssh's) as one readable line, without log timestamps."""
+    text = _NGINX_LOG_PREFIX.sub(r"nginx: \1 ", text)
+    text = text.removeprefix("Task failed: ")
+    return "; ".join(line.strip() for line in text.splitlines() if line.strip())
+
+
+def _reason(res: Mapping[str, Any]) -> str:
+    """The most useful single explanation in a failed task's result."""
+    for key in ("stderr", "module_stderr", "msg"):
+        value = res.get(key)
+        if isinstance(value, str) and value.strip():
+            return one_line(value)
+    return "failed without a message"
+
+
+def sha256_text(text: str) -> str:
+    """The sha256 of a file's text as written on disk (UTF-8), as Ansible's stat reports it."""
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def run_playbook(
+    resource: Traversable,
+    inventory: Path,
+    progress: Progress,
+    *,
+    extravars: Mapping[str, Any] | None = None,
+    limit: list[str] | None = None,
+    check: bool = False,
+    label: str,
+    forks: int = FORKS,
+) -> PlaybookRun:
+    """Run the playbook `resource` (a file of an installed package) against `inventory`; hosts
+    run in parallel (forks). `label` prefixes each host in progress lines (`nginx web1`)."""
+    import ansible_runner
+
+    name = resource.name
+    if not resource.is_file():
+        raise RemediateError(f"playbook {name} is missing from the installed remediate package")
+    inventory = inventory.resolve()
+    if not inventory.exists():
+        raise RemediateError(f"{inventory}: Ansible inventory not found")
+    outcome = PlaybookRun()
+
+    def on_event(event: dict[str, Any]) -> bool:
+        data = event.get("event_data") or {}
+        host = data.get("host")
+        kind = event.get("event", "")
+        if not host:
+            return True
+        outcome.hosts.add(host)
+        task = str(data.get("task", ""))
+        res = data.get("res") or {}
+        if kind == "runner_on_start":
+            progress.update(f"{label} {host}", task)
+        elif kind == "runner_on_ok":
+            facts = res.get("ansible_facts") or {}
+            outcome.facts.setdefault(host, {}).update(facts)
+            outcome.results[(host, task)] = list(res.get("results") or [res])
+        elif kind in ("runner_on_failed", "runner_on_unreachable") and not data.get(
+            "ignore_errors"
+        ):
+            failed = [item for item in res.get("results") or [] if item.get("failed")]
+            reason = _reason(failed[0] if failed else res)
+            if kind == "runner_on_unreachable":
+                reason = f"unreachable: {reason}"
+            outcome.failures[host] = reason
+        return True
+
+    path = _path()
+    program = shutil.which("ansible-playbook", path=path)
+    if program is None:
+        raise RemediateError("ansible-playbook not found: install remediate with its Nginx extra")
+    with (
+        tempfile.TemporaryDirectory(prefix="remediate-ansible-") as private,
+        resources.as_file(resource) as playbook,
+    ):
+        # ansible-playbook (and the workers it forks) dies with remediate, never writing on.
+        guard = childguard.wrapper(Path(private) / "guard", Path(program)).parent
+        runner = ansible_runner.run(
+            private_data_dir=private,
+            playbook=str(playbook),
+            inventory=str(inventory),
+            extravars=dict(extravars or {}),
+            limit=",".join(limit) if limit else None,
+            cmdline="--check --diff" if check else None,
+            forks=forks,
+            timeout=TIMEOUT_SECONDS,
+            quiet=True,
+            suppress_env_files=True,
+            event_handler=on_event,
+            # ansible-runner empties any event result over MAX_EVENT_RES characters (700,000 by
+            # default): a large tree's collected files would vanish and the host plan nothing.
+            envvars={
+                "PATH": f"{guard}:{path}",
+                "ANSIBLE_NOCOLOR": "1",
+                # Pipelining sends each module over the connection's stdin instead of copying it
+                # to a remote temp file first: one round trip a task instead of several.
+                "ANSIBLE_PIPELINING": "1",
+                "MAX_EVENT_RES": str(2**62),
+            },
+        )
+        # A non-zero exit without a failed host is Ansible's own error (inventory, syntax...).
+        if runner.status not in ("successful", "failed") or (
+            runner.rc != 0 and not outcome.failures
+        ):
+            tail = _tail(runner.stdout.read() if runner.stdout else "")
+            raise RemediateError(
+                f"ansible-playbook {name} {runner.status} (rc {runner.rc}): {tail}"
+            )
+    return outcome
+
+
+def inventory_hosts(inventory: Path) -> set[str]:
+    """The name of every host of `inventory`, as `ansible-inventory --list` reads it (none when
+    Ansible cannot parse it)."""
+    command = shutil.which("ansible-inventory", path=_path())
+    if command is None:
+        raise RemediateError("ansible-inventory not found: install remediate[nginx] (ansible-core)")
+    try:
+        listed = subprocess.run(
+            [command, "-i", str(inventory.resolve()), "--list"],
+            capture_output=True,
+            text=True,
+            timeout=TIMEOUT_SECONDS,
+            env={**os.environ, "PATH": _path(), "ANSIBLE_NOCOLOR": "1"},
+            check=False,
+        )
+        listing = json.loads(listed.stdout)
+    except subprocess.TimeoutExpired:
+        raise RemediateError(f"{inventory}: ansible-inventory did not answer") from None
+    except ValueError:
+        return set()
+    hosts = (
+        set(listing.get("_meta", {}).get("hostvars", {})) if isinstance(listing, dict) else set()
+    )
+    for group in listing.values() if isinstance(listing, dict) else ():
+        if isinstance(group, dict):
+            hosts.update(group.get("hosts", []))
+    return hosts
+
+
+def _path() -> str:
+    """PATH with this Python's bin directory first, where the ansible-* commands are installed."""
+    return f"{Path(sys.executable).parent}:{os.environ.get('PATH', '')}"
+
+
+def _tail(text: str) -> str:
+    """The last meaningful line of ansible-playbook's output (usually the error)."""
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    errors = [line for line in lines if "ERROR" in line]
+    return (errors or lines or ["no output"])[-1]
