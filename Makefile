@@ -8,7 +8,7 @@ STAMP  := $(VENV)/.installed-dev
 PACK_VENV  := stacks/policy-pack/venv
 PACK_STAMP := $(PACK_VENV)/.installed
 
-.PHONY: demo test lint unit system-deps newer-nginx newer-haproxy policy-pack-venv bench mutation clean
+.PHONY: demo test lint unit faults system-deps newer-nginx newer-haproxy policy-pack-venv bench mutation clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -30,7 +30,12 @@ lint: $(STAMP)
 		remediate/providers/haproxy/playbooks/
 
 unit: $(STAMP) system-deps newer-nginx newer-haproxy policy-pack-venv
-	$(BIN)/pytest
+	$(BIN)/pytest -m "not faults"
+
+# The fault-injection and kill suites (a fault proxy in front of moto and the Compute stand-in,
+# SIGKILL/SIGTERM/SIGINT at random points of AWS, GCP and Nginx applies): long, so not in `make test`.
+faults: $(STAMP) system-deps
+	$(BIN)/pytest -m faults -rA
 
 test: lint unit
 

@@ -71,7 +71,8 @@ def _only(value: str | None) -> list[str] | None:
     names = [part.strip() for part in value.split(",") if part.strip()]
     if not names:
         # Scanning nothing would report a clean estate.
-        raise RemediateError(f"--only {value!r}: names no provider (aws, gcp, nginx)")
+        known = ", ".join(registry.names())
+        raise RemediateError(f"--only {value!r}: names no provider ({known})")
     return names
 
 

@@ -91,18 +91,18 @@ class Faults:
         if self.kind is Kind.LOST_500:
             landed = forward()
             self._settle(landed)
-            return self._error(500)
+            return self._error(500, request)
         if self.kind is Kind.LOST_CUT:
             landed = forward()
             self._settle(landed)
             return Response(landed.status, landed.headers, landed.body[: len(landed.body) // 2])
         if self.kind is Kind.UNAVAILABLE:
-            return self._error(503)
+            return self._error(503, request)
         if self.kind is Kind.THROTTLED:
-            return self._error(429)
+            return self._error(429, request)
         if self.kind is Kind.EXPIRED:
-            return self._error(401)
-        return self._error(403)
+            return self._error(401, request)
+        return self._error(403, request)
 
     def _settle(self, answer: Response) -> None:
         """On the Compute API a write returns an Operation that finishes later; a client whose
@@ -126,7 +126,9 @@ class Faults:
             time.sleep(0.01)
         raise AssertionError(f"operation {path} did not finish")
 
-    def _error(self, status: int) -> Response:
+    def _error(self, status: int, request: Request) -> Response:
+        if self.dialect == "aws" and request.service == "apigateway":
+            return _rest_json_error(status)
         if self.dialect == "aws":
             return _aws_error(status)
         return _gcp_error(status)
@@ -151,6 +153,22 @@ def _aws_error(status: int) -> Response:
     ).encode()
     http_status = 400 if status in (429, 401) else status
     return Response(http_status, [("Content-Type", "text/xml")], body)
+
+
+REST_JSON_CODES = {
+    500: (500, "InternalServerErrorException", "Internal server error"),
+    503: (503, "ServiceUnavailableException", "Service unavailable"),
+    429: (429, "TooManyRequestsException", "Too Many Requests"),
+    401: (403, "ExpiredTokenException", "The security token included in the request is expired"),
+    403: (403, "AccessDeniedException", "User is not authorized to perform this action"),
+}
+
+
+def _rest_json_error(status: int) -> Response:
+    """API Gateway's REST-JSON error: the code in `x-amzn-ErrorType`, the message in the body."""
+    http_status, code, message = REST_JSON_CODES[status]
+    headers = [("Content-Type", "application/json"), ("x-amzn-ErrorType", code)]
+    return Response(http_status, headers, json.dumps({"message": message}).encode())
 
 
 GCP_CODES = {

@@ -215,8 +215,8 @@ ARGUMENT_CASES: list[tuple[tuple[str, ...], str]] = [
         f"error: https://{'a' * 64}.example/: invalid host name",
     ),
     (("verify", "https://../"), "error: https://../: invalid host name '..'"),
-    (("plan", "--only", ""), "error: --only '': names no provider (aws, gcp, nginx)"),
-    (("drift", "--only", ","), "error: --only ',': names no provider (aws, gcp, nginx)"),
+    (("plan", "--only", ""), "error: --only '': names no provider (aws, gcp, haproxy, nginx)"),
+    (("drift", "--only", ","), "error: --only ',': names no provider (aws, gcp, haproxy, nginx)"),
     (("apply", "--only", " , "), "error: --only ' , ': names no provider"),
 ]
 

@@ -45,6 +45,7 @@ from tests.test_nginx_apply import (  # noqa: F401 (fixtures)
 )
 from tests.test_nginx_apply import pytestmark as needs_nginx
 
+pytestmark = pytest.mark.faults
 SEED = int(os.environ.get("REMEDIATE_KILL_SEED", "1616"))
 LISTENERS = 24
 WEAK = "ELBSecurityPolicy-2016-08"

@@ -450,5 +450,10 @@ def _same(value: object, after: object) -> bool:
     return value == after
 
 
+# Executors exercised end to end only: tests/test_haproxy_apply.py writes, restores on a failed
+# validation and reads back through haproxy-ansible against a real HAProxy.
+END_TO_END_ONLY = {"haproxy-ansible"}
+
+
 def test_every_executor_has_a_rig() -> None:
-    assert sorted(EXECUTORS) == sorted(registry.executor_factories())
+    assert sorted(EXECUTORS) == sorted(set(registry.executor_factories()) - END_TO_END_ONLY)

@@ -284,10 +284,13 @@ def test_a_run_covers_the_providers_the_policy_configures_in_a_stable_order() ->
 def test_a_provider_outside_the_policy_or_unknown_is_one_clear_error() -> None:
     with pytest.raises(RemediateError) as none:
         engine.select(policy_model()())
-    assert str(none.value) == "the policy configures no provider: add a section (aws, gcp, nginx)"
+    assert (
+        str(none.value)
+        == "the policy configures no provider: add a section (aws, gcp, haproxy, nginx)"
+    )
     with pytest.raises(RemediateError) as unknown:
         engine.select(POLICY, ["aws", "azure"])
-    assert str(unknown.value) == "unknown provider 'azure' (known: aws, gcp, nginx)"
+    assert str(unknown.value) == "unknown provider 'azure' (known: aws, gcp, haproxy, nginx)"
     with pytest.raises(RemediateError) as missing:
         engine.select(POLICY, ["gcp"])
     assert str(missing.value) == "--only gcp: the policy has no gcp section"
