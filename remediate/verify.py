@@ -188,8 +188,18 @@ def websocket_ok(target: Target, path: str) -> tuple[bool, int | None]:
 
 
 def websocket_handshake(target: Target, path: str) -> tuple[bool, HttpResult | None]:
-    """The WebSocket opening handshake on `path`: whether it succeeded, and the response."""
-    from websockets.exceptions import InvalidHandshake, InvalidStatus
+    """The WebSocket opening handshake on `path`: whether it succeeded, and the response.
+
+    A handshake that got no HTTP answer at all (the connection broke while it was sent) is tried
+    once more before it counts: one broken connection says nothing about the endpoint."""
+    ok, response = _websocket_handshake_once(target, path)
+    if response is None and not ok:
+        ok, response = _websocket_handshake_once(target, path)
+    return ok, response
+
+
+def _websocket_handshake_once(target: Target, path: str) -> tuple[bool, HttpResult | None]:
+    from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus
     from websockets.sync.client import connect as ws_connect
 
     scheme = "wss" if target.tls else "ws"
@@ -214,7 +224,7 @@ def websocket_handshake(target: Target, path: str) -> tuple[bool, HttpResult | N
     except InvalidStatus as exc:
         headers = {k.lower(): v for k, v in exc.response.headers.raw_items()}
         return False, HttpResult(exc.response.status_code, "HTTP/1.1", headers)
-    except (InvalidHandshake, OSError, TimeoutError):
+    except (InvalidHandshake, ConnectionClosed, OSError, TimeoutError):
         return False, None
     finally:
         sock.close()
