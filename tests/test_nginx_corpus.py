@@ -26,7 +26,7 @@ from remediate.providers.nginx.config import parse_tree
 from remediate.providers.nginx.rules import review
 from remediate.verify import alpn_selected, tls_accepted
 from tests.nginx_corpus import NGINX, CorpusHost, FileState, cases, websocket_echo
-from tests.nginx_env import websocket_backend
+from tests.nginx_env import wait_until, websocket_backend
 
 pytestmark = pytest.mark.skipif(
     not Path(NGINX).exists(), reason="needs the nginx binary (Debian package nginx)"
@@ -141,7 +141,11 @@ def test_plan_apply_and_probe(corpus: Run, case: str) -> None:
         assert tls_accepted(target, "1.2") is True, target
         assert alpn_selected(target) == "h2", target
         for path in ws_paths:
-            assert websocket_echo(target, path), f"{target} {path}"
+            # A reload takes effect as old workers finish; the echo may need a moment.
+            wait_until(
+                lambda target=target, path=path: websocket_echo(target, path),
+                what=f"an echo on {target} {path}",
+            )
 
     assert changes_of(corpus.second_plan, case) == []
 
