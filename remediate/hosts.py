@@ -9,15 +9,19 @@ message), so callers can name the host and say why.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import hashlib
+import io
 import json
 import os
 import re
 import shutil
 import subprocess
 import sys
+import tarfile
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from importlib import resources
 from importlib.resources.abc import Traversable
@@ -25,8 +29,11 @@ from pathlib import Path
 from typing import Any
 
 from remediate import childguard
-from remediate.errors import RemediateError
+from remediate.errors import DiscoveryError, RemediateError
+from remediate.executors import Outcome, Status
+from remediate.model import Change
 from remediate.progress import Progress
+from remediate.targets import HostFile, require
 
 FORKS = 20
 TIMEOUT_SECONDS = 900
@@ -200,3 +207,82 @@ def _tail(text: str) -> str:
     lines = [line.strip() for line in text.splitlines() if line.strip()]
     errors = [line for line in lines if "ERROR" in line]
     return (errors or lines or ["no output"])[-1]
+
+
+# The task of both apply playbooks whose results carry each written file's sha256.
+READBACK_TASK = "Read back the written files"
+
+
+def file_target(change: Change) -> HostFile:
+    """The host file a host-based provider's change writes."""
+    return require(change.target, HostFile)
+
+
+def file_outcomes(
+    run: PlaybookRun,
+    host: str,
+    group: Sequence[Change],
+    *,
+    key: str,
+    inventory: Path,
+    progress: Progress,
+    dry_run: bool,
+    written_path: Callable[[Change], str],
+) -> list[Outcome]:
+    """The outcome of each file change of `host` after an apply playbook's run: failed with the
+    host's own failure, applied when the file written (`written_path`) reads back with the sha256
+    of the planned text, failed saying what it reads otherwise."""
+    if host in run.failures:
+        progress.done(key, "failed")
+        return [Outcome(change, Status.FAILED, run.failures[host]) for change in group]
+    if host not in run.hosts:
+        return [
+            Outcome(change, Status.FAILED, f"{host}: not a host of {inventory}") for change in group
+        ]
+    if dry_run:
+        progress.done(key, "checked (dry run)")
+        return [
+            Outcome(change, Status.DRY_RUN, f"would write {file_target(change).path}")
+            for change in group
+        ]
+    readback = {
+        str(item["item"]["path"]): item.get("stat", {}).get("checksum")
+        for item in run.task_results(host, READBACK_TASK)
+    }
+    outcomes = []
+    for change in group:
+        path = written_path(change)
+        observed = readback.get(path)
+        if observed == sha256_text(str(change.after)):
+            outcomes.append(Outcome(change, Status.APPLIED, observed=observed))
+        else:
+            outcomes.append(
+                Outcome(
+                    change,
+                    Status.FAILED,
+                    f"{path} written, but reads back with sha256 {observed}",
+                    observed=observed,
+                )
+            )
+    progress.done(key, "written, validated and reloaded")
+    return outcomes
+
+
+def unpack_archive(host: str, encoded: str) -> dict[str, str]:
+    """The files of the base64 tar archive a collect playbook reports: {absolute path: text}."""
+    files: dict[str, str] = {}
+    try:
+        raw = io.BytesIO(base64.b64decode(encoded, validate=True))
+        with tarfile.open(fileobj=raw) as archive:
+            for member in archive:
+                handle = archive.extractfile(member) if member.isfile() else None
+                if handle is None:
+                    continue
+                path = "/" + member.name.lstrip("/")
+                try:
+                    files[path] = handle.read().decode("utf-8")
+                except UnicodeDecodeError:
+                    raise DiscoveryError(f"{host}:{path}: not a UTF-8 text file") from None
+    except (binascii.Error, tarfile.TarError):
+        raise DiscoveryError(f"{host}: the collected configuration archive is unreadable") from None
+    return files

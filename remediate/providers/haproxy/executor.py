@@ -18,14 +18,12 @@ from pathlib import Path
 
 from remediate.errors import RemediateError
 from remediate.executors import NoSteps, Outcome, Status, Steps
-from remediate.hosts import PlaybookRun, run_playbook, sha256_text
+from remediate.hosts import PlaybookRun, file_outcomes, file_target, run_playbook, sha256_text
 from remediate.model import Change
 from remediate.progress import Progress
 from remediate.providers.haproxy.host import LABEL, PLAYBOOKS, collect, files_fingerprint
-from remediate.targets import HostFile, require
 
 APPLY_PLAYBOOK = PLAYBOOKS / "apply.yml"
-READBACK_TASK = "Read back the written files"
 
 
 class AnsibleExecutor:
@@ -118,46 +116,21 @@ class AnsibleExecutor:
     def _host_outcomes(
         self, host: str, group: list[Change], run: PlaybookRun, dry_run: bool
     ) -> list[Outcome]:
-        key = f"{LABEL} {host}"
-        if host in run.failures:
-            self._progress.done(key, "failed")
-            return [Outcome(change, Status.FAILED, run.failures[host]) for change in group]
-        if host not in run.hosts:
-            return [
-                Outcome(change, Status.FAILED, f"{host}: not a host of {self._inventory}")
-                for change in group
-            ]
-        if dry_run:
-            self._progress.done(key, "checked (dry run)")
-            return [
-                Outcome(change, Status.DRY_RUN, f"would write {_path(change)}") for change in group
-            ]
-        readback = {
-            str(item["item"]["path"]): item.get("stat", {}).get("checksum")
-            for item in run.task_results(host, READBACK_TASK)
-        }
-        outcomes = []
-        for change in group:
-            path = _path(change)
-            observed = readback.get(path)
-            if observed == sha256_text(str(change.after)):
-                outcomes.append(Outcome(change, Status.APPLIED, observed=observed))
-            else:
-                outcomes.append(
-                    Outcome(
-                        change,
-                        Status.FAILED,
-                        f"{path} written, but reads back with sha256 {observed}",
-                        observed=observed,
-                    )
-                )
-        self._progress.done(key, "written, validated and reloaded")
-        return outcomes
+        return file_outcomes(
+            run,
+            host,
+            group,
+            key=f"{LABEL} {host}",
+            inventory=self._inventory,
+            progress=self._progress,
+            dry_run=dry_run,
+            written_path=_path,
+        )
 
 
 def _host(change: Change) -> str:
-    return require(change.target, HostFile).host
+    return file_target(change).host
 
 
 def _path(change: Change) -> str:
-    return require(change.target, HostFile).path
+    return file_target(change).path

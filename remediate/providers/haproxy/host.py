@@ -8,18 +8,14 @@ A host whose configuration HAProxy rejects, or that cannot be reached, is report
 
 from __future__ import annotations
 
-import base64
-import binascii
-import io
 import re
 import shlex
-import tarfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from remediate.errors import DiscoveryError
-from remediate.hosts import run_playbook, sha256_text
+from remediate.hosts import run_playbook, sha256_text, unpack_archive
 from remediate.model import fingerprint
 from remediate.progress import Progress
 
@@ -96,28 +92,8 @@ def collect(inventory: Path, progress: Progress, hosts: list[str] | None = None)
     return result
 
 
-def _unpack(host: str, encoded: str) -> dict[str, str]:
-    """The files of the base64 tar archive collect.yml reports: {absolute path: text}."""
-    files: dict[str, str] = {}
-    try:
-        raw = io.BytesIO(base64.b64decode(encoded, validate=True))
-        with tarfile.open(fileobj=raw) as archive:
-            for member in archive:
-                handle = archive.extractfile(member) if member.isfile() else None
-                if handle is None:
-                    continue
-                path = "/" + member.name.lstrip("/")
-                try:
-                    files[path] = handle.read().decode("utf-8")
-                except UnicodeDecodeError:
-                    raise DiscoveryError(f"{host}:{path}: not a UTF-8 text file") from None
-    except (binascii.Error, tarfile.TarError):
-        raise DiscoveryError(f"{host}: the collected configuration archive is unreadable") from None
-    return files
-
-
 def _host_config(host: str, report: dict[str, Any]) -> HostConfig:
-    files = _unpack(host, str(report["archive"]))
+    files = unpack_archive(host, str(report["archive"]))
     reload_command = report.get("reload_command")
     if isinstance(reload_command, str):
         reload_command = shlex.split(reload_command)

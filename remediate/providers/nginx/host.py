@@ -12,18 +12,14 @@ writes; `hard_links` counts the names of each file that has more than one.
 
 from __future__ import annotations
 
-import base64
-import binascii
-import io
 import json
 import re
 import shlex
-import tarfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from remediate.errors import DiscoveryError
-from remediate.hosts import sha256_text
+from remediate.hosts import sha256_text, unpack_archive
 from remediate.model import fingerprint
 from remediate.progress import Progress
 from remediate.providers.nginx.runner import FORKS, run_playbook
@@ -81,30 +77,6 @@ def collect(
     return collected
 
 
-def _unpack(host: str, encoded: str) -> dict[str, str]:
-    """The files of the base64 tar archive collect.yml reports: {absolute path: text}."""
-    files: dict[str, str] = {}
-    try:
-        raw = io.BytesIO(base64.b64decode(encoded, validate=True))
-        with tarfile.open(fileobj=raw) as archive:
-            _read_members(host, archive, files)
-    except (binascii.Error, tarfile.TarError):
-        raise DiscoveryError(f"{host}: the collected configuration archive is unreadable") from None
-    return files
-
-
-def _read_members(host: str, archive: tarfile.TarFile, files: dict[str, str]) -> None:
-    for member in archive:
-        handle = archive.extractfile(member) if member.isfile() else None
-        if handle is None:
-            continue
-        path = "/" + member.name.lstrip("/")
-        try:
-            files[path] = handle.read().decode("utf-8")
-        except UnicodeDecodeError:
-            raise DiscoveryError(f"{host}:{path}: not a UTF-8 text file") from None
-
-
 def _sections(host: str, stdout: str) -> dict[str, list[str]]:
     """The tagged sections of collect.yml's output: {tag: its lines} (the tag line's own text
     first for one-line sections)."""
@@ -131,7 +103,7 @@ def _host_config(host: str, stdout: str) -> HostConfig:
     match = re.search(r"nginx/(\S+)", version)
     if match is None:
         raise DiscoveryError(f"{host}: cannot read the nginx version from {version!r}")
-    files = _unpack(host, "".join(sections["archive"]))
+    files = unpack_archive(host, "".join(sections["archive"]))
     links: dict[str, str] = {}
     hard_links: dict[str, int] = {}
     for path, line in zip(sections["paths"], sections["links"], strict=False):
