@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from datetime import UTC, date, datetime
 
 from remediate import registry
 from remediate.inventory import Inventory
 from remediate.model import Change, Excluded, Finding, Plan
 from remediate.policy import Exclusion, Policy
-from remediate.provider import RuleInfo, Severity
 
 
 def plan(inventory: Inventory, policy: Policy, today: date | None = None) -> Plan:
@@ -32,7 +30,7 @@ def plan(inventory: Inventory, policy: Policy, today: date | None = None) -> Pla
                     location=endpoint.location,
                     message=note.message,
                     rule=note.rule,
-                    severity=_severity(provider.rules, note.rule),
+                    severity=provider.rule(note.rule).severity,
                 )
                 for note in verdict.findings
             )
@@ -85,10 +83,3 @@ def _exclusion_for(resource: str, exclusions: list[Exclusion], today: date) -> E
     live = [item for item in matching if not item.expired(today)]
     chosen = live or matching
     return chosen[0] if chosen else None
-
-
-def _severity(rules: Sequence[RuleInfo], rule_id: str) -> Severity:
-    for info in rules:
-        if info.id == rule_id:
-            return info.severity
-    raise KeyError(f"rule {rule_id!r} is not declared by its provider")

@@ -7,7 +7,7 @@ import hashlib
 import json
 from datetime import date
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 from pydantic import (
     BaseModel,
@@ -44,6 +44,9 @@ class Section(BaseModel):
     """Base of every policy section: unknown keys are errors, values are immutable."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+S = TypeVar("S", bound=Section)
 
 
 class TLSSettings(Section):
@@ -111,6 +114,12 @@ class Policy(Section):
             for name in type(self).model_fields
             if isinstance(value := getattr(self, name), BaseModel) and name not in _CORE
         }
+
+    def section(self, name: str, model: type[S]) -> S:
+        """The section of provider `name` as `model`, or `model`'s defaults when the policy has
+        none (so callers read settings without checking whether the section exists)."""
+        found = self.sections.get(name)
+        return found if isinstance(found, model) else model()
 
     @property
     def providers(self) -> list[str]:

@@ -116,12 +116,9 @@ class Provider(ABC):
         """The typed target of a format-1 plan's change, from its `context` dictionary."""
         raise UnsupportedChangeError(f"{change.get('resource')}: {self.name} plans of format 1")
 
-    def settings(self, policy: Policy) -> BaseModel | None:
-        """This provider's section of `policy` (None when the policy does not configure it)."""
-        return policy.sections.get(self.name)
-
     def rule(self, rule_id: str) -> RuleInfo:
+        """The metadata of a rule this provider declares; a rule it does not declare is a bug."""
         for info in self.rules:
             if info.id == rule_id:
                 return info
-        raise KeyError(rule_id)
+        raise KeyError(f"rule {rule_id!r} is not declared by the {self.name} provider")

@@ -87,3 +87,14 @@ def require(target: Target, expected: type[T]) -> T:
             f"expected a {expected.model_fields['type'].default} target, got {target.type}"
         )
     return target
+
+
+# Addresses a socket listens on that mean "every address of the host".
+WILDCARDS = frozenset({"", "*", "0.0.0.0", "[::]", "::"})
+
+
+def probe_host(target: HostFile, socket: Socket) -> str:
+    """Where to reach `socket` of `target`'s host: its own address, or the host itself when it
+    listens on every address (an IPv6 address without its brackets)."""
+    address = socket.address.strip()
+    return target.host if address in WILDCARDS else address.strip("[]")

@@ -12,7 +12,7 @@ from pydantic import BaseModel
 
 from remediate.errors import RemediateError
 from remediate.model import Change
-from remediate.policy import Policy
+from remediate.policy import Policy, S
 from remediate.progress import Progress
 
 
@@ -129,6 +129,11 @@ class Settings:
     sections: Mapping[str, BaseModel] = field(default_factory=dict)
     policy: Policy | None = None
     state_dir: Path | None = None
+
+    def section(self, name: str, model: type[S]) -> S:
+        """Provider `name`'s section as `model`, or `model`'s defaults."""
+        found = self.sections.get(name)
+        return found if isinstance(found, model) else model()
 
     @classmethod
     def from_policy(cls, policy: Policy, state_dir: Path | None = None) -> Settings:

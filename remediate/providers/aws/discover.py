@@ -246,8 +246,7 @@ NAME = "aws"
 
 
 def regions_of(policy: Policy) -> list[str]:
-    section = policy.sections.get(NAME)
-    return list(section.regions) if isinstance(section, AWSSettings) else []
+    return list(policy.section(NAME, AWSSettings).regions)
 
 
 def discover(

@@ -254,13 +254,11 @@ def target_group_verdict(settings: Mapping[str, Any]) -> Verdict:
 
 def _wanted_policy(policy: Policy) -> str:
     """`aws.ssl_policy`: an explicit security policy name, or "auto"."""
-    section = policy.sections.get("aws")
-    return section.ssl_policy if isinstance(section, AWSSettings) else "auto"
+    return policy.section("aws", AWSSettings).ssl_policy
 
 
 def _fips_required(policy: Policy) -> bool:
-    section = policy.sections.get("aws")
-    return isinstance(section, AWSSettings) and section.fips
+    return policy.section("aws", AWSSettings).fips
 
 
 def _listener(endpoint: Endpoint, policy: Policy, facts: Mapping[str, Any]) -> Verdict:

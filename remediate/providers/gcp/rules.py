@@ -89,8 +89,7 @@ def plain_tls(min_tls_version: str) -> str:
 
 
 def settings_of(policy: Policy) -> GCPSettings:
-    section = policy.sections.get("gcp")
-    return section if isinstance(section, GCPSettings) else GCPSettings()
+    return policy.section("gcp", GCPSettings)
 
 
 def owned_policy_link(proxy: str, policy: Policy) -> str:

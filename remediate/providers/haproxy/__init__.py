@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from remediate.provider import ExecutorFactory, Permissions, Provider, RuleInfo, Severity
 from remediate.providers.haproxy.model import HAProxySettings, Kind
-from remediate.targets import HostFile, Target
+from remediate.targets import HostFile, Target, probe_host
 
 if TYPE_CHECKING:
     from remediate.executors import Executor, Settings
@@ -25,7 +25,6 @@ if TYPE_CHECKING:
     from remediate.verification import Expectation
 
 DOCS = "https://docs.haproxy.org/2.8/configuration.html"
-WILDCARDS = frozenset({"", "*", "0.0.0.0", "::"})
 
 
 def _ansible(settings: Settings, progress: Progress) -> Executor:
@@ -34,9 +33,7 @@ def _ansible(settings: Settings, progress: Progress) -> Executor:
     require("haproxy", "the haproxy-ansible executor")
     from remediate.providers.haproxy.executor import AnsibleExecutor
 
-    section = settings.sections.get(HAProxy.name)
-    inventory = section.inventory if isinstance(section, HAProxySettings) else None
-    return AnsibleExecutor(inventory, progress)
+    return AnsibleExecutor(settings.section(HAProxy.name, HAProxySettings).inventory, progress)
 
 
 class HAProxy(Provider):
@@ -143,8 +140,7 @@ class HAProxy(Provider):
             if not isinstance(target, HostFile):
                 continue
             for socket in target.sockets:
-                address = socket.address.strip()
-                host = target.host if address in WILDCARDS else address
+                host = probe_host(target, socket)
                 yield Expectation(
                     target.host,
                     Probe(host, socket.port, socket.server_name or None),

@@ -27,8 +27,8 @@ from remediate.providers.haproxy.rules import FILES, NAME, ORDER, PARSED
 
 def inventory_path(policy: Policy) -> Path:
     """`haproxy.inventory` as given; a relative path is read from the current directory."""
-    section = policy.sections.get(NAME)
-    if not isinstance(section, HAProxySettings) or section.inventory is None:
+    section = policy.section(NAME, HAProxySettings)
+    if section.inventory is None:
         raise DiscoveryError(
             "haproxy.inventory is not set: name an Ansible inventory of HAProxy hosts"
         )

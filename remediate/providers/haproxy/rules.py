@@ -275,8 +275,7 @@ class Review:
 
 
 def _settings(policy: Policy) -> HAProxySettings:
-    section = policy.sections.get(NAME)
-    return section if isinstance(section, HAProxySettings) else HAProxySettings()
+    return policy.section(NAME, HAProxySettings)
 
 
 def review(config: Config, policy: Policy, version: str, editor: Editor) -> Review:

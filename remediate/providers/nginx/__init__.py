@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from remediate.provider import ExecutorFactory, Permissions, Provider, RuleInfo, Severity
 from remediate.providers.nginx.model import Kind, NginxSettings
-from remediate.targets import HostFile, Socket, Target
+from remediate.targets import HostFile, Socket, Target, probe_host
 
 if TYPE_CHECKING:
     from remediate.executors import Executor, Settings
@@ -25,7 +25,6 @@ if TYPE_CHECKING:
     from remediate.verification import Expectation
 
 DOCS = "https://nginx.org/en/docs"
-WILDCARDS = frozenset({"", "*", "0.0.0.0", "[::]", "::"})
 
 
 def _ansible(settings: Settings, progress: Progress) -> Executor:
@@ -34,9 +33,7 @@ def _ansible(settings: Settings, progress: Progress) -> Executor:
     require("nginx", "the ansible executor")
     from remediate.providers.nginx.executor import AnsibleExecutor
 
-    section = settings.sections.get(Nginx.name)
-    if not isinstance(section, NginxSettings):
-        return AnsibleExecutor(None, progress)
+    section = settings.section(Nginx.name, NginxSettings)
     return AnsibleExecutor(section.inventory, progress, section.forks)
 
 
@@ -136,8 +133,7 @@ class Nginx(Provider):
             if not isinstance(target, HostFile):
                 continue
             for socket in target.sockets:
-                address = socket.address.strip()
-                host = target.host if address in WILDCARDS else address.strip("[]")
+                host = probe_host(target, socket)
                 yield Expectation(
                     target.host,
                     Target(host, socket.port, socket.server_name or None),

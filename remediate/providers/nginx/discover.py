@@ -20,15 +20,14 @@ from remediate.providers.nginx.config import Config, parse_tree
 from remediate.providers.nginx.host import HostConfig, collect
 from remediate.providers.nginx.model import Kind, NginxSettings
 from remediate.providers.nginx.rules import HARD_LINKS, LINKS, PARSED, TREES
-from remediate.providers.nginx.runner import FORKS
 
 NAME = "nginx"
 
 
 def inventory_path(policy: Policy) -> Path:
     """`nginx.inventory` as given; a relative path is read from the current directory."""
-    section = policy.sections.get(NAME)
-    if not isinstance(section, NginxSettings) or section.inventory is None:
+    section = policy.section(NAME, NginxSettings)
+    if section.inventory is None:
         raise DiscoveryError("nginx.inventory is not set: name an Ansible inventory of Nginx hosts")
     path = section.inventory
     if not path.exists():
@@ -61,8 +60,7 @@ def endpoint_of(host: HostConfig, policy: Policy, config: Config | None = None) 
 
 def discover(policy: Policy, progress: Progress | None = None) -> Inventory:
     progress = progress or Silent()
-    section = policy.sections.get(NAME)
-    forks = section.forks if isinstance(section, NginxSettings) else FORKS
+    forks = policy.section(NAME, NginxSettings).forks
     hosts = collect(inventory_path(policy), progress, forks=forks)
     inventory = Inventory(providers=[NAME])
     trees: dict[str, dict[str, str]] = {}

@@ -291,8 +291,7 @@ def _conditional_protocols(config: Config, result: Review) -> None:
 
 def _managed(policy: Policy, result: Review) -> None:
     """Leave the files another tool keeps up to date alone unless the policy says otherwise."""
-    section = policy.sections.get("nginx")
-    choice = section.managed_files if isinstance(section, NginxSettings) else "report"
+    choice = policy.section("nginx", NginxSettings).managed_files
     if choice == "edit":
         for fix in result.fixes:
             tool = managed_by(fix.edit.path)
