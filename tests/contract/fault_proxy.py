@@ -8,15 +8,11 @@ documented behaviour; every other answer is passed on untouched."""
 
 from __future__ import annotations
 
-import http.client
-import threading
-import urllib.parse
 from collections.abc import Callable
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
 
-HOP_BY_HOP = frozenset({"connection", "keep-alive", "transfer-encoding", "content-length"})
+from bench.proxy import Answer, Proxy, Request, Response
 
 
 @dataclass(frozen=True)
@@ -34,34 +30,17 @@ Responder = Callable[[str, str, bytes], tuple[int, str, bytes] | None]
 
 
 class FaultProxy:
-    """`with FaultProxy(upstream) as proxy:` forwards `proxy.url` to `upstream`."""
+    """`with FaultProxy(upstream) as proxy:` forwards `proxy.url` to `upstream` through the
+    project's loopback proxy (bench/proxy.py), with hooks and responders on each exchange."""
 
     def __init__(self, upstream: str) -> None:
-        parts = urllib.parse.urlsplit(upstream)
-        self._host = parts.hostname or "127.0.0.1"
-        self._port = parts.port or 80
         self.hooks: list[Hook] = []
         self.responders: list[Responder] = []
-        proxy = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, format: str, *args: object) -> None:
-                return
-
-        def forward(handler: BaseHTTPRequestHandler) -> None:
-            proxy._forward(handler)
-
-        for method in ("GET", "POST", "PATCH", "PUT", "DELETE"):
-            setattr(Handler, f"do_{method}", forward)
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._server.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self._server.server_port}"
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
-        )
+        self._proxy = Proxy(upstream, intercept=self._intercept)
+        self.url = self._proxy.url
 
     def __enter__(self) -> FaultProxy:
-        self._thread.start()
+        self._proxy.__enter__()
         return self
 
     def __exit__(
@@ -70,41 +49,16 @@ class FaultProxy:
         value: BaseException | None,
         traceback: TracebackType | None,
     ) -> None:
-        self._server.shutdown()
-        self._server.server_close()
+        self._proxy.__exit__(kind, value, traceback)
 
-    def _forward(self, handler: BaseHTTPRequestHandler) -> None:
-        body = handler.rfile.read(int(handler.headers.get("Content-Length") or 0))
+    def _intercept(self, request: Request, forward: Callable[[], Response]) -> Answer:
         for responder in list(self.responders):
-            answer = responder(handler.command, handler.path, body)
+            answer = responder(request.method, request.path, request.body)
             if answer is not None:
                 status, content_type, data = answer
-                handler.send_response(status)
-                handler.send_header("Content-Type", content_type)
-                handler.send_header("Content-Length", str(len(data)))
-                handler.send_header("Connection", "close")
-                handler.end_headers()
-                handler.wfile.write(data)
-                return
-        headers = {k: v for k, v in handler.headers.items() if k.lower() not in HOP_BY_HOP}
-        upstream = http.client.HTTPConnection(self._host, self._port, timeout=60)
-        try:
-            upstream.request(handler.command, handler.path, body=body, headers=headers)
-            response = upstream.getresponse()
-            data = response.read()
-            answer_headers = [
-                (k, v) for k, v in response.getheaders() if k.lower() not in HOP_BY_HOP
-            ]
-            status = response.status
-        finally:
-            upstream.close()
-        exchange = Exchange(handler.command, handler.path, body, status, data)
+                return Response(status, [("Content-Type", content_type)], data)
+        landed = forward()
+        exchange = Exchange(request.method, request.path, request.body, landed.status, landed.body)
         for hook in list(self.hooks):
             hook(exchange)
-        handler.send_response(status)
-        for key, value in answer_headers:
-            handler.send_header(key, value)
-        handler.send_header("Content-Length", str(len(data)))
-        handler.send_header("Connection", "close")
-        handler.end_headers()
-        handler.wfile.write(data)
+        return landed
