@@ -290,14 +290,16 @@ def apply(
                 name: executors.get(name, settings, progress)
                 for name in {_executor_name(change, executor) for change in plan.changes}
             }
-            if enforce_policy and plan.changes:
+            enforced = bool(enforce_policy and plan.changes)
+            if enforced:
+                # The fresh discovery behind the check also tells which resources moved.
                 plan = _enforced(plan, policy, progress, today)
             groups: dict[str, list[Change]] = defaultdict(list)
             for change in plan.changes:
                 groups[_executor_name(change, executor)].append(change)
             for name in groups.keys() - runners.keys():
                 runners[name] = executors.get(name, settings, progress)
-            moved = _moved(runners, groups)
+            moved = [] if enforced else _moved(runners, groups)
             if moved:
                 raise StalePlanError(moved)
         except StalePlanError as exc:
