@@ -5,6 +5,7 @@ from __future__ import annotations
 import fnmatch
 import hashlib
 import json
+from collections.abc import Mapping
 from datetime import date
 from pathlib import Path
 from typing import Any, Literal, TypeVar
@@ -47,6 +48,12 @@ class Section(BaseModel):
 
 
 S = TypeVar("S", bound=Section)
+
+
+def section_of(sections: Mapping[str, BaseModel], name: str, model: type[S]) -> S:
+    """`sections[name]` as `model`, or `model`'s defaults when it is missing."""
+    found = sections.get(name)
+    return found if isinstance(found, model) else model()
 
 
 class TLSSettings(Section):
@@ -118,8 +125,7 @@ class Policy(Section):
     def section(self, name: str, model: type[S]) -> S:
         """The section of provider `name` as `model`, or `model`'s defaults when the policy has
         none (so callers read settings without checking whether the section exists)."""
-        found = self.sections.get(name)
-        return found if isinstance(found, model) else model()
+        return section_of(self.sections, name, model)
 
     @property
     def providers(self) -> list[str]:

@@ -12,7 +12,7 @@ from pydantic import BaseModel
 
 from remediate.errors import RemediateError
 from remediate.model import Change
-from remediate.policy import Policy, S
+from remediate.policy import Policy, S, section_of
 from remediate.progress import Progress
 
 
@@ -132,8 +132,7 @@ class Settings:
 
     def section(self, name: str, model: type[S]) -> S:
         """Provider `name`'s section as `model`, or `model`'s defaults."""
-        found = self.sections.get(name)
-        return found if isinstance(found, model) else model()
+        return section_of(self.sections, name, model)
 
     @classmethod
     def from_policy(cls, policy: Policy, state_dir: Path | None = None) -> Settings:
