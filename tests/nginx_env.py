@@ -7,6 +7,7 @@ DIR/nginx.conf` with its pid, logs and temp paths inside DIR, and is stopped by 
 
 from __future__ import annotations
 
+import itertools
 import os
 import shutil
 import signal
@@ -203,11 +204,16 @@ class SshNamespace:
     ssh_vars: dict[str, str]
 
 
+_NAMESPACES = itertools.count()
+
+
 @contextmanager
 def ssh_namespace(workdir: Path) -> Iterator[SshNamespace]:
     """A network namespace joined to this one by a veth pair, with sshd listening inside it."""
-    subnet = 1 + os.getpid() % 250
-    netns = f"remediate-ngx-{os.getpid()}"
+    # Unique per call: two modules' namespaces may be alive at once in one test process.
+    serial = next(_NAMESPACES)
+    subnet = 1 + (os.getpid() + serial) % 250
+    netns = f"remediate-ngx-{os.getpid()}-{serial}"
     outside, inside = f"rmngx{subnet}a", f"rmngx{subnet}b"
     host_address, address = f"10.201.{subnet}.1", f"10.201.{subnet}.2"
     workdir.mkdir(parents=True, exist_ok=True)
