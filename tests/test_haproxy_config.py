@@ -26,6 +26,9 @@ from remediate.providers.haproxy.rules import (
 )
 from remediate.rules import Verdict
 
+# Pure parsing and planning on published configurations: no HAProxy, no Ansible.
+pytestmark = pytest.mark.unit
+
 CORPUS = Path(__file__).resolve().parent / "corpus" / "haproxy"
 CFG = "/etc/haproxy/haproxy.cfg"
 
