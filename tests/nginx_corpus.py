@@ -23,6 +23,7 @@ import os
 import re
 import shutil
 import subprocess
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -88,6 +89,7 @@ class CorpusHost:
             target.write_text(self.substitute(text), encoding="utf-8")
         for directory in RUNTIME_DIRS:
             (self.root / directory).mkdir(parents=True, exist_ok=True)
+        self.open_to_workers()
         for link, target in self.meta.get("symlinks", {}).items():
             (self.root / link).parent.mkdir(parents=True, exist_ok=True)
             (self.root / link).symlink_to(self.substitute(target))
@@ -101,6 +103,17 @@ class CorpusHost:
             for made_file, wanted_path in (("corpus.crt", certificate), ("corpus.key", key)):
                 (self.root / wanted_path).parent.mkdir(parents=True, exist_ok=True)
                 shutil.copyfile(made / made_file, self.root / wanted_path)
+
+    def open_to_workers(self) -> None:
+        """Let the unprivileged workers reach the tree, as they reach /var/cache/nginx on a host.
+
+        The test's private directories are 0700 root; a worker (nobody) that cannot traverse
+        them fails every proxy_cache lookup with EACCES, which real hosts never see.
+        """
+        for directory in (self.root, *self.root.parents):
+            if directory == Path(tempfile.gettempdir()) or directory == directory.parent:
+                break
+            directory.chmod(directory.stat().st_mode | 0o011)
 
     def command(self, *args: str) -> list[str]:
         return [NGINX, "-p", f"{self.root}/", "-c", str(self.conf), *args]
