@@ -250,3 +250,20 @@ def test_unified_diff_names_the_file() -> None:
         "--- a/f\n+++ b/f\n@@ -1,2 +1,2 @@\n a\n-b\n+c\n"
     )
     assert edit.unified_diff("/f", "a\n", "a\n") == ""
+
+
+def test_statements_after_an_escaped_newline_keep_crossplanes_line_numbers() -> None:
+    # crossplane counts every newline, an escaped one inside a word too: the statement after it
+    # must carry the same line, or no edit could locate it.
+    text = "set $a x\\\ny;\nreturn 200;\n"
+    tree = edit.Tree({PATH: text})
+    found = tree.statement(directive("return", 3, 1, "200"))
+    assert text[found.start : found.end] == "return 200;"
+
+
+def test_an_escaped_dollar_before_a_brace_is_read_as_crossplane_reads_it() -> None:
+    assert words("a \\${b c};") == [
+        ("a", 0, 1, 1, False),
+        ("\\${b c}", 2, 9, 1, False),
+        (";", 9, 10, 1, False),
+    ]

@@ -7,11 +7,14 @@ the statements of that file), so `edit` can change exactly that text later.
 
 from __future__ import annotations
 
+import atexit
 import dataclasses
 import fnmatch
 import functools
 import posixpath
+import shutil
 import tempfile
+import threading
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -313,6 +316,14 @@ def resolve_include(pattern: str, base: str, files: Mapping[str, str]) -> list[s
     return [path for path in files if posixpath.normpath(path) == full]
 
 
+@functools.cache
+def _mirror_dir() -> Path:
+    """A private directory for the texts crossplane parses, removed when the process exits."""
+    directory = Path(tempfile.mkdtemp(prefix="remediate-nginx-"))
+    atexit.register(shutil.rmtree, directory, ignore_errors=True)
+    return directory
+
+
 @functools.lru_cache(maxsize=4096)
 def _parse_file(path: str, text: str) -> list[dict[str, Any]]:
     """crossplane's statements for one file (no include following: includes are resolved
@@ -325,10 +336,11 @@ def _parse_file(path: str, text: str) -> list[dict[str, Any]]:
         raise NginxConfigError(
             "reading Nginx configs needs crossplane: pip install 'remediate[nginx]'"
         ) from None
-    with tempfile.TemporaryDirectory(prefix="remediate-nginx-") as tmp:
-        mirror = Path(tmp) / "nginx.conf"
-        mirror.write_text(text, encoding="utf-8")
-        payload = crossplane.parse(str(mirror), single=True, check_ctx=False, comments=False)
+    # crossplane reads only from a path: each thread rewrites its own file in one directory kept
+    # for the process (a directory made and removed per file cost a third of a big tree's parse).
+    mirror = _mirror_dir() / f"{threading.get_ident()}.conf"
+    mirror.write_text(text, encoding="utf-8")
+    payload = crossplane.parse(str(mirror), single=True, check_ctx=False, comments=False)
     errors = payload.get("errors") or []
     if errors:
         first = errors[0]

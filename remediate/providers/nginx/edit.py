@@ -9,15 +9,16 @@ in), using a small lexer that, unlike crossplane's, keeps character offsets.
 from __future__ import annotations
 
 import difflib
+import re
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from remediate.errors import RemediateError
 from remediate.providers.nginx.config import Directive
 
 
-@dataclass(frozen=True)
-class Token:
+class Token(NamedTuple):
     text: str
     start: int
     end: int
@@ -39,49 +40,31 @@ class Statement:
         return self.name.start
 
 
+# One nginx token at a time, as nginx's own lexer splits them: blanks and comments between
+# tokens; `{`, `}` and `;`; a quoted string (a backslash escapes the next character, newlines
+# allowed, unterminated at the end of the file); or a word, which runs to a blank or `{};`, where a
+# backslash escapes the next character and `${...}` is a variable whose braces do not end it (as
+# crossplane reads them, whose statement order the edits follow, an escaped `\$` included).
+_TOKEN = re.compile(
+    r"""(?P<skip>\s+|\#[^\n]*)
+      | (?P<punct>[{};])
+      | (?P<quoted>(?P<q>["'])(?:\\[\s\S]?|(?!(?P=q))[^\\])*(?P=q)?)
+      | (?P<word>(?:\\?\$\{[^}]*\}?|\\[\s\S]?|[^\s{};\\])+)""",
+    re.VERBOSE,
+)
+
+
 def tokens(text: str) -> Iterator[Token]:
     """nginx's tokens with offsets: words, quoted strings, `{`, `}`, `;`; comments skipped."""
-    i, line, n = 0, 1, len(text)
-    while i < n:
-        char = text[i]
-        if char == "\n":
-            line += 1
-            i += 1
-        elif char.isspace():
-            i += 1
-        elif char == "#":
-            while i < n and text[i] != "\n":
-                i += 1
-        elif char in "{};":
-            yield Token(char, i, i + 1, line, False)
-            i += 1
-        elif char in "\"'":
-            start, start_line = i, line
-            i += 1
-            while i < n and text[i] != char:
-                if text[i] == "\\":
-                    i += 1
-                if i < n and text[i] == "\n":
-                    line += 1
-                i += 1
-            i += 1
-            yield Token(text[start:i], start, min(i, n), start_line, True)
-        else:
-            start, start_line = i, line
-            while i < n:
-                char = text[i]
-                if char == "\\":
-                    i += 2
-                    continue
-                if char == "{" and i > start and text[i - 1] == "$":
-                    while i < n and text[i] != "}":
-                        i += 1
-                    i += 1
-                    continue
-                if char.isspace() or char in "{};":
-                    break
-                i += 1
-            yield Token(text[start:i], start, i, start_line, False)
+    line, counted = 1, 0
+    for match in _TOKEN.finditer(text):
+        kind = match.lastgroup
+        if kind == "skip":
+            continue
+        start = match.start()
+        line += text.count("\n", counted, start)
+        counted = start
+        yield Token(match.group(), start, match.end(), line, kind == "quoted")
 
 
 def statements(text: str) -> list[Statement]:
