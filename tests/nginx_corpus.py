@@ -12,7 +12,7 @@ case.json:
   hardlinks       {second name: existing file}
   policy          extra policy settings for this case (the corpus run uses the strictest)
   probes          TLS sockets to probe after apply: address, port, server_name, ws (paths that
-                  must echo a WebSocket message)
+                  must echo a WebSocket message), http2 (false for a stream {} server: no ALPN)
   expect_changes  the files (as nginx names them) the plan must change
 """
 
@@ -157,7 +157,8 @@ class CorpusHost:
                 states[relative] = FileState(None, path.read_bytes(), stat.st_mode, stat.st_ino)
         return states
 
-    def targets(self) -> list[tuple[Target, list[str]]]:
+    def targets(self) -> list[tuple[Target, list[str], bool]]:
+        """Each probe's TLS socket, its WebSocket paths, and whether it must select h2."""
         return [
             (
                 Target(
@@ -166,6 +167,7 @@ class CorpusHost:
                     probe.get("server_name"),
                 ),
                 list(probe.get("ws", [])),
+                bool(probe.get("http2", True)),
             )
             for probe in self.meta.get("probes", [])
         ]

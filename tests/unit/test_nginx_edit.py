@@ -267,3 +267,15 @@ def test_an_escaped_dollar_before_a_brace_is_read_as_crossplane_reads_it() -> No
         ("\\${b c}", 2, 9, 1, False),
         (";", 9, 10, 1, False),
     ]
+
+
+def test_lines_inserted_before_a_statement_go_above_the_comment_on_top_of_it() -> None:
+    text = "http {\n    # the status page\n    # (local only)\n    server {\n    }\n}\n"
+    server = directive("server", 4, 1)
+    new = edit.apply(
+        {PATH: text}, [edit.Tree({PATH: text}).insert_before(server, ["map a $b {", "}"])]
+    )
+    assert new[PATH] == (
+        "http {\n    map a $b {\n    }\n\n    # the status page\n    # (local only)\n"
+        "    server {\n    }\n}\n"
+    )

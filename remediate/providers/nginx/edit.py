@@ -170,13 +170,19 @@ class Tree:
         return self._insert_at(block.file, text, stmt.end, indent, lines)
 
     def insert_before(self, directive: Directive, lines: Sequence[str]) -> Edit:
-        """New lines (a blank one after them) just before the line of `directive`."""
+        """New lines (a blank one after them) just before the line of `directive`, above the
+        comment lines directly on top of it (they describe it, and stay with it)."""
         text = self.files[directive.file]
         stmt = self.statement(directive)
         start = _line_start(text, stmt.start)
         indent = _indent_at(text, stmt.start)
         if text[start : stmt.start].strip():
             return self._insert_at(directive.file, text, stmt.start, indent, lines)
+        while start > 0:
+            above = _line_start(text, start - 1)
+            if not text[above:start].lstrip().startswith("#"):
+                break
+            start = above
         body = "".join(f"{indent}{line}\n" if line else "\n" for line in lines)
         return Edit(directive.file, start, start, body + "\n")
 
