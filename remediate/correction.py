@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
-from remediate import engine, lock, recovery, verification
+from remediate import engine, recovery, verification
 from remediate.errors import RemediateError
 from remediate.executors import Status
 from remediate.journal import FIXING_KINDS, Journal
@@ -182,12 +182,13 @@ def run_once(
     providers = engine.select(policy, only)
     run_id = journal.start("drift", policy.digest())
     report = Report(run_id, datetime.now(UTC).isoformat(timespec="seconds"), fix, providers)
+    # A shared journal locks per unit: the apply of the pass locks the units it writes.
     holding: AbstractContextManager[object] = (
-        lock.hold(journal.state_dir, wait=wait, note=note) if fix else nullcontext()
+        journal.hold(wait=wait, note=note) if fix and not journal.shared else nullcontext()
     )
     try:
         with holding:
-            _pass(report, policy, journal, providers, max_changes, progress)
+            _pass(report, policy, journal, providers, max_changes, progress, wait=wait)
     except RemediateError as exc:
         report.status = PassStatus.ERROR
         report.error = str(exc)
@@ -207,6 +208,8 @@ def _pass(
     providers: list[str],
     max_changes: int | None,
     progress: Progress,
+    *,
+    wait: bool = False,
 ) -> None:
     report.recovered = recovery.reconcile(
         journal, policy, progress, holding_lock=report.fix, own_run=report.run_id
@@ -236,7 +239,13 @@ def _pass(
         report.error = message
         return
     result = engine.apply(
-        plan, policy, journal=journal, progress=progress, run_id=report.run_id, lock=False
+        plan,
+        policy,
+        journal=journal,
+        progress=progress,
+        run_id=report.run_id,
+        lock=journal.shared,
+        wait=wait,
     )
     for outcome in result.outcomes:
         change = outcome.change

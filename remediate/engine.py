@@ -268,7 +268,7 @@ def apply(
         plan = select_changes(plan, only)
     journal = journal or Journal()
     holding: AbstractContextManager[lock_module.Held | None] = (
-        lock_module.hold(journal.state_dir, wait=wait, note=note)
+        journal.hold(lock_module.units_of(plan.changes), wait=wait, note=note)
         if lock and not dry_run
         else nullcontext()
     )
@@ -412,11 +412,15 @@ def plan_and_apply(
     """Plan and apply under one hold of the apply lock: a run that waits for another plans only
     once that one is done, so it never applies what the other already changed. `show` is given
     the plan; `confirm` sees a plan with changes and says whether to go on (False: nothing is
-    applied)."""
+    applied).
+
+    With a shared journal the lock is per unit, and the units are known once planned: the plan's
+    units are locked after planning, and a run that had to wait for one plans again under the
+    lock, applying only what it still has to (among the changes `confirm` saw)."""
     progress = progress or Silent()
     journal = journal or Journal()
     holding: AbstractContextManager[lock_module.Held | None] = (
-        nullcontext() if dry_run else lock_module.hold(journal.state_dir, wait=wait, note=note)
+        nullcontext() if dry_run or journal.shared else journal.hold(wait=wait, note=note)
     )
     with holding:
         # Finish what a dead run left before planning on top of it (writes only under the lock).
@@ -429,18 +433,35 @@ def plan_and_apply(
             show(fresh)
         if not fresh.has_changes or (confirm is not None and not confirm(fresh)):
             return fresh, ApplyResult("", recovered=recovered)
-        result = apply(
-            fresh,
-            policy,
-            journal=journal,
-            progress=progress,
-            dry_run=dry_run,
-            lock=False,
-            executor=executor,
-            verify=verify,
+        units: AbstractContextManager[lock_module.Held | None] = (
+            journal.hold(lock_module.units_of(fresh.changes), wait=wait, note=note)
+            if journal.shared and not dry_run
+            else nullcontext()
         )
+        with units as held:
+            confirmed = fresh
+            if held is not None and held.waited:
+                fresh = _still_to_do(confirmed, plan(policy, only, progress, record=False))
+            result = apply(
+                fresh,
+                policy,
+                journal=journal,
+                progress=progress,
+                dry_run=dry_run,
+                lock=False,
+                executor=executor,
+                verify=verify,
+            )
     result.recovered[:0] = recovered
     return fresh, result
+
+
+def _still_to_do(confirmed: Plan, again: Plan) -> Plan:
+    """The changes of a plan made again that were in the confirmed plan (same resource,
+    attribute and value): what another run did meanwhile drops out, nothing unconfirmed gets in."""
+    wanted = {(c.resource, c.attribute, repr(c.after)) for c in confirmed.changes}
+    kept = [c for c in again.changes if (c.resource, c.attribute, repr(c.after)) in wanted]
+    return again.model_copy(update={"changes": kept})
 
 
 def _moved(runners: dict[str, executors.Executor], groups: dict[str, list[Change]]) -> list[str]:
