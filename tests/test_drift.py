@@ -23,6 +23,9 @@ from remediate.sandbox.aws import Fleet, MotoServer
 from tests.aws_state import http2_enabled, ssl_policy
 from tests.conftest import Cli
 
+# The journal, the lock and recurring drift on both back ends (SQLite and PostgreSQL).
+pytestmark = pytest.mark.usefixtures("journal_backend")
+
 POLICY = """\
 version: 1
 aws:
@@ -169,7 +172,8 @@ def test_metrics_file_parses_back(cli: Cli, fleet: Fleet, policy: Path, tmp_path
 
 
 class hold_lock:  # noqa: N801 - used as a context manager, reads like one
-    """A separate process that holds the real apply lock until the block ends."""
+    """A separate process that holds the real apply lock (every unit, in the journal that
+    REMEDIATE_JOURNAL_URL selects) until the block ends."""
 
     def __init__(self, state_dir: Path) -> None:
         self.state_dir = state_dir
@@ -177,8 +181,8 @@ class hold_lock:  # noqa: N801 - used as a context manager, reads like one
 
     def __enter__(self) -> subprocess.Popen[str]:
         code = (
-            "import sys; from pathlib import Path; from remediate import lock\n"
-            "with lock.hold(Path(sys.argv[1])):\n"
+            "import sys; from pathlib import Path; from remediate.journal import Journal\n"
+            "with Journal(Path(sys.argv[1])).hold():\n"
             "    print('held', flush=True)\n"
             "    sys.stdin.read()\n"
         )
