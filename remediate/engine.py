@@ -304,6 +304,8 @@ def apply(
         )
         if enforce_policy is None:
             enforce_policy = plan.source is not None
+        if plan.source is not None and plan.run_id and record:
+            plan = _resumed(plan, journal, note)
         try:
             settings = executors.Settings.from_policy(policy, journal.state_dir)
             # Executors are built first: one that cannot run here (a missing extra, no CLI)
@@ -336,7 +338,13 @@ def apply(
         owned = run_id is None
         if run_id is None:
             run_id = (
-                journal.start("dry-run" if dry_run else kind, plan.policy_digest) if record else ""
+                journal.start(
+                    "dry-run" if dry_run else kind,
+                    plan.policy_digest,
+                    plan_run=plan.run_id if plan.source is not None and not dry_run else "",
+                )
+                if record
+                else ""
             )
         result.run_id = run_id
         try:
@@ -364,6 +372,22 @@ def apply(
     if verify and not dry_run and result.applied and staged is None:
         result.checks = verification.verify_outcomes(result.outcomes, policy, progress)
     return result
+
+
+def _resumed(plan: Plan, journal: Journal, note: Callable[[str], None] | None) -> Plan:
+    """A saved plan without the changes an earlier apply of it already applied (a rollout that
+    halted, a run that was stopped): applying the plan again applies the rest."""
+    done = journal.applied_from_plan(plan.run_id)
+    if not done:
+        return plan
+    left = [c for c in plan.changes if (c.resource, c.attribute) not in done]
+    if note is not None:
+        runs = ", ".join(sorted(set(done.values())))
+        note(
+            f"note: {len(plan.changes) - len(left)} change(s) of this plan were applied by run "
+            f"{runs}; applying the other {len(left)}"
+        )
+    return plan.model_copy(update={"changes": left})
 
 
 def _roll_out(

@@ -184,7 +184,8 @@ class Journal:
         with self.store.connect() as db:
             yield db
 
-    def start(self, kind: str, policy_digest: str) -> str:
+    def start(self, kind: str, policy_digest: str, *, plan_run: str = "") -> str:
+        """Start a run; `plan_run` names the plan run of the saved plan it applies."""
         now = datetime.now(UTC)
         run_id = f"{now:%Y%m%dT%H%M%S}-{secrets.token_hex(3)}"
         if self._advisory is not None:
@@ -193,7 +194,7 @@ class Journal:
         with self._connect() as db:
             db.execute(
                 'INSERT INTO runs (id, kind, started_at, "user", host, policy_digest, status,'
-                " pid, shard) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                " pid, shard, plan_run) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     run_id,
                     kind,
@@ -204,6 +205,7 @@ class Journal:
                     RUNNING,
                     os.getpid(),
                     self.shard,
+                    plan_run,
                 ),
             )
         return run_id
@@ -341,6 +343,18 @@ class Journal:
                 (resource, attribute, exclude_run),
             ).fetchall()
         return [Event(run_id, kind, at) for run_id, kind, at in rows]
+
+    def applied_from_plan(self, plan_run: str) -> dict[tuple[str, str], str]:
+        """(resource, attribute) -> the run id, for each change of the saved plan `plan_run`
+        that an earlier apply of it applied (a halted rollout, an interrupted run)."""
+        with self._connect() as db:
+            rows = db.execute(
+                "SELECT changes.resource, changes.attribute, runs.id FROM changes"
+                " JOIN runs ON runs.id = changes.run_id WHERE runs.plan_run = ?"
+                " AND changes.outcome = 'applied' ORDER BY runs.started_at",
+                (plan_run,),
+            ).fetchall()
+        return {(resource, attribute): run_id for resource, attribute, run_id in rows}
 
     def last_finished(self, kind: str, statuses: Sequence[str]) -> str | None:
         """When the latest run of `kind` that ended in one of `statuses` finished (ISO time)."""

@@ -71,6 +71,8 @@ MIGRATIONS: tuple[str, ...] = (
     "ALTER TABLE runs ADD COLUMN pid INTEGER NOT NULL DEFAULT 0",
     # 3: the shard a run covered (`I/N`, empty when unsharded), for a history of many runners.
     "ALTER TABLE runs ADD COLUMN shard TEXT NOT NULL DEFAULT ''",
+    # 4: the plan run a saved plan's apply came from, so a re-run of the plan resumes it.
+    "ALTER TABLE runs ADD COLUMN plan_run TEXT NOT NULL DEFAULT ''",
 )
 VERSION = len(MIGRATIONS)
 

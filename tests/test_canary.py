@@ -73,6 +73,39 @@ def test_a_canary_that_does_not_verify_stops_the_rollout(
     assert all(ssl_policy(fleet, name) != WEAK for name in states)
 
 
+def test_a_saved_plan_applied_again_resumes_a_halted_rollout(
+    cli: Cli, aws: MotoServer, write_policy: Callable[[str], Path], tmp_path: Path
+) -> None:
+    builder = FleetBuilder("us-east-1")
+    builder.load_balancer("shop")
+    builder.target_group("web")
+    for port in (443, 8443):
+        builder.listener("shop", port, "HTTPS", "web", ssl_policy=WEAK)
+    policy = str(write_policy(POLICY))
+    saved = str(tmp_path / "plan.json")
+    assert cli("plan", "-p", policy, "-q", "--out", saved).code == 0
+    halted = cli("apply", saved, "-p", policy, "-q", "--canary", "1", "--format", "json")
+    assert halted.code == 3, halted.stdout + halted.stderr
+    first = json.loads(halted.stdout)
+    assert first["status"] == "halted"
+    [canary] = [o["resource"] for o in first["outcomes"]]
+    [left] = [item["resource"] for item in first["not_applied"]]
+
+    # The same plan again: the canary's resource moved (it was applied), which alone would make
+    # the plan stale; the journal says this plan applied it, so the rest is applied.
+    again = cli("apply", saved, "-p", policy, "-q", "--no-verify", "--format", "json")
+    assert again.code == 0, again.stdout + again.stderr
+    assert [o["resource"] for o in json.loads(again.stdout)["outcomes"]] == [left]
+    assert f"1 change(s) of this plan were applied by run {first['run_id']}" in again.stderr
+    assert ssl_policy(builder.fleet, "shop:443") != WEAK
+    assert ssl_policy(builder.fleet, "shop:8443") != WEAK
+    assert canary != left
+    # Once all of it is in, the plan has nothing left to do.
+    done = cli("apply", saved, "-p", policy, "-q", "--no-verify")
+    assert done.code == 0, done.stderr
+    assert "Nothing to apply." in done.stderr
+
+
 def test_bad_rollout_options_are_one_line_and_change_nothing(
     cli: Cli, aws: MotoServer, write_policy: Callable[[str], Path]
 ) -> None:
