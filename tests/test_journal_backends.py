@@ -12,7 +12,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -23,11 +23,23 @@ from remediate.errors import RemediateError
 from remediate.journal import INTERRUPTED, PENDING, Journal
 from remediate.model import Change
 from remediate.providers.aws.model import ListenerTarget
+from remediate.sandbox.aws import Fleet, FleetBuilder, MotoServer
 from remediate.store import MIGRATIONS, VERSION
 from remediate.targets import HostFile
+from tests.aws_state import ssl_policy
+from tests.conftest import Cli
 
 ACCOUNT_A = "arn:aws:elasticloadbalancing:us-east-1:111111111111:listener/app/a/1/1"
 ACCOUNT_B = "arn:aws:elasticloadbalancing:us-east-1:222222222222:listener/app/b/2/2"
+MOTO_ACCOUNT = "123456789012"
+WEAK = "ELBSecurityPolicy-2016-08"
+AWS_POLICY = """\
+version: 1
+tls:
+  minimum: "1.2"
+aws:
+  regions: [{region}]
+"""
 
 
 def _listener(arn: str) -> Change:
@@ -300,3 +312,52 @@ def test_a_live_run_is_not_taken_for_dead(postgres_url: str, tmp_path: Path) -> 
     assert recovery.dead_runs(other, holding_lock=False) == []
     journal.finish(run_id, "applied", {})
     assert other.alive(run_id) is False
+
+
+def test_apply_locks_only_the_units_it_writes(
+    cli: Cli,
+    aws: MotoServer,
+    write_policy: Callable[..., Path],
+    postgres_url: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Through the command: while another runner holds one account's region, an apply in
+    another region goes ahead and an apply in the held one is refused, changing nothing."""
+    monkeypatch.setenv("REMEDIATE_JOURNAL_URL", postgres_url)
+    fleet = Fleet()
+    for region in ("us-east-1", "eu-west-1"):
+        builder = FleetBuilder(region, fleet)
+        builder.load_balancer(f"shop-{region}")
+        builder.target_group(f"web-{region}")
+        builder.listener(f"shop-{region}", 443, "HTTPS", f"web-{region}", ssl_policy=WEAK)
+    policies = {
+        region: str(write_policy(AWS_POLICY.format(region=region), f"{region}.yaml"))
+        for region in ("us-east-1", "eu-west-1")
+    }
+    with _holder(tmp_path / "other", f"aws:{MOTO_ACCOUNT}:us-east-1") as holder:
+        elsewhere = cli("apply", "-p", policies["eu-west-1"], "-q", "--auto-approve", "--no-verify")
+        assert elsewhere.code == 0, elsewhere.stderr
+        held = cli("apply", "-p", policies["us-east-1"], "-q", "--auto-approve", "--no-verify")
+        assert held.code == 1
+        assert f"pid {holder.pid} on " in held.stderr
+        assert f"unit aws:{MOTO_ACCOUNT}:us-east-1" in held.stderr
+    assert ssl_policy(fleet, "shop-eu-west-1:443") != WEAK
+    assert ssl_policy(fleet, "shop-us-east-1:443") == WEAK
+    # Once the other runner is done, the held region is applied too.
+    done = cli("apply", "-p", policies["us-east-1"], "-q", "--auto-approve", "--no-verify")
+    assert done.code == 0, done.stderr
+    assert ssl_policy(fleet, "shop-us-east-1:443") != WEAK
+    # One history: both applies, from this runner's journal, in the shared database.
+    assert len(Journal(tmp_path / "elsewhere").runs(kind="apply")) == 2
+
+
+def test_a_bad_journal_url_on_the_command_line_is_one_line(
+    cli: Cli, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("REMEDIATE_JOURNAL_URL", "postgres://u:secret@/db?host=/nonexistent")
+    result = cli("history")
+    assert result.code == 1
+    assert result.stderr.startswith("error: postgres://u:***@/db?host=/nonexistent: ")
+    assert result.stderr.count("\n") == 1
+    assert "secret" not in result.stderr
