@@ -302,7 +302,8 @@ def run_text(run: Run) -> str:
         f"Run {run.id}: {run.kind}, {run.status}",
         f"  started   {run.started_at}",
         f"  finished  {run.finished_at or '(not finished)'}",
-        f"  by        {run.user} on {run.host}",
+        f"  by        {run.user} on {run.host}"
+        + (f" (pid {run.pid}, shard {run.shard})" if run.shard else ""),
         f"  policy    {run.policy_digest}",
     ]
     if "rollback_of" in run.summary:

@@ -5,6 +5,7 @@ is killed releases its lock."""
 
 from __future__ import annotations
 
+import os
 import signal
 import socket
 import sqlite3
@@ -18,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from remediate import lock, recovery
+from remediate import lock, recovery, render
 from remediate.errors import RemediateError
 from remediate.journal import INTERRUPTED, PENDING, Journal
 from remediate.model import Change
@@ -88,6 +89,7 @@ def test_runs_changes_and_history_round_trip(journal_backend: str, tmp_path: Pat
     journal.finish(run_id, "applied", {"applied": 2})
     run = journal.run(run_id)
     assert (run.status, run.host, run.shard) == ("applied", socket.gethostname(), "2/4")
+    assert f"on {run.host} (pid {os.getpid()}, shard 2/4)" in render.run_text(run)
     assert run.outcomes == {"applied": 2}
     assert [event.run_id for event in journal.writes(ACCOUNT_A, "ssl_policy")] == [run_id]
     # Another runner (another process, another shard) writes into the same history.
