@@ -23,6 +23,7 @@ from remediate import lock, recovery, render
 from remediate.errors import RemediateError
 from remediate.journal import INTERRUPTED, PENDING, Journal
 from remediate.model import Change
+from remediate.policy import build
 from remediate.providers.aws.model import ListenerTarget
 from remediate.sandbox.aws import Fleet, FleetBuilder, MotoServer
 from remediate.store import MIGRATIONS, VERSION
@@ -55,6 +56,7 @@ def _listener(arn: str) -> Change:
         rules=["aws-elb-tls-floor"],
         executor="boto3",
         fingerprint="sha256:0",
+        location="us-east-1",
         target=ListenerTarget(
             arn=arn,
             region="us-east-1",
@@ -363,3 +365,37 @@ def test_a_bad_journal_url_on_the_command_line_is_one_line(
     assert result.stderr.startswith("error: postgres://u:***@/db?host=/nonexistent: ")
     assert result.stderr.count("\n") == 1
     assert "secret" not in result.stderr
+
+
+def test_a_killed_runs_pending_write_is_read_back_on_either_back_end(
+    journal_backend: str, aws: MotoServer, tmp_path: Path
+) -> None:
+    """Recovery end to end: a run killed after journaling a write it never made is reconciled by
+    the next run, which reads the listener back from AWS (moto) and records `not-applied`."""
+    builder = FleetBuilder("us-east-1")
+    builder.load_balancer("shop")
+    builder.target_group("web")
+    builder.listener("shop", 443, "HTTPS", "web", ssl_policy=WEAK)
+    arn = builder.fleet.listeners["shop:443"]
+    died = subprocess.run(
+        [sys.executable, "-c", _DIE_MID_RUN, str(tmp_path), arn],
+        capture_output=True,
+        text=True,
+        check=False,
+        env={**os.environ, **aws.env()},
+    )
+    assert died.returncode == -signal.SIGKILL, died.stderr
+    run_id = died.stdout.strip()
+    journal = Journal(tmp_path)
+    [recovered] = recovery.reconcile(
+        journal, build(aws={"regions": ["us-east-1"]}), holding_lock=True
+    )
+    assert (recovered.run_id, recovered.settled, recovered.error) == (
+        run_id,
+        {"not-applied": 1},
+        "",
+    )
+    run = journal.run(run_id)
+    assert run.status == INTERRUPTED
+    assert [change.outcome for change in run.changes] == ["not-applied"]
+    assert journal.unfinished() == []
