@@ -147,6 +147,28 @@ def apply(
     no_verify: Annotated[
         bool, typer.Option("--no-verify", help="Do not probe the changed endpoints afterwards.")
     ] = False,
+    canary: Annotated[
+        str | None,
+        typer.Option(
+            "--canary",
+            help="Apply to the first N resources or hosts (or N%), verify them live, and go on "
+            "only when all verified.",
+        ),
+    ] = None,
+    batch: Annotated[
+        str | None,
+        typer.Option(
+            "--batch",
+            help="Then apply in batches of these sizes (Ansible serial: '1,5,20%', the last "
+            "repeats), each verified before the next.",
+        ),
+    ] = None,
+    max_failures: Annotated[
+        int | None,
+        typer.Option(
+            "--max-failures", help="Stop the rollout once more than K resources or hosts failed."
+        ),
+    ] = None,
 ) -> None:
     """Apply a saved plan, or plan and apply (asks first unless --auto-approve).
 
@@ -154,6 +176,7 @@ def apply(
     plan makes. Then probe the changed endpoints that can be reached (--no-verify skips it); exit
     3 when a change failed or a probe disagrees, 143/130 when SIGTERM/SIGINT stopped it."""
     journal = Journal(state_dir)
+    serial = [part.strip() for part in (batch or "").split(",") if part.strip()]
     with reporter(quiet) as progress:
         if plan_file is not None:
             saved = Plan.load(plan_file)
@@ -169,6 +192,9 @@ def apply(
                 note=_err,
                 wait=wait,
                 dry_run=dry_run,
+                canary=canary,
+                serial=serial,
+                max_failures=max_failures,
             )
         else:
             policy = policy_module.load(policy_file)
@@ -195,6 +221,9 @@ def apply(
                 note=_err,
                 wait=wait,
                 dry_run=dry_run,
+                canary=canary,
+                serial=serial,
+                max_failures=max_failures,
             )
     for recovered in result.recovered:
         _err(f"note: {recovered.line()}")
@@ -206,10 +235,20 @@ def apply(
         return
     if output is Format.JSON:
         found = None if result.checks is None else [check.to_dict() for check in result.checks]
-        _out(render.outcomes_json(result.outcomes, result.run_id, result.status.value, found))
+        _out(
+            render.outcomes_json(
+                result.outcomes,
+                result.run_id,
+                result.status.value,
+                found,
+                not_applied=result.not_reached,
+                halted=result.halted,
+            )
+        )
     else:
         _out(render.outcomes_text(result.outcomes, result.run_id))
         _out(verification.results_text(result.checks or []))
+        _out(render.not_applied_text(result.not_reached, result.halted))
     _exit_for(result)
 
 
@@ -223,7 +262,9 @@ def _exit_for(result: engine.ApplyResult) -> None:
             f"(run {result.run_id})"
         )
         raise typer.Exit(128 + result.stopped_by.value)
-    if result.status is engine.RunStatus.PARTIAL or result.probes_failed:
+    if result.halted:
+        _err(f"rollout halted: {result.halted}; {len(result.not_reached)} change(s) not applied")
+    if result.status in (engine.RunStatus.PARTIAL, engine.RunStatus.HALTED) or result.probes_failed:
         raise typer.Exit(EXIT_PARTIAL)
     if result.status is engine.RunStatus.FAILED:
         raise typer.Exit(1)

@@ -182,12 +182,13 @@ def run_once(
     providers = engine.select(policy, only)
     run_id = journal.start("drift", policy.digest())
     report = Report(run_id, datetime.now(UTC).isoformat(timespec="seconds"), fix, providers)
+    # A shared journal locks per unit: the pass locks the units of its plan once planned.
     holding: AbstractContextManager[object] = (
-        lock.hold(journal.state_dir, wait=wait, note=note) if fix else nullcontext()
+        journal.hold(wait=wait, note=note) if fix and not journal.shared else nullcontext()
     )
     try:
         with holding:
-            _pass(report, policy, journal, providers, max_changes, progress)
+            _pass(report, policy, journal, providers, max_changes, progress, wait=wait, note=note)
     except RemediateError as exc:
         report.status = PassStatus.ERROR
         report.error = str(exc)
@@ -207,14 +208,52 @@ def _pass(
     providers: list[str],
     max_changes: int | None,
     progress: Progress,
+    *,
+    wait: bool = False,
+    note: Callable[[str], None] | None = None,
 ) -> None:
+    """One pass. With a shared journal a fixing pass locks the units its plan writes once it is
+    planned; a pass that had to wait for another runner plans again under the lock (what the
+    other fixed meanwhile drops out), keeping to the units it holds."""
     report.recovered = recovery.reconcile(
         journal, policy, progress, holding_lock=report.fix, own_run=report.run_id
     )
+    plan = _plan(report, policy, providers, progress)
+    units: AbstractContextManager[lock.Held | None] = (
+        journal.hold(lock.units_of(plan.changes), wait=wait, note=note)
+        if report.fix and journal.shared and plan.changes
+        else nullcontext()
+    )
+    with units as held:
+        if held is not None and held.waited:
+            again = _plan(report, policy, providers, progress)
+            plan = again.model_copy(
+                update={"changes": [c for c in again.changes if held.covers(_unit(c))]}
+            )
+        _act(report, policy, journal, plan, max_changes, progress)
+
+
+def _unit(change: Change) -> str:
+    return next(iter(lock.units_of([change])))
+
+
+def _plan(report: Report, policy: Policy, providers: list[str], progress: Progress) -> Plan:
     plan = engine.plan(policy, providers, progress, record=False)
     unfinished = recovery.findings(report.recovered)
     if unfinished:
         plan = plan.model_copy(update={"findings": [*unfinished, *plan.findings]})
+    return plan
+
+
+def _act(
+    report: Report,
+    policy: Policy,
+    journal: Journal,
+    plan: Plan,
+    max_changes: int | None,
+    progress: Progress,
+) -> None:
+    """Record the drift of `plan`, or fix it (under the lock the caller holds)."""
     report.findings = len(plan.findings)
     report.excluded = plan.summary["excluded"]
     recurring = {

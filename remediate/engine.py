@@ -13,7 +13,7 @@ from enum import StrEnum
 from types import FrameType
 from typing import Any
 
-from remediate import enforce, executors, planner, recovery, registry, verification
+from remediate import enforce, executors, planner, recovery, registry, rollout, verification
 from remediate import lock as lock_module
 from remediate.errors import RemediateError, StalePlanError
 from remediate.executors import CancelledError, Outcome, Status
@@ -94,6 +94,8 @@ class RunStatus(StrEnum):
     PARTIAL = "partial"
     FAILED = "failed"
     INTERRUPTED = "interrupted"
+    # A canary or batched rollout stopped before its later batches.
+    HALTED = "halted"
 
 
 @dataclass
@@ -106,6 +108,9 @@ class ApplyResult:
     stopped_by: signal.Signals | None = None
     # Changes never started because the run was stopped.
     not_started: list[Change] = field(default_factory=list)
+    # Changes a rollout did not reach because a batch failed (`halted` says why).
+    not_reached: list[Change] = field(default_factory=list)
+    halted: str = ""
 
     @property
     def applied(self) -> list[Outcome]:
@@ -123,6 +128,8 @@ class ApplyResult:
     def status(self) -> RunStatus:
         if self.stopped_by is not None:
             return RunStatus.INTERRUPTED
+        if self.halted:
+            return RunStatus.HALTED
         if not self.outcomes:
             return RunStatus.NOTHING_TO_DO
         if all(o.status is Status.DRY_RUN for o in self.outcomes):
@@ -245,6 +252,9 @@ def apply(
     enforce_policy: bool | None = None,
     signals: bool = True,
     today: date | None = None,
+    canary: rollout.Size | None = None,
+    serial: Sequence[rollout.Size] = (),
+    max_failures: int | None = None,
 ) -> ApplyResult:
     """Apply a plan with every guarantee; each keyword turns one off.
 
@@ -258,17 +268,29 @@ def apply(
     - `verify`: probe the changed endpoints afterwards (`ApplyResult.checks`).
     - `signals`: SIGTERM/SIGINT stop the run between writes (`ApplyResult.stopped_by`).
     - `only`: apply only the changes of these providers.
+    - `canary`, `serial`, `max_failures`: roll out in batches of resources or hosts, each
+      verified live before the next (see `rollout`); what a failed batch leaves is recorded as
+      not applied (`ApplyResult.not_reached`), for a later run to apply.
 
     Refuses the whole plan, writing nothing, when any resource moved since it was planned. With
     `run_id`, the outcomes go to that already started run and the caller finishes it (drift and
     rollback journal a run of their own around the apply); otherwise a run of `kind` is started
     and finished here."""
     progress = progress or Silent()
+    staged = (
+        rollout.Rollout(canary, tuple(serial), max_failures)
+        if canary is not None or serial or max_failures is not None
+        else None
+    )
+    if staged is not None and not verify and not dry_run:
+        raise RemediateError(
+            "a canary or batched rollout verifies each batch before the next: drop --no-verify"
+        )
     if only is not None:
         plan = select_changes(plan, only)
     journal = journal or Journal()
     holding: AbstractContextManager[lock_module.Held | None] = (
-        lock_module.hold(journal.state_dir, wait=wait, note=note)
+        journal.hold(lock_module.units_of(plan.changes), wait=wait, note=note)
         if lock and not dry_run
         else nullcontext()
     )
@@ -282,6 +304,8 @@ def apply(
         )
         if enforce_policy is None:
             enforce_policy = plan.source is not None
+        if plan.source is not None and plan.run_id and record:
+            plan = _resumed(plan, journal, note)
         try:
             settings = executors.Settings.from_policy(policy, journal.state_dir)
             # Executors are built first: one that cannot run here (a missing extra, no CLI)
@@ -314,21 +338,103 @@ def apply(
         owned = run_id is None
         if run_id is None:
             run_id = (
-                journal.start("dry-run" if dry_run else kind, plan.policy_digest) if record else ""
+                journal.start(
+                    "dry-run" if dry_run else kind,
+                    plan.policy_digest,
+                    plan_run=plan.run_id if plan.source is not None and not dry_run else "",
+                )
+                if record
+                else ""
             )
         result.run_id = run_id
         try:
             with _stop_on_signals(signals and not dry_run) as stop:
-                _run(result, groups, runners, journal if record else None, stop, dry_run)
+                if staged is None or dry_run:
+                    _run(result, groups, runners, journal if record else None, stop, dry_run)
+                else:
+                    _roll_out(
+                        result,
+                        staged,
+                        plan.changes,
+                        groups,
+                        runners,
+                        journal if record else None,
+                        stop,
+                        policy,
+                        progress,
+                    )
         except BaseException as exc:
             if owned and record:
                 journal.interrupt(run_id, f"stopped by {type(exc).__name__}: {exc}")
             raise
         if owned and record:
             journal.finish(run_id, result.status.value, _summary(result))
-    if verify and not dry_run and result.applied:
+    if verify and not dry_run and result.applied and staged is None:
         result.checks = verification.verify_outcomes(result.outcomes, policy, progress)
     return result
+
+
+def _resumed(plan: Plan, journal: Journal, note: Callable[[str], None] | None) -> Plan:
+    """A saved plan without the changes an earlier apply of it already applied (a rollout that
+    halted, a run that was stopped): applying the plan again applies the rest."""
+    done = journal.applied_from_plan(plan.run_id)
+    if not done:
+        return plan
+    left = [c for c in plan.changes if (c.resource, c.attribute) not in done]
+    if note is not None:
+        runs = ", ".join(sorted(set(done.values())))
+        note(
+            f"note: {len(plan.changes) - len(left)} change(s) of this plan were applied by run "
+            f"{runs}; applying the other {len(left)}"
+        )
+    return plan.model_copy(update={"changes": left})
+
+
+def _roll_out(
+    result: ApplyResult,
+    staged: rollout.Rollout,
+    ordered: Sequence[Change],
+    groups: dict[str, list[Change]],
+    runners: dict[str, executors.Executor],
+    journal: Journal | None,
+    stop: _Stop,
+    policy: Policy,
+    progress: Progress,
+) -> None:
+    """Apply batch after batch, verifying each, until one makes the rollout halt."""
+    executor_of = {id(change): name for name, changes in groups.items() for change in changes}
+    batches = staged.batches([change for change in ordered if id(change) in executor_of])
+    result.checks = []
+    failed_so_far = 0
+    for index, batch in enumerate(batches):
+        batch_groups: dict[str, list[Change]] = defaultdict(list)
+        for change in batch:
+            batch_groups[executor_of[id(change)]].append(change)
+        before = len(result.outcomes)
+        _run(result, dict(batch_groups), runners, journal, stop, dry_run=False)
+        rest = [change for later in batches[index + 1 :] for change in later]
+        if stop.signal is not None:
+            result.not_started.extend(rest)
+            _not_applied(
+                journal, result.run_id, rest, f"not started: stopped by {stop.signal.name}"
+            )
+            return
+        outcomes = result.outcomes[before:]
+        checks = verification.verify_outcomes(outcomes, policy, progress)
+        result.checks.extend(checks)
+        failed = staged.failures(outcomes, checks)
+        failed_so_far += len(failed)
+        reason = staged.halt(index == 0, failed, failed_so_far)
+        if reason and rest:
+            result.halted = reason
+            result.not_reached = rest
+            _not_applied(journal, result.run_id, rest, f"not reached: {reason}")
+            return
+
+
+def _not_applied(journal: Journal | None, run_id: str, changes: list[Change], why: str) -> None:
+    if journal is not None and changes:
+        journal.record(run_id, [(change, NOT_APPLIED, why) for change in changes])
 
 
 def _run(
@@ -408,15 +514,24 @@ def plan_and_apply(
     dry_run: bool = False,
     executor: str | None = None,
     verify: bool = True,
+    canary: rollout.Size | None = None,
+    serial: Sequence[rollout.Size] = (),
+    max_failures: int | None = None,
 ) -> tuple[Plan, ApplyResult]:
     """Plan and apply under one hold of the apply lock: a run that waits for another plans only
     once that one is done, so it never applies what the other already changed. `show` is given
     the plan; `confirm` sees a plan with changes and says whether to go on (False: nothing is
-    applied)."""
+    applied).
+
+    With a shared journal the lock is per unit, and the units are known once planned: the plan's
+    units are locked after planning, and a run that had to wait for one plans again under the
+    lock, applying only what it still has to (among the changes `confirm` saw)."""
     progress = progress or Silent()
+    if canary is not None or serial or max_failures is not None:
+        rollout.Rollout(canary, tuple(serial), max_failures)  # bad sizes: refused before planning
     journal = journal or Journal()
     holding: AbstractContextManager[lock_module.Held | None] = (
-        nullcontext() if dry_run else lock_module.hold(journal.state_dir, wait=wait, note=note)
+        nullcontext() if dry_run or journal.shared else journal.hold(wait=wait, note=note)
     )
     with holding:
         # Finish what a dead run left before planning on top of it (writes only under the lock).
@@ -429,18 +544,38 @@ def plan_and_apply(
             show(fresh)
         if not fresh.has_changes or (confirm is not None and not confirm(fresh)):
             return fresh, ApplyResult("", recovered=recovered)
-        result = apply(
-            fresh,
-            policy,
-            journal=journal,
-            progress=progress,
-            dry_run=dry_run,
-            lock=False,
-            executor=executor,
-            verify=verify,
+        units: AbstractContextManager[lock_module.Held | None] = (
+            journal.hold(lock_module.units_of(fresh.changes), wait=wait, note=note)
+            if journal.shared and not dry_run
+            else nullcontext()
         )
+        with units as held:
+            confirmed = fresh
+            if held is not None and held.waited:
+                fresh = _still_to_do(confirmed, plan(policy, only, progress, record=False))
+            result = apply(
+                fresh,
+                policy,
+                journal=journal,
+                progress=progress,
+                dry_run=dry_run,
+                lock=False,
+                executor=executor,
+                verify=verify,
+                canary=canary,
+                serial=serial,
+                max_failures=max_failures,
+            )
     result.recovered[:0] = recovered
     return fresh, result
+
+
+def _still_to_do(confirmed: Plan, again: Plan) -> Plan:
+    """The changes of a plan made again that were in the confirmed plan (same resource,
+    attribute and value): what another run did meanwhile drops out, nothing unconfirmed gets in."""
+    wanted = {(c.resource, c.attribute, repr(c.after)) for c in confirmed.changes}
+    kept = [c for c in again.changes if (c.resource, c.attribute, repr(c.after)) in wanted]
+    return again.model_copy(update={"changes": kept})
 
 
 def _moved(runners: dict[str, executors.Executor], groups: dict[str, list[Change]]) -> list[str]:
@@ -461,8 +596,10 @@ def _summary(result: ApplyResult) -> dict[str, Any]:
     counts: dict[str, Any] = defaultdict(int)
     for outcome in result.outcomes:
         counts[outcome.status.value] += 1
-    if result.not_started:
-        counts[NOT_APPLIED] = len(result.not_started)
+    if result.not_started or result.not_reached:
+        counts[NOT_APPLIED] = len(result.not_started) + len(result.not_reached)
+    if result.halted:
+        counts["halted"] = result.halted
     if result.stopped_by is not None:
         counts["stopped_by"] = result.stopped_by.name
     return dict(counts)

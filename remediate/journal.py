@@ -1,6 +1,11 @@
 """The run journal: every plan, apply, drift and rollback run, with each change's before, after and
-outcome (SQLite). It answers `remediate history`, feeds rollback, and tells drift which resources
-keep drifting back after being fixed."""
+outcome. It answers `remediate history`, feeds rollback, and tells drift which resources keep
+drifting back after being fixed.
+
+It lives in an SQLite file in the state directory, or in a PostgreSQL database that many runners
+(shards, machines) share, selected by `REMEDIATE_JOURNAL_URL` (see `store`). The journal also
+owns the apply lock that goes with it (see `lock`): a file lock next to the SQLite file, advisory
+locks per unit in PostgreSQL."""
 
 from __future__ import annotations
 
@@ -9,9 +14,8 @@ import json
 import os
 import secrets
 import socket
-import sqlite3
-from collections.abc import Iterator, Sequence
-from contextlib import closing, contextmanager
+from collections.abc import Callable, Collection, Iterator, Sequence
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -19,8 +23,10 @@ from typing import Any
 
 import platformdirs
 
+from remediate import lock
 from remediate.errors import RemediateError
 from remediate.model import Change, Plan
+from remediate.store import Connection, PostgresStore, open_store
 
 RUN_KINDS = ("plan", "apply", "dry-run", "drift", "rollback")
 # Run kinds that write (under the apply lock).
@@ -33,37 +39,12 @@ WRITTEN = "written"
 NOT_APPLIED = "not-applied"
 RUNNING = "running"
 INTERRUPTED = "interrupted"
+# The columns `_run` reads, in its order.
+COLUMNS = (
+    'id, kind, started_at, finished_at, "user", host, policy_digest, status, summary, pid, shard'
+)
 # Run kinds whose applied changes are fixes (a rollback restores; a plan or dry run writes nothing).
 FIXING_KINDS = ("apply", "drift")
-
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS runs (
-    id TEXT PRIMARY KEY,
-    kind TEXT NOT NULL,
-    started_at TEXT NOT NULL,
-    finished_at TEXT,
-    user TEXT NOT NULL,
-    host TEXT NOT NULL,
-    policy_digest TEXT NOT NULL,
-    status TEXT NOT NULL,
-    summary TEXT NOT NULL DEFAULT '{}',
-    pid INTEGER NOT NULL DEFAULT 0
-);
-CREATE TABLE IF NOT EXISTS changes (
-    run_id TEXT NOT NULL REFERENCES runs(id),
-    seq INTEGER NOT NULL,
-    provider TEXT NOT NULL,
-    resource TEXT NOT NULL,
-    attribute TEXT NOT NULL,
-    before TEXT NOT NULL,
-    after TEXT NOT NULL,
-    outcome TEXT NOT NULL,
-    message TEXT NOT NULL DEFAULT '',
-    change TEXT NOT NULL,
-    PRIMARY KEY (run_id, seq)
-);
-CREATE INDEX IF NOT EXISTS changes_by_resource ON changes(resource, attribute);
-"""
 
 
 def default_state_dir() -> Path:
@@ -111,6 +92,7 @@ class Run:
     changes: list[RecordedChange] = field(default_factory=list)
     outcomes: dict[str, int] = field(default_factory=dict)
     pid: int = 0
+    shard: str = ""
 
     def to_dict(self, with_changes: bool = False) -> dict[str, Any]:
         data: dict[str, Any] = {
@@ -120,6 +102,7 @@ class Run:
             "finished_at": self.finished_at,
             "user": self.user,
             "host": self.host,
+            "shard": self.shard,
             "policy_digest": self.policy_digest,
             "status": self.status,
             "summary": self.summary,
@@ -131,9 +114,13 @@ class Run:
 
 
 class Journal:
-    """Append-only history in `<state dir>/journal.sqlite3`."""
+    """Append-only history: `<state dir>/journal.sqlite3`, or the database `url` (default
+    `REMEDIATE_JOURNAL_URL`) names. `shard` (`I/N`) is recorded on every run this journal starts.
+    """
 
-    def __init__(self, state_dir: Path | None = None) -> None:
+    def __init__(
+        self, state_dir: Path | None = None, url: str | None = None, *, shard: str = ""
+    ) -> None:
         self.state_dir = state_dir or default_state_dir()
         try:
             self.state_dir.mkdir(parents=True, exist_ok=True)
@@ -141,29 +128,73 @@ class Journal:
             raise RemediateError(
                 f"{self.state_dir}: cannot create state directory: {exc}"
             ) from None
-        self.path = self.state_dir / "journal.sqlite3"
-        with self._connect() as db:
-            db.executescript(SCHEMA)
-            columns = {row[1] for row in db.execute("PRAGMA table_info(runs)")}
-            if "pid" not in columns:
-                # A journal written before runs recorded their process id.
-                db.execute("ALTER TABLE runs ADD COLUMN pid INTEGER NOT NULL DEFAULT 0")
+        self.store = open_store(self.state_dir, url)
+        self.where = self.store.where
+        self.shard = shard
+        self._advisory = (
+            lock.Advisory(self.store) if isinstance(self.store, PostgresStore) else None
+        )
+
+    @property
+    def shared(self) -> bool:
+        """Whether runners of other machines share this journal (and lock per unit)."""
+        return self._advisory is not None
+
+    def hold(
+        self,
+        units: Collection[str] | None = None,
+        *,
+        wait: bool = False,
+        note: Callable[[str], None] | None = None,
+    ) -> AbstractContextManager[lock.Held]:
+        """The apply lock for `units` (None: every unit). The SQLite journal's file lock covers
+        every unit whatever is asked; a PostgreSQL journal locks each unit."""
+        if self._advisory is None:
+            return lock.hold(self.state_dir, wait=wait, note=note)
+        return self._advisory.hold(units, wait=wait, note=note)
 
     @contextmanager
-    def _connect(self) -> Iterator[sqlite3.Connection]:
+    def also_hold(self, held: bool, units: Collection[str]) -> Iterator[bool]:
+        """Within a run that holds the apply lock (`held`), whether it may write to `units`
+        too: with the file lock it already covers them; in PostgreSQL each unit is tried
+        (re-entrant for units this process holds) without waiting."""
+        if not held or self._advisory is None:
+            yield held
+            return
         try:
-            with closing(sqlite3.connect(self.path, timeout=30)) as db, db:
-                yield db
-        except sqlite3.Error as exc:
-            raise RemediateError(f"{self.path}: journal error: {exc}") from None
+            with self._advisory.hold(units):
+                yield True
+        except lock.LockHeldError:
+            yield False
 
-    def start(self, kind: str, policy_digest: str) -> str:
+    def lock_free(self) -> bool:
+        """Whether no run holds the (file) apply lock now."""
+        return lock.free(self.state_dir) if self._advisory is None else False
+
+    def alive(self, run_id: str) -> bool | None:
+        """Whether the process of a running run is alive, where the journal can tell (each run
+        of a PostgreSQL journal holds a lock on its id while its process lives); None for SQLite.
+        """
+        if self._advisory is None:
+            return None
+        return self._advisory.held_by_anyone(f"run:{run_id}")
+
+    @contextmanager
+    def _connect(self) -> Iterator[Connection]:
+        with self.store.connect() as db:
+            yield db
+
+    def start(self, kind: str, policy_digest: str, *, plan_run: str = "") -> str:
+        """Start a run; `plan_run` names the plan run of the saved plan it applies."""
         now = datetime.now(UTC)
         run_id = f"{now:%Y%m%dT%H%M%S}-{secrets.token_hex(3)}"
+        if self._advisory is not None:
+            # Held before the run is visible, so no reconciler ever sees it running unheld.
+            self._advisory.take(f"run:{run_id}")
         with self._connect() as db:
             db.execute(
-                "INSERT INTO runs (id, kind, started_at, user, host, policy_digest, status, pid)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                'INSERT INTO runs (id, kind, started_at, "user", host, policy_digest, status,'
+                " pid, shard, plan_run) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     run_id,
                     kind,
@@ -173,6 +204,8 @@ class Journal:
                     policy_digest,
                     RUNNING,
                     os.getpid(),
+                    self.shard,
+                    plan_run,
                 ),
             )
         return run_id
@@ -181,12 +214,7 @@ class Journal:
         """Journal `changes` as pending before they are written; returns their sequence numbers
         (for `settle`). Committed before returning, so a process killed during the write leaves
         them in the journal."""
-        self.record(run_id, [(change, PENDING, "") for change in changes])
-        with self._connect() as db:
-            (count,) = db.execute(
-                "SELECT COUNT(*) FROM changes WHERE run_id = ?", (run_id,)
-            ).fetchone()
-        return list(range(count - len(changes), count))
+        return self.record(run_id, [(change, PENDING, "") for change in changes])
 
     def settle(self, run_id: str, entries: Sequence[tuple[int, str, str]]) -> None:
         """Set the outcome and message of journaled changes: (seq, outcome, message)."""
@@ -210,8 +238,7 @@ class Journal:
         """Runs still marked running, and interrupted runs with changes left pending."""
         with self._connect() as db:
             rows = db.execute(
-                "SELECT id, kind, started_at, finished_at, user, host, policy_digest, status,"
-                " summary, pid FROM runs WHERE status = ? OR (status = ? AND id IN"
+                f"SELECT {COLUMNS} FROM runs WHERE status = ? OR (status = ? AND id IN"
                 " (SELECT run_id FROM changes WHERE outcome IN (?, ?)))"
                 " ORDER BY started_at, id",
                 (RUNNING, INTERRUPTED, PENDING, WRITTEN),
@@ -226,10 +253,13 @@ class Journal:
                 (INTERRUPTED, datetime.now(UTC).isoformat(), run_id),
             )
         self.annotate(run_id, {"interrupted": reason})
+        self._release(run_id)
 
-    def record(self, run_id: str, entries: Sequence[tuple[Change, str, str]]) -> None:
-        """Append (change, outcome, message) entries to a run."""
+    def record(self, run_id: str, entries: Sequence[tuple[Change, str, str]]) -> list[int]:
+        """Append (change, outcome, message) entries to a run; returns their sequence numbers."""
         with self._connect() as db:
+            # The run's row is locked first, so two writers of one run never number alike.
+            db.execute("UPDATE runs SET status = status WHERE id = ?", (run_id,))
             (offset,) = db.execute(
                 "SELECT COUNT(*) FROM changes WHERE run_id = ?", (run_id,)
             ).fetchone()
@@ -252,6 +282,7 @@ class Journal:
                     for index, (change, outcome, message) in enumerate(entries)
                 ],
             )
+        return list(range(offset, offset + len(entries)))
 
     def finish(self, run_id: str, status: str, summary: dict[str, Any]) -> None:
         with self._connect() as db:
@@ -259,13 +290,19 @@ class Journal:
                 "UPDATE runs SET finished_at = ?, status = ?, summary = ? WHERE id = ?",
                 (datetime.now(UTC).isoformat(), status, json.dumps(summary), run_id),
             )
+        self._release(run_id)
+
+    def _release(self, run_id: str) -> None:
+        """Drop a finished run's liveness lock (held only by the process that started it)."""
+        if self._advisory is not None:
+            self._advisory.drop(f"run:{run_id}")
 
     def annotate(self, run_id: str, details: dict[str, Any]) -> None:
         """Merge `details` into a run's summary (what it rolled back, why it stopped...)."""
         with self._connect() as db:
             row = db.execute("SELECT summary FROM runs WHERE id = ?", (run_id,)).fetchone()
             if row is None:
-                raise RemediateError(f"no run {run_id!r} in {self.path}")
+                raise RemediateError(f"no run {run_id!r} in {self.where}")
             summary = {**json.loads(row[0]), **details}
             db.execute("UPDATE runs SET summary = ? WHERE id = ?", (json.dumps(summary), run_id))
 
@@ -286,8 +323,7 @@ class Journal:
         where, params = ("WHERE kind = ?", (kind,)) if kind else ("", ())
         with self._connect() as db:
             rows = db.execute(
-                "SELECT id, kind, started_at, finished_at, user, host, policy_digest, status,"
-                f" summary FROM runs {where} ORDER BY started_at DESC, id DESC LIMIT ?",
+                f"SELECT {COLUMNS} FROM runs {where} ORDER BY started_at DESC, id DESC LIMIT ?",
                 (*params, limit),
             ).fetchall()
             counts = _outcome_counts(db, [row[0] for row in rows])
@@ -308,6 +344,18 @@ class Journal:
             ).fetchall()
         return [Event(run_id, kind, at) for run_id, kind, at in rows]
 
+    def applied_from_plan(self, plan_run: str) -> dict[tuple[str, str], str]:
+        """(resource, attribute) -> the run id, for each change of the saved plan `plan_run`
+        that an earlier apply of it applied (a halted rollout, an interrupted run)."""
+        with self._connect() as db:
+            rows = db.execute(
+                "SELECT changes.resource, changes.attribute, runs.id FROM changes"
+                " JOIN runs ON runs.id = changes.run_id WHERE runs.plan_run = ?"
+                " AND changes.outcome = 'applied' ORDER BY runs.started_at",
+                (plan_run,),
+            ).fetchall()
+        return {(resource, attribute): run_id for resource, attribute, run_id in rows}
+
     def last_finished(self, kind: str, statuses: Sequence[str]) -> str | None:
         """When the latest run of `kind` that ended in one of `statuses` finished (ISO time)."""
         marks = ", ".join("?" for _ in statuses)
@@ -321,12 +369,11 @@ class Journal:
     def run(self, run_id: str) -> Run:
         with self._connect() as db:
             row = db.execute(
-                "SELECT id, kind, started_at, finished_at, user, host, policy_digest, status,"
-                " summary FROM runs WHERE id = ?",
+                f"SELECT {COLUMNS} FROM runs WHERE id = ?",
                 (run_id,),
             ).fetchone()
             if row is None:
-                raise RemediateError(f"no run {run_id!r} in {self.path}")
+                raise RemediateError(f"no run {run_id!r} in {self.where}")
             changes = db.execute(
                 "SELECT change, outcome, message FROM changes WHERE run_id = ? ORDER BY seq",
                 (run_id,),
@@ -339,7 +386,7 @@ class Journal:
         )
 
 
-def _outcome_counts(db: sqlite3.Connection, run_ids: list[str]) -> dict[str, dict[str, int]]:
+def _outcome_counts(db: Connection, run_ids: list[str]) -> dict[str, dict[str, int]]:
     """run id -> outcome -> number of changes."""
     if not run_ids:
         return {}
@@ -371,7 +418,8 @@ def _run(
         summary=json.loads(row[8]),
         changes=changes or [],
         outcomes=outcomes or {},
-        pid=row[9] if len(row) > 9 else 0,
+        pid=row[9],
+        shard=row[10],
     )
 
 

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from pydantic import BaseModel
 
 from remediate.errors import RemediateError
-from remediate.targets import Target
+from remediate.targets import HostFile, Target
 
 if TYPE_CHECKING:
     from remediate.executors import Executor, Settings
@@ -115,6 +115,14 @@ class Provider(ABC):
     def migrate_v1(self, kind: str, change: Mapping[str, Any]) -> Target:
         """The typed target of a format-1 plan's change, from its `context` dictionary."""
         raise UnsupportedChangeError(f"{change.get('resource')}: {self.name} plans of format 1")
+
+    def unit(self, change: Change) -> str:
+        """The unit a change writes to, which the apply lock of a shared journal covers: runners
+        on different units proceed in parallel, never two on one unit. By default the host of a
+        file on a host (whichever provider edits it), else the resource itself."""
+        if isinstance(change.target, HostFile):
+            return f"host:{change.target.host}"
+        return f"{self.name}:{change.resource}"
 
     def rule(self, rule_id: str) -> RuleInfo:
         """The metadata of a rule this provider declares; a rule it does not declare is a bug."""

@@ -75,14 +75,16 @@ def died(run: Run, lock_free: bool) -> bool:
 
 def dead_runs(journal: Journal, *, holding_lock: bool, own_run: str = "") -> list[Run]:
     """Mark runs whose process died as interrupted; returns every interrupted run that still has
-    changes pending (newly found or left over)."""
-    lock_free = holding_lock or lock.free(journal.state_dir)
+    changes pending (newly found or left over). A shared journal knows whether a run's process
+    lives (its liveness lock, wherever it runs); an SQLite one asks `died`."""
     found: list[Run] = []
     for run in journal.unfinished():
         if run.id == own_run:
             continue
         if run.status == RUNNING:
-            if not died(run, lock_free):
+            alive = journal.alive(run.id)
+            gone = died(run, holding_lock or journal.lock_free()) if alive is None else not alive
+            if not gone:
                 continue
             journal.interrupt(run.id, "the process died before the run finished")
         found.append(run)
@@ -139,11 +141,13 @@ def _settle(
     changes = [change for _, change in entries]
     messages: dict[tuple[str, str], str] = {}
     if isinstance(runner, executors.Finishes):
-        if not holding_lock:
-            recovered.unfinished.extend(changes)
-            return
-        for finished in runner.finish(changes):
-            messages[(finished.change.resource, finished.change.attribute)] = finished.message
+        with journal.also_hold(holding_lock, lock.units_of(changes)) as may_write:
+            if not may_write:
+                recovered.unfinished.extend(changes)
+                return
+            for finished in runner.finish(changes):
+                key = (finished.change.resource, finished.change.attribute)
+                messages[key] = finished.message
     values = runner.current(changes)
     settled: list[tuple[int, str, str]] = []
     for seq, change in entries:

@@ -91,6 +91,15 @@ def plan_json(plan: Plan) -> str:
     return plan.to_json()
 
 
+def not_applied_text(changes: Sequence[Change], halted: str) -> str:
+    """The changes a halted rollout did not reach (a later apply applies them)."""
+    if not halted:
+        return ""
+    lines = [f"Not applied ({halted}):"]
+    lines += [f"  - {c.provider} {c.name or c.resource}: {c.attribute}" for c in changes]
+    return "\n".join(lines) + "\n"
+
+
 def outcomes_text(outcomes: Sequence[Outcome], run_id: str) -> str:
     lines: list[str] = []
     for outcome in outcomes:
@@ -118,8 +127,12 @@ def outcomes_json(
     run_id: str,
     status: str,
     verification: list[dict[str, Any]] | None = None,
+    *,
+    not_applied: Sequence[Change] = (),
+    halted: str = "",
 ) -> str:
-    """The apply result; `verification` (the probes of the changed endpoints) when they ran."""
+    """The apply result; `verification` (the probes of the changed endpoints) when they ran;
+    `not_applied`, the changes a halted rollout did not reach, and why it halted."""
     document: dict[str, Any] = {
         "format_version": FORMAT_VERSION,
         "run_id": run_id,
@@ -128,6 +141,12 @@ def outcomes_json(
     }
     if verification is not None:
         document["verification"] = verification
+    if halted:
+        document["halted"] = halted
+        document["not_applied"] = [
+            {"provider": c.provider, "resource": c.resource, "attribute": c.attribute}
+            for c in not_applied
+        ]
     return json.dumps(document, indent=2) + "\n"
 
 
@@ -283,7 +302,8 @@ def run_text(run: Run) -> str:
         f"Run {run.id}: {run.kind}, {run.status}",
         f"  started   {run.started_at}",
         f"  finished  {run.finished_at or '(not finished)'}",
-        f"  by        {run.user} on {run.host}",
+        f"  by        {run.user} on {run.host}"
+        + (f" (pid {run.pid}, shard {run.shard})" if run.shard else ""),
         f"  policy    {run.policy_digest}",
     ]
     if "rollback_of" in run.summary:

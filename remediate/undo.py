@@ -150,7 +150,7 @@ def apply(
     details: dict[str, object] = {"rollback_of": prepared.run.id}
     result = ApplyResult(run_id)
     try:
-        with lock.hold(journal.state_dir, wait=wait, note=note):
+        with journal.hold(lock.units_of(prepared.plan.changes), wait=wait, note=note):
             # A rollback puts journaled before-values back: exempt from the policy and its probes.
             result = engine.apply(
                 prepared.plan,

@@ -12,6 +12,8 @@ import pytest
 
 from remediate.cli import main
 from remediate.sandbox.aws import Fleet, MotoServer, seed_fleet
+from remediate.store import URL_VARIABLE
+from tests import postgres
 
 LAYERS = ("unit", "contract", "e2e")
 
@@ -53,6 +55,39 @@ def aws(moto_server: MotoServer, monkeypatch: pytest.MonkeyPatch) -> Iterator[Mo
 def fleet(aws: MotoServer) -> Fleet:
     """The sandbox's mixed ELBv2 fleet, freshly seeded (see remediate.sandbox.aws.seed_fleet)."""
     return seed_fleet()
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[postgres.Server]:
+    """One real PostgreSQL server for the session (started once: about a second)."""
+    bin_dir = postgres.binaries()
+    if bin_dir is None:
+        pytest.skip("PostgreSQL is not installed (Debian's postgresql package: make system-deps)")
+    try:
+        import psycopg  # noqa: F401
+    except ImportError:
+        pytest.skip("psycopg is not installed: pip install 'remediate[postgres]'")
+    server = postgres.Server(bin_dir)
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def postgres_url(postgres_server: postgres.Server) -> str:
+    """The URL of a fresh, empty database on the session's server."""
+    return postgres_server.database()
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def journal_backend(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Runs a test once on each journal back end: the SQLite file in the state directory, and a
+    fresh PostgreSQL database through REMEDIATE_JOURNAL_URL (inherited by subprocesses)."""
+    if request.param == "sqlite":
+        monkeypatch.delenv(URL_VARIABLE, raising=False)
+        return ""
+    url = str(request.getfixturevalue("postgres_url"))
+    monkeypatch.setenv(URL_VARIABLE, url)
+    return url
 
 
 @dataclass

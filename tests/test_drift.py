@@ -23,6 +23,9 @@ from remediate.sandbox.aws import Fleet, MotoServer
 from tests.aws_state import http2_enabled, ssl_policy
 from tests.conftest import Cli
 
+# The tests of the journal, the lock and recurring drift run on both journal back ends.
+both_journals = pytest.mark.usefixtures("journal_backend")
+
 POLICY = """\
 version: 1
 aws:
@@ -55,6 +58,7 @@ def policy(write_policy: Callable[[str], Path]) -> Path:
     return write_policy(POLICY)
 
 
+@both_journals
 def test_drift_reports_then_fixes_out_of_band_drift(cli: Cli, fleet: Fleet, policy: Path) -> None:
     check = cli("drift", "-p", str(policy), "-q", "--format", "json")
     assert check.code == 2, check.stderr
@@ -115,6 +119,7 @@ def test_max_changes_refuses_the_whole_fix(cli: Cli, fleet: Fleet, policy: Path)
     assert ssl_policy(fleet, "shop:443") != WEAK
 
 
+@both_journals
 def test_recurring_drift_names_the_earlier_fixes(cli: Cli, fleet: Fleet, policy: Path) -> None:
     first = json.loads(cli("drift", "-p", str(policy), "-q", "--fix", "--format", "json").stdout)
     assert all(c["recurring"] is None for c in first["changes"])
@@ -135,6 +140,7 @@ def test_recurring_drift_names_the_earlier_fixes(cli: Cli, fleet: Fleet, policy:
     assert "1 recurring" in third.stdout
 
 
+@both_journals
 def test_metrics_file_parses_back(cli: Cli, fleet: Fleet, policy: Path, tmp_path: Path) -> None:
     path = tmp_path / "textfile" / "remediate.prom"
     path.parent.mkdir()
@@ -169,7 +175,8 @@ def test_metrics_file_parses_back(cli: Cli, fleet: Fleet, policy: Path, tmp_path
 
 
 class hold_lock:  # noqa: N801 - used as a context manager, reads like one
-    """A separate process that holds the real apply lock until the block ends."""
+    """A separate process that holds the real apply lock (every unit, in the journal that
+    REMEDIATE_JOURNAL_URL selects) until the block ends."""
 
     def __init__(self, state_dir: Path) -> None:
         self.state_dir = state_dir
@@ -177,8 +184,8 @@ class hold_lock:  # noqa: N801 - used as a context manager, reads like one
 
     def __enter__(self) -> subprocess.Popen[str]:
         code = (
-            "import sys; from pathlib import Path; from remediate import lock\n"
-            "with lock.hold(Path(sys.argv[1])):\n"
+            "import sys; from pathlib import Path; from remediate.journal import Journal\n"
+            "with Journal(Path(sys.argv[1])).hold():\n"
             "    print('held', flush=True)\n"
             "    sys.stdin.read()\n"
         )
@@ -197,6 +204,7 @@ class hold_lock:  # noqa: N801 - used as a context manager, reads like one
         self.process.communicate("", timeout=30)
 
 
+@both_journals
 def test_a_second_run_exits_naming_the_lock_holder(
     cli: Cli, fleet: Fleet, policy: Path, tmp_path: Path
 ) -> None:
@@ -227,6 +235,7 @@ def _drift_process(policy: Path, env: dict[str, str]) -> subprocess.Popen[str]:
     )
 
 
+@both_journals
 def test_two_concurrent_fixes_take_turns(
     fleet: Fleet, policy: Path, aws: MotoServer, tmp_path: Path
 ) -> None:

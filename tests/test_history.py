@@ -18,6 +18,9 @@ from tests.aws_state import http2_enabled, ssl_policy
 from tests.conftest import Cli
 from tests.test_drift import POLICY, WEAK
 
+# On both journal back ends (SQLite and PostgreSQL).
+pytestmark = pytest.mark.usefixtures("journal_backend")
+
 
 @pytest.fixture
 def policy(write_policy: Callable[[str], Path]) -> Path:

@@ -10,11 +10,15 @@ from collections.abc import Callable
 from pathlib import Path
 
 import boto3
+import pytest
 
 from remediate.sandbox.aws import Fleet, MotoServer
 from tests.aws_state import ssl_policy
 from tests.conftest import Cli
 from tests.test_drift import POLICY, REMEDIATE, WEAK, hold_lock
+
+# On both journal back ends (SQLite and PostgreSQL).
+pytestmark = pytest.mark.usefixtures("journal_backend")
 
 COMPLIANT = "ELBSecurityPolicy-TLS13-1-2-2021-06"
 

@@ -247,6 +247,15 @@ class AWS(Provider):
 
         return declaration(change)
 
+    def unit(self, change: Change) -> str:
+        """The account and region of the resource (its ARN carries both): one runner at a time
+        writes to an account's region."""
+        parts = change.resource.split(":")
+        if len(parts) > 5 and parts[0] == "arn" and parts[4]:
+            return f"aws:{parts[4]}:{parts[3]}"
+        region = getattr(change.target, "region", "")
+        return f"aws:{region}:{change.resource}" if region else super().unit(change)
+
     def migrate_v1(self, kind: str, change: Mapping[str, Any]) -> Target:
         context: Mapping[str, Any] = change.get("context") or {}
         common = {

@@ -155,6 +155,12 @@ class GCP(Provider):
 
         return declaration(change)
 
+    def unit(self, change: Change) -> str:
+        """The project of the resource (from its selfLink `.../projects/P/...`)."""
+        link = getattr(change.target, "link", "") or change.resource
+        _, found, rest = link.partition("/projects/")
+        return f"gcp:{rest.split('/', 1)[0]}" if found else super().unit(change)
+
     def migrate_v1(self, kind: str, change: Mapping[str, Any]) -> Target:
         context: Mapping[str, Any] = change.get("context") or {}
         return ComputeTarget(
