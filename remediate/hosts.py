@@ -1,6 +1,10 @@
 """Ansible host machinery shared by the host-based providers (Nginx, HAProxy): run a playbook of a
 provider package through ansible-runner and gather what each host reported.
 
+Discovery reads each host once: during `engine.discover`, the collect playbooks of every selected
+host-based provider whose hosts are in the same inventory run as the plays of one playbook run
+(`collection`), and each provider parses its own play's part.
+
 Results come from ansible-runner's event stream: the `ansible_facts` a named task set on a host,
 the per-item results of a named task, and for each host that failed the reason in one line (the
 `stderr` of a failed command, such as nginx's own `[emerg] ... in FILE:LINE`, or the task's
@@ -22,18 +26,23 @@ import sys
 import tarfile
 import tempfile
 from collections.abc import Callable, Mapping, Sequence
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from importlib import resources
 from importlib.resources.abc import Traversable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from remediate import childguard
 from remediate.errors import DiscoveryError, RemediateError
 from remediate.executors import Outcome, Status
 from remediate.model import Change
 from remediate.progress import Progress
+from remediate.provider import current_discovery
 from remediate.targets import HostFile, require
+
+if TYPE_CHECKING:
+    from remediate.policy import Policy
 
 FORKS = 20
 TIMEOUT_SECONDS = 900
@@ -49,6 +58,8 @@ class PlaybookRun:
     results: dict[tuple[str, str], list[dict[str, Any]]] = field(default_factory=dict)
     failures: dict[str, str] = field(default_factory=dict)
     hosts: set[str] = field(default_factory=set)
+    plays: dict[str, PlaybookRun] = field(default_factory=dict)
+    """The same, play by play (by play name)."""
 
     def task_results(self, host: str, task: str) -> list[dict[str, Any]]:
         """The results of `task` on `host`: one per loop item, or the single result."""
@@ -105,23 +116,25 @@ def run_playbook(
         kind = event.get("event", "")
         if not host:
             return True
-        outcome.hosts.add(host)
+        play = outcome.plays.setdefault(str(data.get("play", "")), PlaybookRun())
         task = str(data.get("task", ""))
         res = data.get("res") or {}
         if kind == "runner_on_start":
             progress.update(f"{label} {host}", task)
-        elif kind == "runner_on_ok":
-            facts = res.get("ansible_facts") or {}
-            outcome.facts.setdefault(host, {}).update(facts)
-            outcome.results[(host, task)] = list(res.get("results") or [res])
-        elif kind in ("runner_on_failed", "runner_on_unreachable") and not data.get(
-            "ignore_errors"
-        ):
-            failed = [item for item in res.get("results") or [] if item.get("failed")]
-            reason = _reason(failed[0] if failed else res)
-            if kind == "runner_on_unreachable":
-                reason = f"unreachable: {reason}"
-            outcome.failures[host] = reason
+        for run in (outcome, play):
+            run.hosts.add(host)
+            if kind == "runner_on_ok":
+                facts = res.get("ansible_facts") or {}
+                run.facts.setdefault(host, {}).update(facts)
+                run.results[(host, task)] = list(res.get("results") or [res])
+            elif kind in ("runner_on_failed", "runner_on_unreachable") and not data.get(
+                "ignore_errors"
+            ):
+                failed = [item for item in res.get("results") or [] if item.get("failed")]
+                reason = _reason(failed[0] if failed else res)
+                if kind == "runner_on_unreachable":
+                    reason = f"unreachable: {reason}"
+                run.failures[host] = reason
         return True
 
     path = _path()
@@ -166,6 +179,104 @@ def run_playbook(
                 f"ansible-playbook {name} {runner.status} (rc {runner.rc}): {tail}"
             )
     return outcome
+
+
+@dataclass(frozen=True)
+class Collector:
+    """What a host-based provider reads from its hosts: `playbook`, whose one play is named
+    `play`, run on the hosts of `inventory`."""
+
+    provider: str
+    playbook: Traversable
+    play: str
+    inventory: Path
+    forks: int = FORKS
+
+
+@runtime_checkable
+class Collects(Protocol):
+    """A provider that reads hosts through a collect playbook (and so can share a run)."""
+
+    def collector(self, policy: Policy) -> Collector | None:
+        """Its collector under `policy`; None when the policy names no inventory for it."""
+
+
+_SHARED = "hosts.collection"
+
+
+def collection(own: Collector, policy: Policy, progress: Progress) -> PlaybookRun:
+    """`own`'s collect playbook run on every host of its inventory, as its play's results.
+
+    During `engine.discover`, the first host-based provider to collect runs the collect plays of
+    every selected provider (`Collects`) with the same inventory in one playbook run, and the
+    others find their part of it: a host running both Nginx and HAProxy is visited once."""
+    scope = current_discovery()
+    if scope is None:
+        return _alone(own, progress)
+    key = (_SHARED, own.provider, own.inventory.resolve())
+    if key not in scope.shared:
+        together = _sharing(own, policy, scope.selected)
+        run = _together(together, progress) if len(together) > 1 else _alone(own, progress)
+        for collector in together:
+            shared = run if len(together) == 1 else run.plays.get(collector.play, PlaybookRun())
+            scope.shared[(_SHARED, collector.provider, own.inventory.resolve())] = shared
+    found: PlaybookRun = scope.shared[key]
+    return found
+
+
+def _alone(own: Collector, progress: Progress) -> PlaybookRun:
+    return run_playbook(own.playbook, own.inventory, progress, label=own.provider, forks=own.forks)
+
+
+def _sharing(own: Collector, policy: Policy, selected: Sequence[str]) -> list[Collector]:
+    """`own` and the collectors of the other selected providers that read the same inventory."""
+    from remediate import registry
+
+    together = [own]
+    for name in selected:
+        provider = registry.get(name)
+        if name == own.provider or not isinstance(provider, Collects):
+            continue
+        other = provider.collector(policy)
+        if other is not None and other.inventory.resolve() == own.inventory.resolve():
+            together.append(other)
+    return together
+
+
+# Between two collect plays: a host one play failed on (no nginx there, say) still takes part in
+# the next, as it would in a run of its own.
+_CLEAR_ERRORS = {
+    "name": "Let every host take part in the next collection",
+    "hosts": "all",
+    "gather_facts": False,
+    "tasks": [
+        {"name": "Forget the previous play's failures", "ansible.builtin.meta": "clear_host_errors"}
+    ],
+}
+
+
+def _together(collectors: Sequence[Collector], progress: Progress) -> PlaybookRun:
+    """One playbook run of every collector's play, in turn, on the hosts of their inventory."""
+    label = " & ".join(c.provider for c in collectors)
+    with ExitStack() as stack, tempfile.TemporaryDirectory(prefix="remediate-collect-") as tmp:
+        plays: list[dict[str, Any]] = []
+        for collector in collectors:
+            if plays:
+                plays.append(_CLEAR_ERRORS)
+            path = stack.enter_context(resources.as_file(collector.playbook))
+            plays.append({"ansible.builtin.import_playbook": str(path)})
+        playbook = Path(tmp) / "collect-all.yml"
+        playbook.write_text(json.dumps(plays, indent=2), encoding="utf-8")
+        run = run_playbook(
+            playbook,
+            collectors[0].inventory,
+            progress,
+            label=label,
+            forks=max(c.forks for c in collectors),
+        )
+    for host in sorted(run.hosts):
+        progress.done(f"{label} {host}", "collected")
+    return run
 
 
 def inventory_hosts(inventory: Path) -> set[str]:
