@@ -25,17 +25,19 @@ import subprocess
 import sys
 import tarfile
 import tempfile
+from abc import ABC, abstractmethod
+from collections import defaultdict
 from collections.abc import Callable, Mapping, Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from importlib import resources
 from importlib.resources.abc import Traversable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol, runtime_checkable
 
 from remediate import childguard
 from remediate.errors import DiscoveryError, RemediateError
-from remediate.executors import Outcome, Status
+from remediate.executors import NoSteps, Outcome, Status, Steps
 from remediate.model import Change
 from remediate.progress import Progress
 from remediate.provider import current_discovery
@@ -397,3 +399,197 @@ def unpack_archive(host: str, encoded: str) -> dict[str, str]:
     except (binascii.Error, tarfile.TarError):
         raise DiscoveryError(f"{host}: the collected configuration archive is unreadable") from None
     return files
+
+
+class HostFileExecutor(ABC):
+    """The body every host-file executor shares (Nginx's, HAProxy's): each change replaces one
+    file's whole text on one host of an Ansible inventory, written by the provider's apply
+    playbook.
+
+    Per host the playbook refuses files that moved since planning, backs every file up, writes
+    them atomically, validates the whole configuration and reloads; on any failure it restores
+    every file of that host and fails with the server's own output. Hosts run in parallel (one
+    playbook run, one unit for the journal) and one failing host does not stop the others. A dry
+    run is Ansible's check and diff mode. A provider says only what differs: its playbook and the
+    variable carrying the changes, how it collects and fingerprints a host's files, and which
+    file a change writes."""
+
+    name: str
+    label: ClassVar[str]
+    """Prefixes each host in progress lines (`nginx web1`)."""
+    changes_var: ClassVar[str]
+    """The apply playbook's extra variable: {host: [{path, src, checksum, ...}]}."""
+
+    def __init__(self, inventory: Path, progress: Progress, forks: int = FORKS) -> None:
+        self._inventory = inventory
+        self._progress = progress
+        self._forks = forks
+
+    @property
+    @abstractmethod
+    def apply_playbook(self) -> Traversable:
+        """The provider's apply playbook."""
+
+    @abstractmethod
+    def collect(self, hosts: list[str]) -> dict[str, dict[str, str]]:
+        """The files of each of `hosts`, collected now: {host: {path: text}}."""
+
+    @abstractmethod
+    def files_fingerprint(self, files: dict[str, str]) -> str:
+        """The fingerprint of a host's whole configuration."""
+
+    def written_path(self, change: Change) -> str:
+        """The file a change writes (Nginx: the file behind a symbolic link)."""
+        return file_target(change).path
+
+    def entry(self, change: Change) -> dict[str, str]:
+        """What the apply playbook needs of a change besides its new text and checksum."""
+        return {"path": self.written_path(change)}
+
+    def check_hosts(self, changes: Sequence[Change]) -> None:
+        """Refuse changes the executor cannot place, before anything runs (none by default)."""
+        return None
+
+    def fingerprints(self, changes: Sequence[Change]) -> dict[str, str | None]:
+        """Re-collect the affected hosts; every change of a host shares its files' fingerprint."""
+        trees = self._trees(changes)
+        result: dict[str, str | None] = {}
+        for change in changes:
+            files = trees.get(_host(change))
+            present = files is not None and _file(change) in files
+            result[change.resource] = self.files_fingerprint(files) if files and present else None
+        return result
+
+    def current(self, changes: Sequence[Change]) -> dict[tuple[str, str], object]:
+        """Each changed file's whole text as it is now; None when the host no longer has it."""
+        trees = self._trees(changes)
+        return {
+            (change.resource, change.attribute): trees.get(_host(change), {}).get(_file(change))
+            for change in changes
+        }
+
+    def _trees(self, changes: Sequence[Change]) -> dict[str, dict[str, str]]:
+        self.check_hosts(changes)
+        return self.collect(sorted({_host(change) for change in changes}))
+
+    def apply(
+        self, changes: Sequence[Change], dry_run: bool = False, steps: Steps | None = None
+    ) -> list[Outcome]:
+        self.check_hosts(changes)
+        steps = steps or NoSteps()
+        by_host: dict[str, list[Change]] = defaultdict(list)
+        for change in changes:
+            by_host[_host(change)].append(change)
+        with tempfile.TemporaryDirectory(prefix=f"remediate-{self.label}-") as tmp:
+            payload: dict[str, list[dict[str, str]]] = {}
+            for host, group in by_host.items():
+                entries = []
+                for index, change in enumerate(group):
+                    src = Path(tmp) / f"{len(payload)}-{index}.conf"
+                    src.write_bytes(str(change.after).encode("utf-8"))
+                    entries.append(
+                        {
+                            **self.entry(change),
+                            "src": str(src),
+                            "checksum": sha256_text(str(change.before)),
+                        }
+                    )
+                payload[host] = entries
+            # One playbook run writes every host (in parallel): one unit for the journal.
+            if not dry_run:
+                steps.begin(changes)
+            try:
+                run = run_playbook(
+                    self.apply_playbook,
+                    self._inventory,
+                    self._progress,
+                    extravars={self.changes_var: payload},
+                    limit=sorted(by_host),
+                    check=dry_run,
+                    label=self.label,
+                    forks=self._forks,
+                )
+            except RemediateError as exc:
+                if not dry_run:
+                    steps.end(changes, str(exc))
+                raise
+        outcomes: list[Outcome] = []
+        for host, group in by_host.items():
+            host_outcomes = file_outcomes(
+                run,
+                host,
+                group,
+                key=f"{self.label} {host}",
+                inventory=self._inventory,
+                progress=self._progress,
+                dry_run=dry_run,
+                written_path=self.written_path,
+            )
+            if not dry_run:
+                failure = next(
+                    (o.message for o in host_outcomes if o.status is Status.FAILED), None
+                )
+                steps.end(group, failure)
+            outcomes.extend(host_outcomes)
+        return outcomes
+
+    def finish(self, changes: Sequence[Change]) -> list[Outcome]:
+        """Finish files an interrupted apply may have left written but not in effect: write each
+        change's `after` over what the file holds now, validate the whole configuration and
+        reload; on a host where that fails, put each file's `before` back, validate and reload
+        that."""
+        now = self.current(changes)
+        outcomes: list[Outcome] = []
+        forward: list[Change] = []
+        for change in changes:
+            text = now.get((change.resource, change.attribute))
+            if text is None:
+                outcomes.append(Outcome(change, Status.FAILED, f"{change.resource}: file is gone"))
+            else:
+                forward.append(change.model_copy(update={"before": text}))
+        if not forward:
+            return outcomes
+        failed: dict[str, str] = {}
+        for result in self.apply(forward):
+            if result.status is Status.FAILED:
+                failed.setdefault(_host(result.change), result.message)
+        originals = {(c.resource, c.attribute): c for c in changes}
+        undo = [c for c in forward if _host(c) in failed]
+        restored: dict[str, str] = {}
+        if undo:
+            again = self.current(undo)
+            backward = [
+                c.model_copy(
+                    update={
+                        "before": again.get((c.resource, c.attribute)),
+                        "after": originals[(c.resource, c.attribute)].before,
+                    }
+                )
+                for c in undo
+            ]
+            for result in self.apply(backward):
+                host = _host(result.change)
+                if result.status is Status.FAILED:
+                    restored[host] = f"restoring the files failed too: {result.message}"
+                else:
+                    restored.setdefault(host, "the files' before-state was restored and reloaded")
+        for change in forward:
+            original = originals[(change.resource, change.attribute)]
+            host = _host(change)
+            if host in failed:
+                outcomes.append(
+                    Outcome(original, Status.FAILED, f"{failed[host]}; {restored.get(host, '')}")
+                )
+            else:
+                outcomes.append(
+                    Outcome(original, Status.APPLIED, "finished: validated and reloaded")
+                )
+        return outcomes
+
+
+def _host(change: Change) -> str:
+    return file_target(change).host
+
+
+def _file(change: Change) -> str:
+    return file_target(change).path
