@@ -12,6 +12,14 @@ from pathlib import Path
 
 import pytest
 
+from remediate.hosts import collection
+from remediate.policy import Policy
+from remediate.policy import load as load_policy
+from remediate.progress import Silent
+from remediate.provider import discovery
+from remediate.providers.haproxy.discover import collector as haproxy_collector
+from remediate.providers.haproxy.host import read as haproxy_read
+from remediate.providers.nginx.discover import collector as nginx_collector
 from remediate.sandbox.nginx import echo_backend, free_port
 from tests.conftest import Cli
 from tests.nginx_env import NGINX, NginxHost, websocket_backend
@@ -52,6 +60,12 @@ haproxy:
   inventory: {inventory}
   websocket_backends: ["live"]
 """
+
+
+def write_policy(tmp_path: Path, inventory: Path) -> Policy:
+    path = tmp_path / "remediate.yaml"
+    path.write_text(POLICY.format(inventory=inventory), encoding="utf-8")
+    return load_policy(path)
 
 
 @pytest.fixture
@@ -111,3 +125,33 @@ def test_a_host_running_nginx_and_haproxy_is_collected_by_one_playbook_run_for_o
     assert f"edge1:{nginx.site}" not in only.stdout
     assert f"  ~ edge1:{haproxy.conf}\n" in only.stdout
     assert playbook_runs.read_text(encoding="utf-8").splitlines() == ["collect.yml"]
+
+
+def test_a_host_one_collect_play_fails_on_is_still_read_by_the_next(
+    tmp_path: Path, edge: tuple[NginxHost, HAProxyHost], playbook_runs: Path
+) -> None:
+    nginx, haproxy = edge
+    only_haproxy = HAProxyHost("lb2", tmp_path / "lb2", free_port(), haproxy.backend)
+    only_haproxy.write()
+    inventory = tmp_path / "hosts.ini"
+    haproxy_vars = haproxy.inventory_line().removeprefix("edge1 ")
+    # lb2 has no nginx: Ansible marks it failed in the Nginx play, and the HAProxy play must
+    # still visit it, as a run of its own would.
+    missing = "nginx_binary=/nonexistent/nginx"
+    inventory.write_text(
+        f"{nginx.inventory_line()} {haproxy_vars}\n{only_haproxy.inventory_line()} {missing}\n",
+        encoding="utf-8",
+    )
+    policy = write_policy(tmp_path, inventory)
+
+    with discovery(["nginx", "haproxy"]):
+        # Nginx asks first, so its play runs first.
+        nginx_part = collection(nginx_collector(policy, inventory), policy, Silent())
+        haproxy_part = collection(haproxy_collector(inventory), policy, Silent())
+
+    assert playbook_runs.read_text(encoding="utf-8").splitlines() == ["collect-all.yml"]
+    assert set(nginx_part.failures) == {"lb2"}
+    assert haproxy_part.failures == {}
+    read = {host.host: host for host in haproxy_read(haproxy_part, inventory, Silent()).hosts}
+    assert sorted(read) == ["edge1", "lb2"]
+    assert read["lb2"].files[str(only_haproxy.conf)] == only_haproxy.conf.read_text()
