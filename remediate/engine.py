@@ -13,7 +13,16 @@ from enum import StrEnum
 from types import FrameType
 from typing import Any
 
-from remediate import enforce, executors, planner, recovery, registry, rollout, verification
+from remediate import (
+    enforce,
+    executors,
+    planner,
+    provider,
+    recovery,
+    registry,
+    rollout,
+    verification,
+)
 from remediate import lock as lock_module
 from remediate.errors import RemediateError, StalePlanError
 from remediate.executors import CancelledError, Outcome, Status
@@ -47,8 +56,10 @@ def discover(
     """Read every endpoint of the selected providers."""
     progress = progress or Silent()
     inventory = Inventory()
-    for name in select(policy, only):
-        inventory.merge(registry.get(name).discover(policy, progress))
+    selected = select(policy, only)
+    with provider.discovery(selected):
+        for name in selected:
+            inventory.merge(registry.get(name).discover(policy, progress))
     return inventory
 
 

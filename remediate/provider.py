@@ -14,8 +14,10 @@ mappings are imported inside the methods that need them.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -130,3 +132,32 @@ class Provider(ABC):
             if info.id == rule_id:
                 return info
         raise KeyError(f"rule {rule_id!r} is not declared by the {self.name} provider")
+
+
+@dataclass
+class Discovery:
+    """One `engine.discover` call as providers see it: the providers it covers, and work they
+    may share. Host-based providers whose hosts are in one Ansible inventory read them all in one
+    playbook run (`remediate.hosts.collection`) and keep each provider's part here."""
+
+    selected: tuple[str, ...]
+    shared: dict[object, Any] = field(default_factory=dict)
+
+
+_DISCOVERY: ContextVar[Discovery | None] = ContextVar("remediate_discovery", default=None)
+
+
+@contextmanager
+def discovery(selected: Iterable[str]) -> Iterator[Discovery]:
+    """Mark the discovery of the `selected` providers under way (for `current_discovery`)."""
+    scope = Discovery(tuple(selected))
+    token = _DISCOVERY.set(scope)
+    try:
+        yield scope
+    finally:
+        _DISCOVERY.reset(token)
+
+
+def current_discovery() -> Discovery | None:
+    """The discovery under way, or None outside `engine.discover`."""
+    return _DISCOVERY.get()

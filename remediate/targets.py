@@ -61,6 +61,10 @@ class Socket(BaseModel):
     ws_paths: tuple[str, ...] = ()
     stream: bool = False
     """A `stream {}` socket: TLS for TCP, so no HTTP/2 or WebSocket to expect there."""
+    client_timeout: float | None = None
+    """Seconds of silence after which the socket's proxy closes an idle client connection unless
+    a WebSocket timeout (HAProxy's `timeout tunnel`) takes over; None when unknown or unlimited.
+    Verification keeps a WebSocket idle just past it."""
 
 
 class HostFile(Target):

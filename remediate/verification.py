@@ -5,8 +5,10 @@ What is probed, per applied change (several changes to one endpoint give one ver
 Each provider says what to expect where (`Provider.expectations`), for example every TLS socket of
 an Nginx host's changed file, or an AWS listener's DNS name and port (only when the name resolves:
 an emulator's names do not, "not reachable, skipped"). Checked: each TLS version below the policy
-minimum is refused, the minimum is accepted, h2 is selected when HTTP/2 is expected, and the
-WebSocket handshake works on each WebSocket path.
+minimum is refused, the minimum is accepted, h2 is selected when HTTP/2 is expected, the
+WebSocket handshake works on each WebSocket path and, where the provider asks for it
+(`Expectation.ws_idle`), a WebSocket there stays open across an idle period. Those idle probes
+run last, all at once, so a verification waits one idle period, not one per path.
 
 A probe that cannot tell makes its check inconclusive: neither passed nor failed. Only a failed
 check fails the verification.
@@ -17,6 +19,7 @@ from __future__ import annotations
 import socket
 import time
 from collections.abc import Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -32,6 +35,7 @@ from remediate.verify import (
     connect,
     tls_accepted,
     websocket_ok,
+    websocket_stays_open,
 )
 
 SETTLE_SECONDS = 5.0
@@ -59,6 +63,8 @@ class Verification:
     endpoint: str
     checks: list[Check] = field(default_factory=list)
     skipped: str = ""
+    notes: list[str] = field(default_factory=list)
+    """What was deliberately not checked, and why."""
 
     @property
     def status(self) -> str:
@@ -76,6 +82,7 @@ class Verification:
             "endpoint": self.endpoint,
             "status": self.status,
             "skipped": self.skipped or None,
+            "notes": self.notes,
             "checks": [
                 {"check": check.name, "ok": check.ok, "detail": check.detail}
                 for check in self.checks
@@ -92,6 +99,10 @@ class Expectation:
     check_tls: bool
     http2: bool
     ws_paths: tuple[str, ...] = ()
+    ws_idle: float = 0.0
+    """Seconds a WebSocket on each of `ws_paths` must stay open while idle (0: not checked)."""
+    notes: tuple[str, ...] = ()
+    """What the provider chose not to check here, and why (shown with the results)."""
 
 
 def expectations(changes: Iterable[Change], policy: Policy) -> Iterator[Expectation]:
@@ -142,7 +153,9 @@ def check(expectation: Expectation, minimum: str, settle: float = SETTLE_SECONDS
 def _check_once(expectation: Expectation, minimum: str) -> Verification:
     target = expectation.target
     name = f" ({target.server_name})" if target.server_name else ""
-    result = Verification(expectation.resource, f"{target.host}:{target.port}{name}")
+    result = Verification(
+        expectation.resource, f"{target.host}:{target.port}{name}", notes=list(expectation.notes)
+    )
     result.skipped = _reachable(target)
     if result.skipped:
         return result
@@ -187,15 +200,45 @@ def verify_outcomes(
 ) -> list[Verification]:
     """Verify every endpoint that an applied change touched."""
     progress = progress or Silent()
+    started = time.monotonic()
     applied = [o.change for o in outcomes if o.status is Status.APPLIED]
     results: list[Verification] = []
+    idle: list[tuple[Verification, Expectation, str]] = []
+    keys: dict[int, str] = {}
     for expectation in expectations(applied, policy):
         key = f"verify {expectation.target.host}:{expectation.target.port}"
         progress.update(key, "probing")
         result = check(expectation, policy.tls.minimum, settle)
-        progress.done(key, result.status)
         results.append(result)
+        opened = {item.name for item in result.checks if item.ok}
+        paths = [p for p in expectation.ws_paths if f"WebSocket {p}" in opened]
+        if expectation.ws_idle > 0 and paths:
+            idle.extend((result, expectation, path) for path in paths)
+            keys[id(result)] = key
+            progress.update(key, f"WebSocket idle {expectation.ws_idle:g} s")
+        else:
+            progress.done(key, result.status)
+    if idle:
+        deadline = started + settle
+        with ThreadPoolExecutor(max_workers=min(len(idle), 32)) as pool:
+            checks = list(pool.map(lambda job: _idle_check(job[1], job[2], deadline), idle))
+        for (result, _, _), item in zip(idle, checks, strict=True):
+            result.checks.append(item)
+        for result in results:
+            if id(result) in keys:
+                progress.done(keys[id(result)], result.status)
     return results
+
+
+def _idle_check(expectation: Expectation, path: str, deadline: float) -> Check:
+    """A WebSocket on `path` kept idle for `expectation.ws_idle` seconds. A cut one is tried again
+    when the first try began before `deadline` (a reload still taking effect: the old workers
+    keep the old timeouts)."""
+    began = time.monotonic()
+    ok, seen = websocket_stays_open(expectation.target, path, expectation.ws_idle)
+    if ok is False and began < deadline:
+        ok, seen = websocket_stays_open(expectation.target, path, expectation.ws_idle)
+    return Check(f"WebSocket {path} stays open idle", ok, seen)
 
 
 def failed(results: Iterable[Verification]) -> bool:
@@ -213,6 +256,7 @@ def results_text(results: list[Verification]) -> str:
         )
         if result.skipped:
             lines.append(f"      {result.skipped}")
+        lines.extend(f"      note: {note}" for note in result.notes)
         for item in result.checks:
             mark = {True: "ok", False: "FAILED", None: "inconclusive"}[item.ok]
             lines.append(f"      {item.name}: {mark} ({item.detail})")

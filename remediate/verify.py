@@ -14,6 +14,7 @@ import ipaddress
 import json
 import socket
 import ssl
+import time
 import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -202,15 +203,13 @@ def _websocket_handshake_once(target: Target, path: str) -> tuple[bool, HttpResu
     from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus
     from websockets.sync.client import connect as ws_connect
 
-    scheme = "wss" if target.tls else "ws"
-    uri = f"{scheme}://{target.authority}{path if path.startswith('/') else '/' + path}"
     try:
         sock = connect(target)
     except OSError:
         return False, None
     try:
         with ws_connect(
-            uri,
+            _ws_uri(target, path),
             sock=sock,
             ssl=client_context() if target.tls else None,
             server_hostname=target.sni if target.tls else None,
@@ -226,6 +225,58 @@ def _websocket_handshake_once(target: Target, path: str) -> tuple[bool, HttpResu
         return False, HttpResult(exc.response.status_code, "HTTP/1.1", headers)
     except (InvalidHandshake, ConnectionClosed, OSError, TimeoutError):
         return False, None
+    finally:
+        sock.close()
+
+
+def _ws_uri(target: Target, path: str) -> str:
+    scheme = "wss" if target.tls else "ws"
+    return f"{scheme}://{target.authority}{path if path.startswith('/') else '/' + path}"
+
+
+def websocket_stays_open(target: Target, path: str, idle: float) -> tuple[bool | None, str]:
+    """Whether a WebSocket on `path` is still open after `idle` seconds of silence, and what was
+    seen. True when a ping sent after the silence is answered; False when the connection closed
+    during it (or the ping went unanswered); None when no WebSocket could be opened, which says
+    nothing about idle connections.
+
+    Nothing is sent while idle (the client's automatic keepalive pings are off): an idle timeout
+    on the way must be the only thing that can end the connection."""
+    from websockets.exceptions import ConnectionClosed, InvalidHandshake
+    from websockets.sync.client import connect as ws_connect
+
+    try:
+        sock = connect(target)
+    except OSError as exc:
+        return None, f"no connection: {exc.strerror or type(exc).__name__}"
+    try:
+        with ws_connect(
+            _ws_uri(target, path),
+            sock=sock,
+            ssl=client_context() if target.tls else None,
+            server_hostname=target.sni if target.tls else None,
+            proxy=None,
+            open_timeout=RESPONSE_TIMEOUT,
+            close_timeout=1,
+            ping_interval=None,
+        ) as connection:
+            started = time.monotonic()
+            while (left := idle - (time.monotonic() - started)) > 0:
+                try:
+                    connection.recv(timeout=left)
+                except TimeoutError:
+                    break
+                except ConnectionClosed:
+                    return False, f"closed after {time.monotonic() - started:.1f} s idle"
+            try:
+                answered = connection.ping().wait(RESPONSE_TIMEOUT)
+            except ConnectionClosed:
+                return False, f"closed after {time.monotonic() - started:.1f} s idle"
+            if not answered:
+                return False, f"no answer to a ping after {idle:g} s idle"
+            return True, f"open after {idle:g} s idle"
+    except (InvalidHandshake, ConnectionClosed, OSError, TimeoutError):
+        return None, "the WebSocket handshake failed"
     finally:
         sock.close()
 

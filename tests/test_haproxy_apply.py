@@ -25,8 +25,9 @@ import pytest
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import connect
 
-from remediate import engine
+from remediate import engine, verification
 from remediate import policy as policy_module
+from remediate.executors import Outcome, Status
 from remediate.journal import Journal
 from remediate.model import Plan
 from remediate.providers.haproxy.rules import MODERN_CIPHERS
@@ -298,6 +299,9 @@ def test_weak_host_is_planned_applied_verified_live_and_clean_on_the_second_plan
     assert [p.read_bytes() for p in lb.backups.rglob("haproxy.cfg")] == [before]
     assert lb.master_pid() == pid, "haproxy was restarted instead of reloaded"
     assert "Verification:" in applied.stdout and "FAILED" not in applied.stdout
+    assert f"WebSocket / stays open idle: ok (open after {CLIENT_TIMEOUT + 1:g} s idle)" in (
+        applied.stdout
+    )
     assert_fixed(lb)
 
     again = cli("plan", "-p", str(policy), "--detailed-exitcode")
@@ -309,6 +313,38 @@ def test_weak_host_is_planned_applied_verified_live_and_clean_on_the_second_plan
     assert back.code == 0, back.stdout + back.stderr
     assert lb.conf.read_bytes() == before
     wait_until(lambda: tls_accepted(lb.target, "1.0") is True, what="TLS 1.0 accepted again")
+
+
+def idle_checks(results: list[verification.Verification]) -> list[verification.Check]:
+    return [c for r in results for c in r.checks if c.name == "WebSocket / stays open idle"]
+
+
+def test_verification_keeps_a_websocket_idle_past_the_client_timeout_cut_before_open_after(
+    tmp_path: Path, hosts: HostFactory
+) -> None:
+    lb = hosts("lb1")
+    policy = policy_module.load(write_setup(tmp_path, lb))
+    planned = engine.plan(policy, record=False)
+    (expectation,) = verification.expectations(planned.changes, policy)
+    assert expectation.ws_paths == ("/",)
+    assert expectation.ws_idle == CLIENT_TIMEOUT + 1
+
+    # The same verification, run against the host as it still is (the changes not yet applied):
+    # the handshake works, the idle WebSocket is cut by the 2 s client timeout.
+    before = verification.verify_outcomes(
+        [Outcome(change, Status.APPLIED) for change in planned.changes], policy, settle=0
+    )
+    (cut,) = idle_checks(before)
+    assert cut.ok is False
+    assert cut.detail.startswith(f"closed after {CLIENT_TIMEOUT}."), cut.detail
+    assert [c.ok for r in before for c in r.checks if c.name == "WebSocket /"] == [True]
+
+    result = engine.apply(planned, policy, journal=Journal(tmp_path / "state"))
+    assert result.status is engine.RunStatus.APPLIED, result
+    (kept,) = idle_checks(result.checks or [])
+    assert (kept.ok, kept.detail) == (True, f"open after {CLIENT_TIMEOUT + 1:g} s idle")
+    assert [r.status for r in result.checks or []] == [verification.VERIFIED]
+    assert websocket_survives_idle(lb) is True
 
 
 def test_failed_validation_restores_every_file_and_keeps_serving(

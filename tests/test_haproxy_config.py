@@ -11,7 +11,8 @@ import pytest
 
 from remediate.model import Endpoint
 from remediate.policy import Policy, build
-from remediate.providers.haproxy.config import ConfigError, Editor, parse, split_words
+from remediate.providers.haproxy import PROVIDER
+from remediate.providers.haproxy.config import ConfigError, Editor, parse, seconds, split_words
 from remediate.providers.haproxy.rules import (
     BACKEND_H2,
     FILES,
@@ -25,6 +26,7 @@ from remediate.providers.haproxy.rules import (
     split_address,
 )
 from remediate.rules import Verdict
+from remediate.targets import HostFile
 
 # Pure parsing and planning on published configurations: no HAProxy, no Ansible.
 pytestmark = pytest.mark.unit
@@ -244,3 +246,44 @@ def test_words_quotes_escapes_and_comments() -> None:
     assert split_address("[::]:443") == ("::", 443)
     assert split_address("ipv4@127.0.0.1:8443,:8444") == ("127.0.0.1", 8443)
     assert split_address("unix@/run/h.sock") == ("", None)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [("2s", 2.0), ("50000", 50.0), ("1m", 60.0), ("1h", 3600.0), ("250ms", 0.25), ("2x", None)],
+)
+def test_haproxy_times_read_as_seconds_and_a_bare_number_is_milliseconds(
+    text: str, expected: float | None
+) -> None:
+    assert seconds(text) == expected
+
+
+def test_a_websocket_socket_carries_its_client_timeout_and_verification_idles_just_past_it() -> (
+    None
+):
+    files = {CFG: WEAK.replace("timeout client 30s", "timeout client 2s")}
+    (change,) = plan(files, "2.6.12", websocket_backends=["ws"]).changes
+    assert isinstance(change.target, HostFile)
+    assert {s.client_timeout for s in change.target.sockets} == {2.0}
+    expected = list(PROVIDER.expectations([change], policy(websocket_backends=["ws"])))
+    assert {e.ws_idle for e in expected} == {3.0}
+    assert all(e.ws_paths == ("/",) and not e.notes for e in expected)
+
+
+def test_a_client_timeout_past_the_cap_is_not_waited_for_and_the_note_says_why() -> None:
+    files = {CFG: WEAK.replace("timeout client 30s", "timeout client 1m")}
+    (change,) = plan(files, "2.6.12", websocket_backends=["ws"]).changes
+    capped = policy(websocket_backends=["ws"], websocket_idle_check_max="30s")
+    expected = list(PROVIDER.expectations([change], capped))
+    assert {e.ws_idle for e in expected} == {0.0}
+    assert {e.notes for e in expected} == {
+        (
+            "WebSocket idle check skipped: timeout client 60 s is longer than "
+            "haproxy.websocket_idle_check_max (30 s)",
+        )
+    }
+    raised = policy(websocket_backends=["ws"], websocket_idle_check_max="2m")
+    assert {e.ws_idle for e in PROVIDER.expectations([change], raised)} == {61.0}
+    # Sockets without a WebSocket path are not kept idle at all.
+    none = plan(files, "2.6.12").changes[0]
+    assert {e.ws_idle for e in PROVIDER.expectations([none], policy())} == {0.0}

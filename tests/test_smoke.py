@@ -19,3 +19,5 @@ def test_demo_plans_applies_and_comes_back_clean(cli: Cli) -> None:
     # HAProxy 1 file
     assert "Plan: 17 changes to 16 resources" in first
     assert "No changes." in after
+    # The HAProxy host's WebSocket outlives its 5 s client timeout once timeout tunnel is in.
+    assert "WebSocket /ws/ stays open idle: ok (open after 6 s idle)" in first

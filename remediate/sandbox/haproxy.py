@@ -32,7 +32,8 @@ defaults
 \tmode http
 \ttimeout connect 5s
 \ttimeout http-request 10s
-\ttimeout client 30s
+\t# short, so verification's idle WebSocket (kept just past it) takes seconds
+\ttimeout client 5s
 \ttimeout server 30s
 
 frontend shop

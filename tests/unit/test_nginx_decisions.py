@@ -143,6 +143,7 @@ def test_sockets_say_what_verify_checks_on_each_tls_socket() -> None:
             "http2": False,
             "ws_paths": ("/ws/", "/live"),
             "stream": False,
+            "client_timeout": None,
         },
         {
             "address": "*",
@@ -151,6 +152,7 @@ def test_sockets_say_what_verify_checks_on_each_tls_socket() -> None:
             "http2": True,
             "ws_paths": ("/ws/",),
             "stream": False,
+            "client_timeout": None,
         },
     ]
     assert [s.port for s in rules.sockets(plain, policy(), "1.22.1")] == [8443]

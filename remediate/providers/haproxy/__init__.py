@@ -17,6 +17,7 @@ from remediate.targets import HostFile, Target, probe_host
 
 if TYPE_CHECKING:
     from remediate.executors import Executor, Settings
+    from remediate.hosts import Collector
     from remediate.inventory import Inventory
     from remediate.model import Change, Endpoint
     from remediate.policy import Policy
@@ -113,6 +114,16 @@ class HAProxy(Provider):
     def executors(self) -> Mapping[str, ExecutorFactory]:
         return {"haproxy-ansible": _ansible}
 
+    def collector(self, policy: Policy) -> Collector | None:
+        """What discovery reads from the hosts, so that a host-based provider with the same
+        inventory reads them in the same playbook run (`remediate.hosts.collection`)."""
+        inventory = policy.section(self.name, HAProxySettings).inventory
+        if inventory is None or not inventory.exists():
+            return None
+        from remediate.providers.haproxy.discover import collector
+
+        return collector(inventory)
+
     def discover(self, policy: Policy, progress: Progress) -> Inventory:
         from remediate.errors import require
 
@@ -132,22 +143,50 @@ class HAProxy(Provider):
         )
 
     def expectations(self, changes: Sequence[Change], policy: Policy) -> Iterable[Expectation]:
+        from remediate.providers.haproxy.config import seconds
         from remediate.verification import Expectation
         from remediate.verify import Target as Probe
 
+        cap = seconds(policy.section(self.name, HAProxySettings).websocket_idle_check_max) or 0.0
         for change in changes:
             target = change.target
             if not isinstance(target, HostFile):
                 continue
             for socket in target.sockets:
                 host = probe_host(target, socket)
+                idle, notes = _idle(socket.ws_paths, socket.client_timeout, cap)
                 yield Expectation(
                     target.host,
                     Probe(host, socket.port, socket.server_name or None),
                     check_tls=True,
                     http2=policy.http2 and socket.http2,
                     ws_paths=socket.ws_paths,
+                    ws_idle=idle,
+                    notes=notes,
                 )
+
+
+# How far past the client timeout an idle WebSocket is kept: HAProxy checks its timeouts on a
+# millisecond clock, so a second is well past the moment it would cut the connection.
+IDLE_MARGIN = 1.0
+
+
+def _idle(
+    paths: Sequence[str], client_timeout: float | None, cap: float
+) -> tuple[float, tuple[str, ...]]:
+    """How long a WebSocket on `paths` is kept idle by verification (0: not at all), and why not."""
+    if not paths:
+        return 0.0, ()
+    if client_timeout is None:
+        return 0.0, (
+            "no timeout client: an idle WebSocket is not cut by it, so none is waited for",
+        )
+    if client_timeout > cap:
+        return 0.0, (
+            f"WebSocket idle check skipped: timeout client {client_timeout:g} s is longer than "
+            f"haproxy.websocket_idle_check_max ({cap:g} s)",
+        )
+    return client_timeout + IDLE_MARGIN, ()
 
 
 PROVIDER = HAProxy()

@@ -382,6 +382,19 @@ class Editor:
         return result
 
 
+# HAProxy's time format: a number and an optional unit; a bare number is milliseconds.
+_TIME = re.compile(r"([0-9]+)(us|ms|s|m|h|d)?")
+_TIME_UNITS = {"us": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
+
+
+def seconds(value: str) -> float | None:
+    """A time in HAProxy's format (`2s`, `50000`, `1m`) in seconds; None when it is not one."""
+    match = _TIME.fullmatch(value.strip())
+    if match is None:
+        return None
+    return int(match.group(1)) * _TIME_UNITS[match.group(2) or "ms"]
+
+
 def _quote(word: str) -> str:
     if word and not re.search(r"[\s#\"'\\]", word):
         return word

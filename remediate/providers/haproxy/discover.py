@@ -14,13 +14,13 @@ from __future__ import annotations
 from pathlib import Path
 
 from remediate.errors import DiscoveryError
-from remediate.hosts import sha256_text
+from remediate.hosts import Collector, collection, sha256_text
 from remediate.inventory import Inventory
 from remediate.model import Endpoint
 from remediate.policy import Policy
 from remediate.progress import Progress, Silent
 from remediate.providers.haproxy.config import Config, ConfigError, parse
-from remediate.providers.haproxy.host import HostConfig, collect
+from remediate.providers.haproxy.host import COLLECT_PLAY, COLLECT_PLAYBOOK, HostConfig, read
 from remediate.providers.haproxy.model import HAProxySettings, Kind
 from remediate.providers.haproxy.rules import FILES, NAME, ORDER, PARSED
 
@@ -36,6 +36,11 @@ def inventory_path(policy: Policy) -> Path:
     if not path.exists():
         raise DiscoveryError(f"haproxy.inventory {path}: no such file or directory")
     return path
+
+
+def collector(inventory: Path) -> Collector:
+    """What HAProxy discovery reads from the hosts of `inventory` (see `hosts.collection`)."""
+    return Collector(NAME, COLLECT_PLAYBOOK, COLLECT_PLAY, inventory)
 
 
 def endpoint_of(host: HostConfig, invalid: str = "") -> Endpoint:
@@ -60,7 +65,9 @@ def endpoint_of(host: HostConfig, invalid: str = "") -> Endpoint:
 
 def discover(policy: Policy, progress: Progress | None = None) -> Inventory:
     progress = progress or Silent()
-    collected = collect(inventory_path(policy), progress)
+    inventory_file = inventory_path(policy)
+    run = collection(collector(inventory_file), policy, progress)
+    collected = read(run, inventory_file, progress)
     inventory = Inventory(providers=[NAME])
     files: dict[str, dict[str, str]] = {}
     orders: dict[str, list[str]] = {}

@@ -15,12 +15,13 @@ from pathlib import Path
 from typing import Any
 
 from remediate.errors import DiscoveryError
-from remediate.hosts import run_playbook, sha256_text, unpack_archive
+from remediate.hosts import PlaybookRun, run_playbook, sha256_text, unpack_archive
 from remediate.model import fingerprint
 from remediate.progress import Progress
 
 PLAYBOOKS = Path(__file__).resolve().parent / "playbooks"
 COLLECT_PLAYBOOK = PLAYBOOKS / "collect.yml"
+COLLECT_PLAY = "Collect the HAProxy configuration"
 LABEL = "haproxy"
 # `[ALERT]    (1234) : config : parsing [/etc/haproxy/haproxy.cfg:12] : unknown keyword 'foo'...`
 _PARSING = re.compile(r"\[ALERT\][^:]*:\s*(?:config\s*:\s*)?parsing \[([^\]]+?):(\d+)\]\s*:\s*(.+)")
@@ -69,6 +70,13 @@ def check_message(output: str) -> str:
 def collect(inventory: Path, progress: Progress, hosts: list[str] | None = None) -> Collected:
     """Every host of `inventory` (or just `hosts`) with its version and configuration files."""
     run = run_playbook(COLLECT_PLAYBOOK, inventory, progress, limit=hosts, label=LABEL)
+    return read(run, inventory, progress, hosts)
+
+
+def read(
+    run: PlaybookRun, inventory: Path, progress: Progress, hosts: list[str] | None = None
+) -> Collected:
+    """The hosts a run of the collect playbook (or its play in a shared run) read."""
     if not run.hosts and hosts is None:
         raise DiscoveryError(f"{inventory}: no hosts found (is it an Ansible inventory?)")
     result = Collected()

@@ -28,6 +28,13 @@ class HAProxySettings(Section):
         description="The `timeout tunnel` a WebSocket backend gets when it has none (HAProxy "
         "time format: 1h, 3600s...).",
     )
+    websocket_idle_check_max: str = Field(
+        default="30s",
+        pattern=r"^[0-9]+(us|ms|s|m|h|d)?$",
+        description="Verification keeps a WebSocket through each WebSocket backend idle just past "
+        "the frontend's `timeout client`, to show `timeout tunnel` keeps it open; a client "
+        "timeout longer than this is not waited for (the check is skipped with a note).",
+    )
 
 
 class Kind(StrEnum):

@@ -23,6 +23,7 @@ from remediate.providers.haproxy.config import (
     Section,
     Statement,
     parse,
+    seconds,
     unified_diff,
 )
 from remediate.providers.haproxy.model import HAProxySettings, Kind
@@ -449,8 +450,8 @@ def _backend_h2(config: Config, result: Review) -> None:
 
 
 def sockets(config: Config, policy: Policy, version: str) -> tuple[Socket, ...]:
-    """What verify checks on each TLS bind: the address and port, whether h2 is offered, and the
-    paths that reach a WebSocket backend."""
+    """What verify checks on each TLS bind: the address and port, whether h2 is offered, the
+    paths that reach a WebSocket backend and the client timeout a WebSocket there must outlive."""
     backends = websocket_backends(config, _settings(policy).websocket_backends)
     result: list[Socket] = []
     for bind in binds(config, version):
@@ -458,8 +459,25 @@ def sockets(config: Config, policy: Policy, version: str) -> tuple[Socket, ...]:
         if port is None:
             continue
         paths = ws_paths(config, bind.section, backends) if backends else []
-        result.append(Socket(address=address, port=port, http2=bind.http2, ws_paths=tuple(paths)))
+        result.append(
+            Socket(
+                address=address,
+                port=port,
+                http2=bind.http2,
+                ws_paths=tuple(paths),
+                client_timeout=client_timeout(bind.section) if paths else None,
+            )
+        )
     return tuple(dict.fromkeys(result))
+
+
+def client_timeout(proxy: Section) -> float | None:
+    """The `timeout client` in force on a frontend or listen section, in seconds (None: unset,
+    which HAProxy reads as no limit, or unreadable)."""
+    found = proxy.effective("timeout", "client")
+    if found is None or len(found.args) < 2:
+        return None
+    return seconds(found.args[1]) or None
 
 
 def split_address(address: str) -> tuple[str, int | None]:

@@ -17,6 +17,7 @@ from remediate.targets import HostFile, Socket, Target, probe_host
 
 if TYPE_CHECKING:
     from remediate.executors import Executor, Settings
+    from remediate.hosts import Collector
     from remediate.inventory import Inventory
     from remediate.model import Change, Endpoint
     from remediate.policy import Policy
@@ -107,6 +108,16 @@ class Nginx(Provider):
 
     def executors(self) -> Mapping[str, ExecutorFactory]:
         return {"ansible": _ansible}
+
+    def collector(self, policy: Policy) -> Collector | None:
+        """What discovery reads from the hosts, so that a host-based provider with the same
+        inventory reads them in the same playbook run (`remediate.hosts.collection`)."""
+        inventory = policy.section(self.name, NginxSettings).inventory
+        if inventory is None or not inventory.exists():
+            return None
+        from remediate.providers.nginx.discover import collector
+
+        return collector(policy, inventory)
 
     def discover(self, policy: Policy, progress: Progress) -> Inventory:
         from remediate.errors import require

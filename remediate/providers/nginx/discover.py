@@ -11,15 +11,16 @@ from __future__ import annotations
 from pathlib import Path
 
 from remediate.errors import DiscoveryError
-from remediate.hosts import sha256_text
+from remediate.hosts import Collector, collection, sha256_text
 from remediate.inventory import Inventory
 from remediate.model import Endpoint
 from remediate.policy import Policy
 from remediate.progress import Progress, Silent
 from remediate.providers.nginx.config import Config, parse_tree
-from remediate.providers.nginx.host import HostConfig, collect
+from remediate.providers.nginx.host import COLLECT_PLAY, COLLECT_PLAYBOOK, HostConfig, read
 from remediate.providers.nginx.model import Kind, NginxSettings
 from remediate.providers.nginx.rules import HARD_LINKS, LINKS, PARSED, TREES
+from remediate.providers.nginx.runner import PLAYBOOKS
 
 NAME = "nginx"
 
@@ -33,6 +34,17 @@ def inventory_path(policy: Policy) -> Path:
     if not path.exists():
         raise DiscoveryError(f"nginx.inventory {path}: no such file or directory")
     return path
+
+
+def collector(policy: Policy, inventory: Path) -> Collector:
+    """What Nginx discovery reads from the hosts of `inventory` (see `hosts.collection`)."""
+    return Collector(
+        NAME,
+        PLAYBOOKS / COLLECT_PLAYBOOK,
+        COLLECT_PLAY,
+        inventory,
+        policy.section(NAME, NginxSettings).forks,
+    )
 
 
 def endpoint_of(host: HostConfig, policy: Policy, config: Config | None = None) -> Endpoint:
@@ -60,8 +72,9 @@ def endpoint_of(host: HostConfig, policy: Policy, config: Config | None = None) 
 
 def discover(policy: Policy, progress: Progress | None = None) -> Inventory:
     progress = progress or Silent()
-    forks = policy.section(NAME, NginxSettings).forks
-    hosts = collect(inventory_path(policy), progress, forks=forks)
+    inventory_file = inventory_path(policy)
+    run = collection(collector(policy, inventory_file), policy, progress)
+    hosts = read(run, inventory_file, progress)
     inventory = Inventory(providers=[NAME])
     trees: dict[str, dict[str, str]] = {}
     parsed: dict[str, Config] = {}

@@ -22,9 +22,10 @@ from remediate.errors import DiscoveryError
 from remediate.hosts import sha256_text, unpack_archive
 from remediate.model import fingerprint
 from remediate.progress import Progress
-from remediate.providers.nginx.runner import FORKS, run_playbook
+from remediate.providers.nginx.runner import FORKS, PlaybookRun, run_playbook
 
 COLLECT_PLAYBOOK = "collect.yml"
+COLLECT_PLAY = "Collect the effective Nginx configuration"
 COLLECT_TASK = "Collect the nginx version and configuration tree"
 
 
@@ -61,6 +62,13 @@ def collect(
     run = run_playbook(
         COLLECT_PLAYBOOK, inventory, progress, limit=hosts, label="nginx", forks=forks
     )
+    return read(run, inventory, progress, hosts)
+
+
+def read(
+    run: PlaybookRun, inventory: Path, progress: Progress, hosts: list[str] | None = None
+) -> list[HostConfig]:
+    """The hosts a run of the collect playbook (or its play in a shared run) read."""
     if not run.hosts and hosts is None:
         raise DiscoveryError(f"{inventory}: no hosts found (is it an Ansible inventory?)")
     if run.failures:

@@ -1,0 +1,157 @@
+"""One collection pass per host: a host that runs both Nginx and HAProxy, in the inventory both
+policy sections name, is read by one Ansible playbook run, and both providers plan from it.
+
+The runs are counted by Ansible itself: a callback plugin (enabled through the environment that
+ansible-runner passes on) appends a line for every playbook that starts.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from remediate.hosts import collection
+from remediate.policy import Policy
+from remediate.policy import load as load_policy
+from remediate.progress import Silent
+from remediate.provider import discovery
+from remediate.providers.haproxy.discover import collector as haproxy_collector
+from remediate.providers.haproxy.host import read as haproxy_read
+from remediate.providers.nginx.discover import collector as nginx_collector
+from remediate.sandbox.nginx import echo_backend, free_port
+from tests.conftest import Cli
+from tests.nginx_env import NGINX, NginxHost, websocket_backend
+from tests.test_haproxy_apply import HAPROXY, HAProxyHost
+
+pytestmark = pytest.mark.skipif(
+    not Path(HAPROXY).exists() or not Path(NGINX).exists(),
+    reason="needs the nginx and haproxy binaries (`make test` installs them)",
+)
+
+COUNTER = """\
+import os
+
+from ansible.plugins.callback import CallbackBase
+
+
+class CallbackModule(CallbackBase):
+    CALLBACK_VERSION = 2.0
+    CALLBACK_TYPE = "aggregate"
+    CALLBACK_NAME = "count_playbooks"
+    CALLBACK_NEEDS_ENABLED = True
+
+    def v2_playbook_on_start(self, playbook):
+        with open(os.environ["REMEDIATE_TEST_PLAYBOOKS"], "a", encoding="utf-8") as out:
+            out.write(os.path.basename(playbook._file_name) + "\\n")
+"""
+
+POLICY = """\
+version: 1
+tls:
+  minimum: "1.2"
+http2: true
+websocket:
+  locations: ["/ws/"]
+nginx:
+  inventory: {inventory}
+haproxy:
+  inventory: {inventory}
+  websocket_backends: ["live"]
+"""
+
+
+def write_policy(tmp_path: Path, inventory: Path) -> Policy:
+    path = tmp_path / "remediate.yaml"
+    path.write_text(POLICY.format(inventory=inventory), encoding="utf-8")
+    return load_policy(path)
+
+
+@pytest.fixture
+def playbook_runs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """The file each ansible-playbook run appends its playbook's name to."""
+    plugins = tmp_path / "callback_plugins"
+    plugins.mkdir()
+    (plugins / "count_playbooks.py").write_text(COUNTER, encoding="utf-8")
+    runs = tmp_path / "playbook-runs.txt"
+    runs.touch()
+    monkeypatch.setenv("ANSIBLE_CALLBACK_PLUGINS", str(plugins))
+    monkeypatch.setenv("ANSIBLE_CALLBACKS_ENABLED", "count_playbooks")
+    monkeypatch.setenv("REMEDIATE_TEST_PLAYBOOKS", str(runs))
+    return runs
+
+
+@pytest.fixture
+def edge(tmp_path: Path) -> Iterator[tuple[NginxHost, HAProxyHost]]:
+    """One machine running a weak nginx and a weak HAProxy."""
+    with websocket_backend() as nginx_backend, echo_backend() as haproxy_backend:
+        nginx = NginxHost("edge1", tmp_path / "nginx", "127.0.0.1", free_port(), nginx_backend)
+        haproxy = HAProxyHost("edge1", tmp_path / "haproxy", free_port(), haproxy_backend)
+        nginx.write_weak_config()
+        haproxy.write()
+        nginx.start()
+        haproxy.start()
+        try:
+            yield nginx, haproxy
+        finally:
+            haproxy.stop()
+            nginx.stop()
+
+
+def test_a_host_running_nginx_and_haproxy_is_collected_by_one_playbook_run_for_one_plan(
+    tmp_path: Path, edge: tuple[NginxHost, HAProxyHost], playbook_runs: Path, cli: Cli
+) -> None:
+    nginx, haproxy = edge
+    # One inventory line: the variables of both on the one host.
+    inventory = tmp_path / "hosts.ini"
+    haproxy_vars = haproxy.inventory_line().removeprefix("edge1 ")
+    inventory.write_text(f"{nginx.inventory_line()} {haproxy_vars}\n", encoding="utf-8")
+    policy = tmp_path / "remediate.yaml"
+    policy.write_text(POLICY.format(inventory=inventory), encoding="utf-8")
+
+    planned = cli("plan", "-p", str(policy), "--detailed-exitcode")
+
+    assert planned.code == 2, planned.stdout + planned.stderr
+    assert f"  ~ edge1:{nginx.site}\n" in planned.stdout
+    assert f"  ~ edge1:{haproxy.conf}\n" in planned.stdout
+    assert "+\ttimeout tunnel 1h" in planned.stdout
+    assert playbook_runs.read_text(encoding="utf-8").splitlines() == ["collect-all.yml"]
+
+    # Narrowed to one provider, only its own playbook runs (still once).
+    playbook_runs.write_text("", encoding="utf-8")
+    only = cli("plan", "-p", str(policy), "--only", "haproxy")
+    assert only.code == 0, only.stdout + only.stderr
+    assert f"edge1:{nginx.site}" not in only.stdout
+    assert f"  ~ edge1:{haproxy.conf}\n" in only.stdout
+    assert playbook_runs.read_text(encoding="utf-8").splitlines() == ["collect.yml"]
+
+
+def test_a_host_one_collect_play_fails_on_is_still_read_by_the_next(
+    tmp_path: Path, edge: tuple[NginxHost, HAProxyHost], playbook_runs: Path
+) -> None:
+    nginx, haproxy = edge
+    only_haproxy = HAProxyHost("lb2", tmp_path / "lb2", free_port(), haproxy.backend)
+    only_haproxy.write()
+    inventory = tmp_path / "hosts.ini"
+    haproxy_vars = haproxy.inventory_line().removeprefix("edge1 ")
+    # lb2 has no nginx: Ansible marks it failed in the Nginx play, and the HAProxy play must
+    # still visit it, as a run of its own would.
+    missing = "nginx_binary=/nonexistent/nginx"
+    inventory.write_text(
+        f"{nginx.inventory_line()} {haproxy_vars}\n{only_haproxy.inventory_line()} {missing}\n",
+        encoding="utf-8",
+    )
+    policy = write_policy(tmp_path, inventory)
+
+    with discovery(["nginx", "haproxy"]):
+        # Nginx asks first, so its play runs first.
+        nginx_part = collection(nginx_collector(policy, inventory), policy, Silent())
+        haproxy_part = collection(haproxy_collector(inventory), policy, Silent())
+
+    assert playbook_runs.read_text(encoding="utf-8").splitlines() == ["collect-all.yml"]
+    assert set(nginx_part.failures) == {"lb2"}
+    assert haproxy_part.failures == {}
+    read = {host.host: host for host in haproxy_read(haproxy_part, inventory, Silent()).hosts}
+    assert sorted(read) == ["edge1", "lb2"]
+    assert read["lb2"].files[str(only_haproxy.conf)] == only_haproxy.conf.read_text()
