@@ -274,6 +274,9 @@ class AWS(Provider):
         parts = change.resource.split(":")
         if len(parts) > 5 and parts[0] == "arn" and parts[4]:
             return f"aws:{parts[4]}:{parts[3]}"
+        if isinstance(change.target, ApiDomainTarget) and change.target.account:
+            # An API domain's ARN names no account; its target does, once accounts are named.
+            return f"aws:{change.target.account}:{change.target.region}"
         region = getattr(change.target, "region", "")
         return f"aws:{region}:{change.resource}" if region else super().unit(change)
 
