@@ -11,7 +11,9 @@ lock, the journal, read-back after each write)::
     result = remediate.apply(plan, policy)     # refuses a stale plan whole
     print(result.status, [o.status for o in result.outcomes])
 
-`drift` runs one drift pass (optionally fixing), `rollback` undoes an applied run. Providers
+`plan(policy, selection=Selection.parse(names=["prod"], shard="0/4"))` reads some units (accounts
+in a region) of a fleet; `plan.failed_units` names those that could not be read. `drift` runs one
+drift pass (optionally fixing), `rollback` undoes an applied run. Providers
 (AWS ELBv2, GCP load balancers, Nginx hosts...) come from the `remediate.providers` entry points;
 `providers()` lists them.
 """
@@ -33,6 +35,7 @@ from remediate.provider import Provider
 from remediate.registry import providers
 from remediate.render import plan_text as render_plan
 from remediate.undo import rollback
+from remediate.units import FailedUnit, Selection, Shard
 
 try:
     __version__ = version("remediate")
@@ -42,6 +45,7 @@ except PackageNotFoundError:  # running from a source tree that was never instal
 __all__ = [
     "ApplyResult",
     "Change",
+    "FailedUnit",
     "Finding",
     "Journal",
     "Outcome",
@@ -50,7 +54,9 @@ __all__ = [
     "Provider",
     "RemediateError",
     "RunStatus",
+    "Selection",
     "Settings",
+    "Shard",
     "Status",
     "__version__",
     "apply",

@@ -19,6 +19,7 @@ from remediate.journal import RUN_KINDS, Journal
 from remediate.model import Plan
 from remediate.policy import Policy
 from remediate.progress import reporter
+from remediate.units import Selection
 
 app = typer.Typer(
     help="Find and fix edge endpoints that make clients fail with 426 Upgrade Required, "
@@ -65,6 +66,61 @@ WaitOption = Annotated[
 ]
 
 
+AccountOption = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--account", metavar="ID|NAME", help="Only this account (id or name); repeat for more."
+    ),
+]
+AccountTagOption = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--account-tag", metavar="KEY=VALUE", help="Only accounts with this tag; repeatable."
+    ),
+]
+ParallelOption = Annotated[
+    int | None,
+    typer.Option(
+        "--parallel", metavar="N", help="Units (account x region) read at once (8 by default)."
+    ),
+]
+ShardOption = Annotated[
+    str | None,
+    typer.Option(
+        "--shard",
+        metavar="I/N",
+        help="Run shard I/N of the units (default: JOB_COMPLETION_INDEX with --shard-count).",
+    ),
+]
+ShardCountOption = Annotated[
+    int | None,
+    typer.Option(
+        "--shard-count",
+        metavar="N",
+        envvar="REMEDIATE_SHARDS",
+        help="The shard count for JOB_COMPLETION_INDEX.",
+    ),
+]
+
+
+def _selection(
+    accounts: list[str] | None,
+    tags: list[str] | None,
+    parallel: int | None,
+    shard: str | None,
+    shard_count: int | None,
+) -> Selection:
+    return Selection.parse(accounts or (), tags or (), shard, shard_count, parallel)
+
+
+def _report_failed_units(result: Plan) -> None:
+    """A plan that could not read every unit is not a clean run: say which, and exit 1."""
+    if result.failed_units:
+        for item in result.failed_units:
+            _err(f"error: {item.unit}: {item.reason}")
+        _err(f"{len(result.failed_units)} units could not be read; the report covers the others")
+
+
 def _only(value: str | None) -> list[str] | None:
     if value is None:
         return None
@@ -103,12 +159,21 @@ def plan(
             help="ALB or Nginx access logs: show on each TLS change who would lose access.",
         ),
     ] = None,
+    account: AccountOption = None,
+    account_tag: AccountTagOption = None,
+    parallel: ParallelOption = None,
+    shard: ShardOption = None,
+    shard_count: ShardCountOption = None,
 ) -> None:
-    """Discover the endpoints, plan the changes and show them as a dry-run diff."""
+    """Discover the endpoints, plan the changes and show them as a dry-run diff; exit 1 (with
+    the plan of the rest) when an account or another unit could not be read."""
+    selection = _selection(account, account_tag, parallel, shard, shard_count)
     policy = policy_module.load(policy_file)
     journal = Journal(state_dir)
     with reporter(quiet) as progress:
-        result = engine.plan(policy, _only(only), progress, journal=journal, note=_err)
+        result = engine.plan(
+            policy, _only(only), progress, journal=journal, note=_err, selection=selection
+        )
     if client_logs:
         from remediate import clients
 
@@ -120,6 +185,9 @@ def plan(
         result.save(out)
         _err(f"plan saved to {out}; apply it with: remediate apply {out}")
     _out(render.plan_json(result) if output is Format.JSON else render.plan_text(result))
+    _report_failed_units(result)
+    if result.failed_units:
+        raise typer.Exit(1)
     if detailed_exitcode and result.has_changes:
         raise typer.Exit(EXIT_CHANGES)
 
@@ -169,14 +237,22 @@ def apply(
             "--max-failures", help="Stop the rollout once more than K resources or hosts failed."
         ),
     ] = None,
+    account: AccountOption = None,
+    account_tag: AccountTagOption = None,
+    parallel: ParallelOption = None,
+    shard: ShardOption = None,
+    shard_count: ShardCountOption = None,
 ) -> None:
     """Apply a saved plan, or plan and apply (asks first unless --auto-approve).
 
     A saved plan is checked against the policy in force first: every change must be one a fresh
     plan makes. Then probe the changed endpoints that can be reached (--no-verify skips it); exit
-    3 when a change failed or a probe disagrees, 143/130 when SIGTERM/SIGINT stopped it."""
+    3 when a change failed or a probe disagrees, 1 when an account (or another unit) could not be
+    read (the others are applied), 143/130 when SIGTERM/SIGINT stopped it."""
+    selection = _selection(account, account_tag, parallel, shard, shard_count)
     journal = Journal(state_dir)
     serial = [part.strip() for part in (batch or "").split(",") if part.strip()]
+    planned: list[Plan] = []
     with reporter(quiet) as progress:
         if plan_file is not None:
             saved = Plan.load(plan_file)
@@ -200,6 +276,7 @@ def apply(
             policy = policy_module.load(policy_file)
 
             def show(fresh: Plan) -> None:
+                planned.append(fresh)
                 if output is Format.TEXT:
                     _out(render.plan_text(fresh))
 
@@ -224,14 +301,20 @@ def apply(
                 canary=canary,
                 serial=serial,
                 max_failures=max_failures,
+                selection=selection,
             )
+    for fresh in planned:
+        _report_failed_units(fresh)
+    unread = [item for fresh in planned for item in fresh.failed_units]
     for recovered in result.recovered:
         _err(f"note: {recovered.line()}")
     if result.status is engine.RunStatus.NOTHING_TO_DO:
         if output is Format.JSON:
-            _out(render.outcomes_json([], "", result.status.value))
+            _out(render.outcomes_json([], "", result.status.value, failed_units=unread))
         else:
             _err("Nothing to apply.")
+        if unread:
+            raise typer.Exit(1)
         return
     if output is Format.JSON:
         found = None if result.checks is None else [check.to_dict() for check in result.checks]
@@ -243,6 +326,7 @@ def apply(
                 found,
                 not_applied=result.not_reached,
                 halted=result.halted,
+                failed_units=unread,
             )
         )
     else:
@@ -250,6 +334,8 @@ def apply(
         _out(verification.results_text(result.checks or []))
         _out(render.not_applied_text(result.not_reached, result.halted))
     _exit_for(result)
+    if unread:
+        raise typer.Exit(1)
 
 
 def _exit_for(result: engine.ApplyResult) -> None:

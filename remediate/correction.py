@@ -25,6 +25,7 @@ from remediate.journal import FIXING_KINDS, Journal
 from remediate.model import Change, Plan
 from remediate.policy import Policy
 from remediate.progress import Progress, Silent
+from remediate.units import FailedUnit
 
 _UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
 _DURATION = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d)")
@@ -106,6 +107,8 @@ class Report:
     stopped_by: signal.Signals | None = None
     # Interrupted runs of earlier processes this pass found and reconciled.
     recovered: list[recovery.Recovered] = field(default_factory=list)
+    # Units (accounts in a region...) the pass could not read: it covered the others only.
+    unread: list[FailedUnit] = field(default_factory=list)
 
     @property
     def exit_code(self) -> int:
@@ -189,6 +192,12 @@ def run_once(
     try:
         with holding:
             _pass(report, policy, journal, providers, max_changes, progress, wait=wait, note=note)
+        if report.unread and report.successful:
+            # A pass that could not read every unit is never clean: it covered the others.
+            report.status = PassStatus.PARTIAL
+            report.error = f"{len(report.unread)} units could not be read: " + "; ".join(
+                f"{item.unit}: {item.reason}" for item in report.unread
+            )
     except RemediateError as exc:
         report.status = PassStatus.ERROR
         report.error = str(exc)
@@ -239,6 +248,7 @@ def _unit(change: Change) -> str:
 
 def _plan(report: Report, policy: Policy, providers: list[str], progress: Progress) -> Plan:
     plan = engine.plan(policy, providers, progress, record=False)
+    report.unread = list(plan.failed_units)
     unfinished = recovery.findings(report.recovered)
     if unfinished:
         plan = plan.model_copy(update={"findings": [*unfinished, *plan.findings]})

@@ -21,6 +21,7 @@ from remediate import (
     recovery,
     registry,
     rollout,
+    units,
     verification,
 )
 from remediate import lock as lock_module
@@ -31,6 +32,7 @@ from remediate.journal import NOT_APPLIED, WRITTEN, Journal
 from remediate.model import Change, Plan
 from remediate.policy import Policy
 from remediate.progress import Progress, Silent
+from remediate.units import Selection
 
 
 def select(policy: Policy, only: Iterable[str] | None = None) -> list[str]:
@@ -51,15 +53,46 @@ def select(policy: Policy, only: Iterable[str] | None = None) -> list[str]:
 
 
 def discover(
-    policy: Policy, only: Iterable[str] | None = None, progress: Progress | None = None
+    policy: Policy,
+    only: Iterable[str] | None = None,
+    progress: Progress | None = None,
+    selection: Selection | None = None,
 ) -> Inventory:
-    """Read every endpoint of the selected providers."""
+    """Read every endpoint of the selected providers, unit by unit (see `remediate.units`).
+
+    The units `selection` keeps (by name, tag and shard) are read on a bounded pool; a unit that
+    fails is carried in `Inventory.failures` while the others are read (even when every unit
+    failed, the report says which and why). With name or tag filters, only providers that list
+    named units take part."""
     progress = progress or Silent()
+    selection = selection or Selection()
     inventory = Inventory()
-    selected = select(policy, only)
-    with provider.discovery(selected):
-        for name in selected:
+    listed: list[units.Unit] = []
+    whole: list[str] = []
+    for name in select(policy, only):
+        provider_units = registry.get(name).units(policy)
+        if provider_units is None:
+            if not selection.filters and selection.shard.owns(name):
+                whole.append(name)
+        else:
+            listed.extend(provider_units)
+            inventory.providers.append(name)
+    if selection.filters and not any(selection.matches(unit) for unit in listed):
+        wanted = [*selection.names, *(f"{key}={value}" for key, value in selection.tags)]
+        raise RemediateError(f"{', '.join(wanted)}: matches no account or project of the policy")
+    with provider.discovery(whole):
+        for name in whole:
             inventory.merge(registry.get(name).discover(policy, progress))
+        chosen = selection.choose(listed)
+        results = units.run(
+            chosen,
+            lambda unit: registry.get(unit.provider).discover_unit(policy, unit, progress),
+            selection.parallel,
+            progress,
+        )
+    for _, found in results.done:
+        inventory.merge(found)
+    inventory.failures.extend(results.failed)
     return inventory
 
 
@@ -72,6 +105,7 @@ def plan(
     journal: Journal | None = None,
     record: bool = True,
     note: Callable[[str], None] | None = None,
+    selection: Selection | None = None,
 ) -> Plan:
     """Discover and plan in one call.
 
@@ -87,7 +121,7 @@ def plan(
         for item in recovered:
             if note is not None:
                 note(f"note: {item.line()}")
-    result = planner.plan(discover(policy, only, progress), policy, today)
+    result = planner.plan(discover(policy, only, progress, selection), policy, today)
     unfinished = recovery.findings(recovered)
     if unfinished:
         result = result.model_copy(update={"findings": [*unfinished, *result.findings]})
@@ -528,6 +562,7 @@ def plan_and_apply(
     canary: rollout.Size | None = None,
     serial: Sequence[rollout.Size] = (),
     max_failures: int | None = None,
+    selection: Selection | None = None,
 ) -> tuple[Plan, ApplyResult]:
     """Plan and apply under one hold of the apply lock: a run that waits for another plans only
     once that one is done, so it never applies what the other already changed. `show` is given
@@ -547,7 +582,7 @@ def plan_and_apply(
     with holding:
         # Finish what a dead run left before planning on top of it (writes only under the lock).
         recovered = recovery.reconcile(journal, policy, progress, holding_lock=not dry_run)
-        fresh = plan(policy, only, progress, journal=journal, record=False)
+        fresh = plan(policy, only, progress, journal=journal, record=False, selection=selection)
         unfinished = recovery.findings(recovered)
         if unfinished:
             fresh = fresh.model_copy(update={"findings": [*unfinished, *fresh.findings]})
@@ -563,7 +598,8 @@ def plan_and_apply(
         with units as held:
             confirmed = fresh
             if held is not None and held.waited:
-                fresh = _still_to_do(confirmed, plan(policy, only, progress, record=False))
+                again = plan(policy, only, progress, record=False, selection=selection)
+                fresh = _still_to_do(confirmed, again)
             result = apply(
                 fresh,
                 policy,

@@ -24,6 +24,7 @@ from remediate.errors import RemediateError
 from remediate.inputs import decode_text, read_bytes
 from remediate.provider import Severity
 from remediate.targets import Target
+from remediate.units import FailedUnit
 
 FORMAT_VERSION = 2
 # Probe and log reports (verify, diagnose, clients) kept their shape when plans went to format 2.
@@ -140,6 +141,11 @@ class Plan(BaseModel):
     changes: list[Change] = Field(default_factory=list)
     findings: list[Finding] = Field(default_factory=list)
     excluded: list[Excluded] = Field(default_factory=list)
+    failed_units: list[FailedUnit] = Field(
+        default_factory=list,
+        description="Units (an account in a region, a project) that could not be read: the plan "
+        "covers everything else.",
+    )
     digest: str = Field(
         default="",
         description="sha256 of the plan's content: tells an edited plan from a damaged one.",
@@ -153,7 +159,9 @@ class Plan(BaseModel):
 
     def content_digest(self) -> str:
         """sha256 of everything the plan says (its digest and derived summary aside)."""
-        content = self.model_dump(mode="json", exclude={"digest", "summary"})
+        # A plan without failed units digests as plans did before units existed.
+        excluded = {"digest", "summary"} | (set() if self.failed_units else {"failed_units"})
+        content = self.model_dump(mode="json", exclude=excluded)
         canonical = json.dumps(content, sort_keys=True, separators=(",", ":"))
         return "sha256:" + hashlib.sha256(canonical.encode()).hexdigest()
 
@@ -163,7 +171,7 @@ class Plan(BaseModel):
         by_provider: dict[str, int] = {}
         for change in self.changes:
             by_provider[change.provider] = by_provider.get(change.provider, 0) + 1
-        return {
+        summary: dict[str, Any] = {
             "changes": len(self.changes),
             "resources": len({change.resource for change in self.changes}),
             "findings": len(self.findings),
@@ -171,6 +179,9 @@ class Plan(BaseModel):
             "expired_exclusions": sum(1 for item in self.excluded if item.expired),
             "changes_by_provider": by_provider,
         }
+        if self.failed_units:
+            summary["failed_units"] = len(self.failed_units)
+        return summary
 
     @property
     def has_changes(self) -> bool:

@@ -13,7 +13,11 @@ from remediate.policy import Exclusion, Policy
 def plan(inventory: Inventory, policy: Policy, today: date | None = None) -> Plan:
     """The changes that bring `inventory` in line with `policy`, minus live exclusions."""
     today = today or datetime.now(UTC).date()
-    result = Plan(policy_digest=policy.digest(), providers=list(inventory.providers))
+    result = Plan(
+        policy_digest=policy.digest(),
+        providers=list(inventory.providers),
+        failed_units=list(inventory.failures),
+    )
     for endpoint in inventory.endpoints:
         provider = registry.get(endpoint.provider)
         verdict = provider.evaluate(endpoint, policy, inventory.facts)

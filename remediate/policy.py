@@ -161,7 +161,15 @@ def load(path: Path | str) -> Policy:
 
 
 def parse(text: str, source: str = "<policy>") -> Policy:
-    """Validate policy YAML text; `source` names it in errors.
+    """Validate policy YAML text; `source` names it in errors."""
+    root, data = read_yaml(text, source)
+    if not isinstance(data, dict):
+        raise PolicyError(f"{source}:1: the policy must be a mapping of settings")
+    return validate(model(), root, data, source)
+
+
+def read_yaml(text: str, source: str) -> tuple[Node | None, Any]:
+    """YAML text as its node tree (for line numbers) and its data; `source` names it in errors.
 
     The YAML is composed with ruamel's safe loader (comments are not kept: the round-trip
     loader's comment handling costs time quadratic in the number of comment lines), limited to
@@ -174,10 +182,9 @@ def parse(text: str, source: str = "<policy>") -> Policy:
     try:
         root = yaml.compose(text)
         if root is None:
-            data: Any = {}
-        else:
-            _check_expansion(root, source)
-            data = yaml.constructor.construct_document(root)
+            return None, {}
+        _check_expansion(root, source)
+        return root, yaml.constructor.construct_document(root)
     except MaxDepthExceededError as exc:
         raise PolicyError(f"{source}{_at(exc)}: nested deeper than {MAX_DEPTH} levels") from None
     except MarkedYAMLError as exc:
@@ -190,14 +197,20 @@ def parse(text: str, source: str = "<policy>") -> Policy:
         ) from None
     except YAMLError as exc:
         raise PolicyError(f"{source}: malformed YAML: {' '.join(str(exc).split())}") from None
-    if not isinstance(data, dict):
-        raise PolicyError(f"{source}:1: the policy must be a mapping of settings")
+
+
+M = TypeVar("M", bound=BaseModel)
+
+
+def validate(kind: type[M], root: Node | None, data: Any, source: str) -> M:
+    """`data` (read by `read_yaml`) as `kind`; the first problem is one `PolicyError` line
+    naming the file, line and field."""
     try:
-        return model().model_validate(data)
+        return kind.model_validate(data)
     except ValidationError as exc:
         error = exc.errors()[0]
         loc = tuple(error["loc"])
-        line = _line_of(root, loc)
+        line = _line_of(root, loc) if root is not None else None
         field = _dotted(loc)
         where = f"{source}:{line}" if line else source
         more = len(exc.errors()) - 1

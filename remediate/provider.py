@@ -34,6 +34,7 @@ if TYPE_CHECKING:
     from remediate.progress import Progress
     from remediate.pulumi.remediation import Declaration
     from remediate.rules import Verdict
+    from remediate.units import Unit
     from remediate.verification import Expectation
 
 
@@ -97,6 +98,17 @@ class Provider(ABC):
     @abstractmethod
     def discover(self, policy: Policy, progress: Progress) -> Inventory:
         """Read every endpoint the policy's section points at; raise DiscoveryError on failure."""
+
+    def units(self, policy: Policy) -> Sequence[Unit] | None:
+        """The independent parts of the estate the policy points at (accounts x regions,
+        projects, hosts), read one by one with `discover_unit`; None (the default) makes the whole
+        provider one unit, read with `discover`. Raise for a policy that cannot be split (a
+        malformed accounts file): that fails the run, not one unit."""
+        return None
+
+    def discover_unit(self, policy: Policy, unit: Unit, progress: Progress) -> Inventory:
+        """Read one of the units `units` listed; a `RemediateError` fails that unit alone."""
+        raise NotImplementedError(f"the {self.name} provider lists no units")
 
     @abstractmethod
     def evaluate(self, endpoint: Endpoint, policy: Policy, facts: Mapping[str, Any]) -> Verdict:

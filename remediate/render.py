@@ -13,6 +13,7 @@ from remediate.executors import Outcome, Status
 from remediate.journal import Run
 from remediate.model import FORMAT_VERSION, Change, Plan
 from remediate.provider import Provider
+from remediate.units import FailedUnit
 
 
 def _value(value: Any) -> str:
@@ -73,6 +74,13 @@ def plan_text(plan: Plan) -> str:
                     f"({_plural(item.changes, 'change')} held back)"
                 )
         lines.append("")
+    if plan.failed_units:
+        lines.append(
+            f"Not read ({_plural(len(plan.failed_units), 'unit')} failed; "
+            "this plan covers the others only):"
+        )
+        lines.extend(f"  x {item.unit}: {item.reason}" for item in plan.failed_units)
+        lines.append("")
     summary = plan.summary
     if plan.changes:
         total = (
@@ -130,9 +138,11 @@ def outcomes_json(
     *,
     not_applied: Sequence[Change] = (),
     halted: str = "",
+    failed_units: Sequence[FailedUnit] = (),
 ) -> str:
     """The apply result; `verification` (the probes of the changed endpoints) when they ran;
-    `not_applied`, the changes a halted rollout did not reach, and why it halted."""
+    `not_applied`, the changes a halted rollout did not reach, and why it halted;
+    `failed_units` when some units (accounts in a region...) could not be read."""
     document: dict[str, Any] = {
         "format_version": FORMAT_VERSION,
         "run_id": run_id,
@@ -147,6 +157,8 @@ def outcomes_json(
             {"provider": c.provider, "resource": c.resource, "attribute": c.attribute}
             for c in not_applied
         ]
+    if failed_units:
+        document["failed_units"] = [item.model_dump(mode="json") for item in failed_units]
     return json.dumps(document, indent=2) + "\n"
 
 

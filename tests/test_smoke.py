@@ -15,9 +15,13 @@ def test_demo_plans_applies_and_comes_back_clean(cli: Cli) -> None:
     assert "gcp target-ssl-proxy mqtt (demo-shop/global)" in first
     assert "aws http-api-domain ws.shop.example.com (HTTP/WebSocket API domain)" in first
     assert "alpn h2,http/1.1" in first  # the HAProxy host's diff: h2 on its TLS bind
-    # AWS 8 changes to 7 resources (2 Classic, 1 API domain), GCP 6 to 6 (1 SSL proxy), Nginx 2,
-    # HAProxy 1 file
-    assert "Plan: 17 changes to 16 resources" in first
+    # AWS 8 changes to 7 resources (2 Classic, 1 API domain) in the management account and 1 in
+    # each of 3 member accounts, GCP 6 to 6 (1 SSL proxy), Nginx 2, HAProxy 1 file
+    assert "Plan: 20 changes to 19 resources" in first
+    assert "aws listener payments-web:443 HTTPS (us-east-1)" in first
+    # The member whose role does not trust the management account is reported, not fatal.
+    assert "Not read (2 units failed" in first
+    assert "AccessDenied" in first
     assert "No changes." in after
     # The HAProxy host's WebSocket outlives its 5 s client timeout once timeout tunnel is in.
     assert "WebSocket /ws/ stays open idle: ok (open after 6 s idle)" in first

@@ -38,6 +38,8 @@ class _WhileServing:
     - moto's Classic ELB policy calls are made strict (`_strict_classic_policies`), and its
       apigatewayv2 gets an UpdateDomainName checked against botocore's model
       (`_update_http_api_domains`).
+    - moto's STS assumes any role, existing or not; the real one only a role whose trust policy
+      lets the caller in (`org.strict_assume_role`).
 
     moto serves every server of a process from the same backends and handler classes, so both are
     counted: the first server to start applies them, the last to stop puts the originals back.
@@ -72,7 +74,13 @@ class _WhileServing:
             log = logging.getLogger("werkzeug")
             self._log_level = log.level
             log.setLevel(logging.ERROR)
-            self._restore = [_strict_classic_policies(), _update_http_api_domains()]
+            from remediate.sandbox.org import strict_assume_role
+
+            self._restore = [
+                _strict_classic_policies(),
+                _update_http_api_domains(),
+                strict_assume_role(),
+            ]
 
     def release(self) -> None:
         from moto.elbv2.responses import ELBV2Response
@@ -346,11 +354,14 @@ class Fleet:
 class FleetBuilder:
     """Creates load balancers the way a team's CloudFormation would, one region at a time."""
 
-    def __init__(self, region: str, fleet: Fleet | None = None) -> None:
+    def __init__(self, region: str, fleet: Fleet | None = None, session: Any = None) -> None:
+        """`session`: a boto3 session to create them with (another account's); boto3's
+        default one otherwise."""
         self.region = region
         self.fleet = fleet or Fleet()
-        self.elbv2: Any = boto3.client("elbv2", region_name=region)
-        ec2 = boto3.client("ec2", region_name=region)
+        maker: Any = session or boto3
+        self.elbv2: Any = maker.client("elbv2", region_name=region)
+        ec2 = maker.client("ec2", region_name=region)
         vpc = ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
         zones = [z["ZoneName"] for z in ec2.describe_availability_zones()["AvailabilityZones"]]
         self.vpc = vpc
@@ -360,7 +371,7 @@ class FleetBuilder:
             ]["SubnetId"]
             for index, zone in enumerate(zones[:2])
         ]
-        acm = boto3.client("acm", region_name=region)
+        acm = maker.client("acm", region_name=region)
         self.certificate = acm.request_certificate(DomainName=f"*.{region}.example.com")[
             "CertificateArn"
         ]

@@ -25,7 +25,9 @@ World = Callable[[Path], Any]
 @contextmanager
 def aws_world(workdir: Path) -> Iterator[dict[str, Any]]:
     """A moto server with a mixed ELBv2 fleet in two regions, Classic load balancers and
-    HTTP/WebSocket API custom domains."""
+    HTTP/WebSocket API custom domains in the management account of an organization whose
+    members have weak load balancers of their own, one member refusing the role (see
+    `sandbox.org`): the demo reads every account and reports that one without stopping."""
     from remediate.sandbox.aws import (
         MotoServer,
         environment,
@@ -33,6 +35,7 @@ def aws_world(workdir: Path) -> Iterator[dict[str, Any]]:
         seed_classic_fleet,
         seed_fleet,
     )
+    from remediate.sandbox.org import MEMBER_ROLE, seed_organization
 
     server = MotoServer()
     try:
@@ -41,8 +44,13 @@ def aws_world(workdir: Path) -> Iterator[dict[str, Any]]:
             # (a test run) that used moto before.
             server.reset()
             seed_api_domains(seed_classic_fleet(seed_fleet()))
+            seed_organization()
             yield {
-                "aws": {"regions": ["us-east-1", "eu-west-1"], "ssl_policy": "auto"},
+                "aws": {
+                    "regions": ["us-east-1", "eu-west-1"],
+                    "ssl_policy": "auto",
+                    "organization": {"role": MEMBER_ROLE},
+                },
                 "exclude": [
                     {
                         "match": "arn:aws:elasticloadbalancing:*:*:listener/app/legacy-pos/*",
@@ -130,3 +138,8 @@ def run(
         write(render.plan_text(second))
         if second.has_changes or result.failed or result.probes_failed:
             note("demo: the second plan is not clean; see above")
+        if second.failed_units:
+            note(
+                f"demo: {len(second.failed_units)} units not read, as intended: the sandbox "
+                "organization's `legacy` account does not trust this one (a CLI run exits 1)"
+            )

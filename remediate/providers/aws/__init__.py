@@ -33,6 +33,7 @@ if TYPE_CHECKING:
     from remediate.progress import Progress
     from remediate.pulumi.remediation import Declaration
     from remediate.rules import Verdict
+    from remediate.units import Unit
     from remediate.verification import Expectation
 
 DOCS = "https://docs.aws.amazon.com/elasticloadbalancing/latest"
@@ -41,7 +42,7 @@ DOCS = "https://docs.aws.amazon.com/elasticloadbalancing/latest"
 def _boto3(settings: Settings, progress: Progress) -> Executor:
     from remediate.providers.aws.executor import Boto3Executor
 
-    return Boto3Executor(progress)
+    return Boto3Executor(progress, settings.section("aws", AWSSettings))
 
 
 def _pulumi(settings: Settings, progress: Progress) -> Executor:
@@ -166,6 +167,12 @@ class AWS(Provider):
             "elasticloadbalancing:DescribeLoadBalancerPolicies",
             "sts:GetCallerIdentity",
             "apigateway:GET",
+            # Many accounts: the calls of the credentials' own (management) account.
+            "sts:AssumeRole",
+            "organizations:ListAccounts",
+            "organizations:ListAccountsForParent",
+            "organizations:ListOrganizationalUnitsForParent",
+            "organizations:ListTagsForResource",
         ),
         write=(
             "elasticloadbalancing:ModifyListener",
@@ -183,6 +190,18 @@ class AWS(Provider):
         from remediate.providers.aws.discover import discover
 
         return discover(policy, progress)
+
+    def units(self, policy: Policy) -> Sequence[Unit] | None:
+        """One unit per account and region when the section names accounts; otherwise the
+        credentials' account is read whole, as one unit."""
+        from remediate.providers.aws.fleet import units
+
+        return units(policy)
+
+    def discover_unit(self, policy: Policy, unit: Unit, progress: Progress) -> Inventory:
+        from remediate.providers.aws.fleet import discover_unit
+
+        return discover_unit(policy, unit, progress)
 
     def evaluate(self, endpoint: Endpoint, policy: Policy, facts: Mapping[str, Any]) -> Verdict:
         from remediate.providers.aws.rules import evaluate
@@ -211,7 +230,9 @@ class AWS(Provider):
             )
         if endpoint.kind == Kind.HTTP_API_DOMAIN:
             return ApiDomainTarget(
-                region=endpoint.location, domain_name=str(context["domain_name"])
+                region=endpoint.location,
+                domain_name=str(context["domain_name"]),
+                account=str(context.get("account") or ""),
             )
         if endpoint.kind == Kind.LOAD_BALANCER:
             return LoadBalancerTarget(
@@ -253,6 +274,9 @@ class AWS(Provider):
         parts = change.resource.split(":")
         if len(parts) > 5 and parts[0] == "arn" and parts[4]:
             return f"aws:{parts[4]}:{parts[3]}"
+        if isinstance(change.target, ApiDomainTarget) and change.target.account:
+            # An API domain's ARN names no account; its target does, once accounts are named.
+            return f"aws:{change.target.account}:{change.target.region}"
         region = getattr(change.target, "region", "")
         return f"aws:{region}:{change.resource}" if region else super().unit(change)
 

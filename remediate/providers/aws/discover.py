@@ -253,10 +253,13 @@ def discover(
     policy: Policy,
     progress: Progress | None = None,
     boto_session: boto3.session.Session | None = None,
+    regions: Iterable[str] | None = None,
+    label: str = NAME,
 ) -> Inventory:
-    """Every ELBv2 load balancer, TLS listener and target group in the policy's regions."""
+    """Every ELBv2 load balancer, TLS listener and target group in `regions` (default: the
+    policy's) of the account `boto_session` signs as; `label` starts each progress line."""
     progress = progress or Silent()
-    session = Session.open(regions_of(policy), boto_session)
+    session = Session.open(regions_of(policy) if regions is None else regions, boto_session)
     inventory = Inventory(providers=[NAME])
     catalogs: dict[str, list[SslPolicy]] = {}
     classic_catalogs: dict[str, list[ClassicPolicy]] = {}
@@ -264,11 +267,11 @@ def discover(
     # ELBv2 and the other kinds (Classic, API domains) of every region are read side by side.
     with ThreadPoolExecutor(max_workers=2 * len(session.clients)) as pool:
         v2 = {
-            region: pool.submit(_discover_region, region, client, policy, progress)
+            region: pool.submit(_discover_region, region, client, policy, progress, label)
             for region, client in session.clients.items()
         }
         others = {
-            region: pool.submit(_discover_others, region, session, progress)
+            region: pool.submit(_discover_others, region, session, progress, label)
             for region in session.classic
         }
         for region, future in v2.items():
@@ -287,12 +290,12 @@ def discover(
 
 
 def _discover_others(
-    region: str, session: Session, progress: Progress
+    region: str, session: Session, progress: Progress, label: str
 ) -> tuple[list[Endpoint], list[ClassicPolicy], list[str]]:
     """The region's Classic HTTPS/SSL listeners (with, when there are any, the predefined policies
     their negotiation policies reference) and HTTP/WebSocket API custom domains (with the
     SecurityPolicy values the service model declares)."""
-    key = f"aws {region} classic, API domains"
+    key = f"{label} {region} classic, API domains"
     progress.update(key, "listing Classic load balancers and API custom domains")
     client = session.classic[region]
     with _Errors(region):
@@ -306,9 +309,13 @@ def _discover_others(
 
 
 def _discover_region(
-    region: str, client: ElasticLoadBalancingv2Client, policy: Policy, progress: Progress
+    region: str,
+    client: ElasticLoadBalancingv2Client,
+    policy: Policy,
+    progress: Progress,
+    label: str,
 ) -> tuple[list[Endpoint], list[SslPolicy]]:
-    key = f"aws {region}"
+    key = f"{label} {region}"
     with _Errors(region), ThreadPoolExecutor(max_workers=WORKERS_PER_REGION) as pool:
         # The security policies and target groups are read while the load balancers are listed;
         # each load balancer's attribute read follows its own listener read on the same worker,

@@ -30,24 +30,37 @@ from remediate.providers.aws.discover import (
     read_classic,
     read_settings,
 )
-from remediate.providers.aws.model import ApiDomainTarget, ClassicListenerTarget, Kind
+from remediate.providers.aws.fleet import Signers, account_of, by_account
+from remediate.providers.aws.model import ApiDomainTarget, AWSSettings, ClassicListenerTarget, Kind
 from remediate.providers.aws.rules import HTTP2_ATTRIBUTE
 
 
 class Boto3Executor:
+    """Writes through the account each change's resource lives in (see `fleet.Signers`)."""
+
     name = "boto3"
 
-    def __init__(self, progress: Progress) -> None:
+    def __init__(self, progress: Progress, settings: AWSSettings | None = None) -> None:
         self._progress = progress
-        self._session: Session | None = None
+        self._signers = Signers(settings or AWSSettings())
+        self._sessions: dict[str, Session] = {}
 
-    def _open(self, changes: Sequence[Change]) -> Session:
-        if self._session is None:
-            self._session = Session.open(sorted({change.location for change in changes}))
-        return self._session
+    def _open(self, account: str, changes: Sequence[Change]) -> Session:
+        if account not in self._sessions:
+            self._sessions[account] = Session.open(
+                sorted({change.location for change in changes}), self._signers.session(account)
+            )
+        return self._sessions[account]
 
     def _read(self, changes: Sequence[Change]) -> dict[str, dict[str, Any] | None]:
-        session = self._open(changes)
+        found: dict[str, dict[str, Any] | None] = {}
+        for account, group in by_account(changes).items():
+            found.update(self._read_account(self._open(account, group), group))
+        return found
+
+    def _read_account(
+        self, session: Session, changes: Sequence[Change]
+    ) -> dict[str, dict[str, Any] | None]:
         targets = {(c.resource, c.kind, c.location) for c in changes if c.kind in _V2_KINDS}
         found = read_settings(session, sorted(targets))
         listeners = {
@@ -85,11 +98,18 @@ class Boto3Executor:
         if dry_run:
             return [Outcome(change, Status.DRY_RUN) for change in changes]
         steps = steps or NoSteps()
-        session = self._open(changes)
+        sessions: dict[str, Session] = {}
+        refused: dict[str, str] = {}  # the API said no: nothing was written
+        for account, account_changes in by_account(changes).items():
+            try:
+                sessions[account] = self._open(account, account_changes)
+            except RemediateError as exc:
+                # An account whose role cannot be assumed fails its changes, not the others'.
+                refused.update((change.resource, str(exc)) for change in account_changes)
         by_resource: dict[str, list[Change]] = defaultdict(list)
         for change in changes:
-            by_resource[change.resource].append(change)
-        refused: dict[str, str] = {}  # the API said no: nothing was written
+            if change.resource not in refused:
+                by_resource[change.resource].append(change)
         unsure: dict[str, str] = {}  # 5xx, transport or a cut-off answer: it may have landed
         answered: dict[str, dict[str, Any]] = {}  # what each successful write answered
         for resource, group in by_resource.items():
@@ -97,7 +117,7 @@ class Boto3Executor:
             steps.begin(group)
             self._progress.update(f"aws {first.location}", f"updating {first.name}")
             try:
-                reported = _write(session, group)
+                reported = _write(sessions[account_of(first)], group)
                 if reported:
                     answered[resource] = reported
             except ClientError as exc:
@@ -112,7 +132,7 @@ class Boto3Executor:
             steps.end(group, refused.get(resource) or unsure.get(resource))
         # Failed writes are read back too: a write whose answer was lost may have landed.
         try:
-            observed = self._read(changes)
+            observed = self._read([c for c in changes if account_of(c) in sessions])
         except RemediateError as exc:
             # Without a read-back, a write's own answer is the best evidence there is.
             return [
@@ -121,6 +141,9 @@ class Boto3Executor:
             ]
         outcomes: list[Outcome] = []
         for change in changes:
+            if account_of(change) not in sessions:
+                outcomes.append(Outcome(change, Status.FAILED, refused[change.resource]))
+                continue
             value = _value_of(observed.get(change.resource), change.attribute)
             failure = refused.get(change.resource) or unsure.get(change.resource)
             if failure is not None and value == change.after:
