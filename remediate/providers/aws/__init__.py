@@ -1,5 +1,6 @@
 """AWS Elastic Load Balancing: ALB HTTPS and NLB TLS listeners, ALB HTTP/2, target group
-protocol risks (ELBv2), and Classic Load Balancer HTTPS/SSL listeners.
+protocol risks (ELBv2), Classic Load Balancer HTTPS/SSL listeners, and API Gateway custom domains
+(REST, HTTP and WebSocket) and REST APIs.
 
 Classic listeners are kinds of this provider rather than a provider of their own: they share the
 `aws` section (regions, credentials), the rate limit and the boto3 executor, and a user fixing
@@ -22,6 +23,8 @@ from remediate.providers.aws.model import (
     Kind,
     ListenerTarget,
     LoadBalancerTarget,
+    RestApiTarget,
+    RestDomainTarget,
 )
 from remediate.targets import Target
 
@@ -36,6 +39,7 @@ if TYPE_CHECKING:
     from remediate.verification import Expectation
 
 DOCS = "https://docs.aws.amazon.com/elasticloadbalancing/latest"
+APIGW = "https://docs.aws.amazon.com/apigateway/latest/developerguide/"
 
 
 def _boto3(settings: Settings, progress: Progress) -> Executor:
@@ -52,7 +56,7 @@ def _pulumi(settings: Settings, progress: Progress) -> Executor:
 
 class AWS(Provider):
     name = "aws"
-    title = "AWS load balancers (ELBv2 and Classic) and API Gateway HTTP/WebSocket domains"
+    title = "AWS load balancers (ELBv2 and Classic), API Gateway REST APIs and custom domains"
     section = AWSSettings
     kinds = tuple(Kind)
     default_executor = "boto3"
@@ -154,6 +158,42 @@ class AWS(Provider):
             "http-api-custom-domain-names.html",
             fixes=False,
         ),
+        RuleInfo(
+            "aws-apigw-rest-tls-floor",
+            "REST API or REST custom domain accepts TLS below the minimum",
+            Severity.HIGH,
+            "Set its securityPolicy to the most compatible value of the service model's "
+            "SecurityPolicy enum its endpoint type may take that meets tls.minimum (or "
+            "aws.api_security_policy), with aws.endpoint_access_mode for an enhanced policy.",
+            f"{APIGW}apigateway-security-policies.html",
+        ),
+        RuleInfo(
+            "aws-apigw-rest-no-policy-meets",
+            "No security policy of a REST API or REST custom domain meets the minimum",
+            Severity.HIGH,
+            "No policy the API offers for the endpoint type meets tls.minimum (or aws.fips): "
+            "change the endpoint type or front the API with something that can.",
+            f"{APIGW}apigateway-security-policies-list.html",
+            fixes=False,
+        ),
+        RuleInfo(
+            "aws-apigw-rest-unknown-policy",
+            "REST API or REST custom domain has a security policy remediate cannot read",
+            Severity.MEDIUM,
+            "Check its securityPolicy by hand; remediate cannot tell which TLS versions it "
+            "accepts.",
+            f"{APIGW}apigateway-security-policies-list.html",
+            fixes=False,
+        ),
+        RuleInfo(
+            "aws-apigw-rest-mixed-endpoints",
+            "Weak REST custom domain with several endpoint types",
+            Severity.HIGH,
+            "API Gateway cannot update the security policy of a domain with several endpoint "
+            "types: give it one endpoint type, then run remediate again.",
+            f"{APIGW}apigateway-custom-domain-tls-version.html",
+            fixes=False,
+        ),
     )
     permissions = Permissions(
         system="aws-iam",
@@ -213,6 +253,14 @@ class AWS(Provider):
             return ApiDomainTarget(
                 region=endpoint.location, domain_name=str(context["domain_name"])
             )
+        if endpoint.kind == Kind.REST_API_DOMAIN:
+            return RestDomainTarget(
+                region=endpoint.location,
+                domain_name=str(context["domain_name"]),
+                domain_name_id=str(context.get("domain_name_id") or ""),
+            )
+        if endpoint.kind == Kind.REST_API:
+            return RestApiTarget(region=endpoint.location, api_id=str(context["api_id"]))
         if endpoint.kind == Kind.LOAD_BALANCER:
             return LoadBalancerTarget(
                 arn=endpoint.resource,

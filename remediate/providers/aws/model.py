@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from enum import StrEnum
+from typing import Literal
 
 from pydantic import Field
 
@@ -24,6 +25,18 @@ class AWSSettings(Section):
         description="Require FIPS security policies on ELBv2 listeners: a listener on another "
         "policy is moved to the best FIPS policy the API offers for its load balancer type.",
     )
+    api_security_policy: str = Field(
+        default="auto",
+        description="The securityPolicy for weak API Gateway REST APIs and REST custom domains: "
+        "a value of the service model's SecurityPolicy enum, or auto for the most compatible one "
+        "that meets tls.minimum (FIPS ones only with aws.fips).",
+    )
+    endpoint_access_mode: Literal["BASIC", "STRICT"] = Field(
+        default="BASIC",
+        description="The endpointAccessMode API Gateway requires with an enhanced "
+        "(SecurityPolicy_*) policy. STRICT refuses requests that arrive through another endpoint "
+        "type or a mismatched SNI host; BASIC keeps today's behaviour.",
+    )
 
 
 class Kind(StrEnum):
@@ -32,6 +45,8 @@ class Kind(StrEnum):
     TARGET_GROUP = "target-group"
     CLASSIC_LISTENER = "classic-listener"
     HTTP_API_DOMAIN = "http-api-domain"
+    REST_API_DOMAIN = "rest-api-domain"
+    REST_API = "rest-api"
 
 
 class LoadBalancerTarget(Target):
@@ -74,3 +89,21 @@ class ApiDomainTarget(Target):
     type: str = "aws-http-api-domain"
     region: str
     domain_name: str
+
+
+class RestDomainTarget(Target):
+    """An API Gateway custom domain name of REST APIs (apigateway)."""
+
+    type: str = "aws-rest-api-domain"
+    region: str
+    domain_name: str
+    domain_name_id: str = ""
+    """Set for a private custom domain, which its name alone does not identify."""
+
+
+class RestApiTarget(Target):
+    """An API Gateway REST API (its own securityPolicy governs its endpoints' TLS handshake)."""
+
+    type: str = "aws-rest-api"
+    region: str
+    api_id: str
