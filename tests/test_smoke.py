@@ -14,8 +14,9 @@ def test_demo_plans_applies_and_comes_back_clean(cli: Cli) -> None:
     assert "aws classic-listener shop-classic:443 HTTPS (Classic)" in first
     assert "gcp target-ssl-proxy mqtt (demo-shop/global)" in first
     assert "aws http-api-domain ws.shop.example.com (HTTP/WebSocket API domain)" in first
+    assert "aws rest-api-domain shop.example.com (REST custom domain)" in first
     assert "alpn h2,http/1.1" in first  # the HAProxy host's diff: h2 on its TLS bind
-    # AWS 8 changes to 7 resources (2 Classic, 1 API domain), GCP 6 to 6 (1 SSL proxy), Nginx 2,
-    # HAProxy 1 file
-    assert "Plan: 17 changes to 16 resources" in first
+    # AWS 11 changes to 10 resources (2 Classic, 1 HTTP API domain, 2 REST domains, 1 REST API),
+    # GCP 6 to 6 (1 SSL proxy), Nginx 2, HAProxy 1 file
+    assert "Plan: 20 changes to 19 resources" in first
     assert "No changes." in after

@@ -65,7 +65,7 @@ def domain_endpoints(client: Any, region: str) -> list[Endpoint]:
                     resource=domain.get("domainNameArn")
                     or f"arn:aws:apigateway:{region}::/domainnames/{name}",
                     kind=Kind.REST_API_DOMAIN,
-                    name=f"{name} (REST API domain)",
+                    name=f"{name} (REST custom domain)",
                     location=region,
                     settings=_settings(domain, api=False),
                     context={"domain_name": name, "domain_name_id": domain.get("domainNameId")},
