@@ -208,3 +208,25 @@ def test_findings_and_choices_follow_the_policy_file() -> None:
         rest_verdict(
             weak, ALLOWED, build(aws={"api_security_policy": "SecurityPolicy_TLS13_2025_EDGE"}), "x"
         )
+
+
+def test_drift_on_a_domain_is_fixed_and_rollback_refuses_it_once_moved(
+    cli: Cli, rest: Fleet, write_policy: WritePolicy
+) -> None:
+    path = write_policy("aws: {regions: [us-east-1]}\n")
+    args = ("drift", "-p", str(path), "-q", "--format", "json")
+    fixed = json.loads(cli(*args, "--fix").stdout)
+    assert fixed["status"] == "fixed", fixed
+    assert domain(SHOP)["securityPolicy"] == "TLS_1_2"
+
+    # An old template puts the domain back on TLS_1_0.
+    _update(SHOP, ("/securityPolicy", "TLS_1_0"))
+    check = cli(*args)
+    assert check.code == 2
+    (change,) = json.loads(check.stdout)["changes"]
+    assert (change["resource"], change["after"]) == (rest.rest[SHOP], "TLS_1_2")
+    assert change["recurring"]["runs"] == [fixed["run_id"]]
+    refused = cli("rollback", fixed["run_id"], "-p", str(path), "--auto-approve", "-q")
+    assert refused.code == 1
+    assert "is now 'TLS_1_0', not 'TLS_1_2'" in refused.stderr
+    assert domain(EDGE)["securityPolicy"] == "TLS_1_2"  # the refusal changed nothing
