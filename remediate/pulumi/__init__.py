@@ -13,7 +13,13 @@ state (`remediate.rules`), so `remediate plan` and the program never disagree:
 - `gcp:compute/sSLPolicy:SSLPolicy` and `regionSslPolicy`: `minTlsVersion`/`profile` raised.
 - `gcp:compute/targetHttpsProxy:TargetHttpsProxy` and `regionTargetHttpsProxy` without an SSL
   policy: attached to one SSL policy named `gcp.ssl_policy_name`, declared once per stack (per
-  project and region for regional proxies).
+  project and region for regional proxies); `targetSSLProxy:TargetSSLProxy` (SSL proxy load
+  balancers) likewise, to the global one.
+- `aws:apigateway/domainName:DomainName` and `aws:apigateway/restApi:RestApi`: a `securityPolicy`
+  below `tls.minimum` (none declared counts as `TLS_1_0`, or `TLS_1_2` for a private API) gets the
+  one `rules.aws.rest_verdict` picks from botocore's `SecurityPolicy` enum for the endpoint type,
+  with `endpointAccessMode` (`aws.endpoint_access_mode`) when it is an enhanced policy.
+- `aws:apigatewayv2/domainName:DomainName`: `domainNameConfiguration.securityPolicy` likewise.
 
 Opt a resource out with the AWS tag `remediate:skip` or by name: `enforce(skip=["legacy-*"])`.
 """

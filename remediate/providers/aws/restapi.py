@@ -41,9 +41,10 @@ def security_policies(client: Any) -> list[str]:
 def _settings(raw: dict[str, Any], *, api: bool) -> dict[str, Any]:
     types = list((raw.get("endpointConfiguration") or {}).get("types") or [])
     policy = raw.get("securityPolicy")
-    implied = False
+    implied = ""
     if policy is None and api and len(types) == 1:
-        policy, implied = DEFAULT_API_POLICY.get(types[0]), True
+        policy = DEFAULT_API_POLICY.get(types[0])
+        implied = f"no securityPolicy set: API Gateway applies {policy}"
     return {
         API_SECURITY_POLICY: policy,
         # The mode is a parameter of enhanced policies only: with a legacy one it means nothing.

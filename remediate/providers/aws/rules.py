@@ -512,8 +512,9 @@ def rest_verdict(
         if weak
         else f"{current} is not a FIPS security policy; aws.fips requires one"
     )
-    if current and settings.get("policy_implied"):
-        problem += f" (no securityPolicy set: API Gateway applies {current})"
+    implied = settings.get("policy_implied")
+    if current and implied:
+        problem += f" ({implied})" if isinstance(implied, str) else f" (none set: {current})"
     if len(types) != 1:
         return Verdict(
             findings=[
