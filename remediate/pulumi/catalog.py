@@ -2,9 +2,11 @@
 
 The rules pick policies by the protocols `describe_ssl_policies` reports, never by name. A program
 that cannot call the API (a preview without credentials, a unit test under mocks) uses the bundled
-snapshot of that same response, `data/elb-ssl-policies.json`; `fetch()` reads it live instead.
-Regenerate the snapshot against any endpoint botocore can reach (AWS itself, or an emulator through
-`AWS_ENDPOINT_URL`) with `python -m remediate.pulumi.catalog [REGION]`.
+catalog in that same response's shape, `data/elb-ssl-policies.json`, built from AWS's published
+policy tables by `scripts/elb-catalog-from-docs` (its `provenance` and per-policy `sources` say
+from where); `fetch()` reads the live API instead, and the planner always does. A snapshot of a
+live API (AWS itself, or an emulator through `AWS_ENDPOINT_URL`) is printed by
+`python -m remediate.pulumi.catalog [REGION]`.
 """
 
 from __future__ import annotations
