@@ -103,3 +103,56 @@ def test_the_pack_reports_and_remediates_a_weak_rest_domain(pack: ModuleType) ->
     proxy = "gcp:compute/targetSSLProxy:TargetSSLProxy"
     assert pack.violations(proxy, "mqtt", {}, {})[0].startswith("sslPolicy should be the SSL")
     assert pack.remediation(proxy, "mqtt", {}, {}) is None
+
+
+def test_a_weak_classic_negotiation_policy_references_a_strict_one(pack: ModuleType) -> None:
+    def program() -> None:
+        enforce(build())
+        lb = "shop-classic"
+        aws.elb.LoadBalancerPolicy(
+            "weak",
+            load_balancer_name=lb,
+            policy_name="weak",
+            policy_type_name="SSLNegotiationPolicyType",
+            policy_attributes=[
+                {"name": "Reference-Security-Policy", "value": "ELBSecurityPolicy-2016-08"}
+            ],
+        )
+        aws.elb.LoadBalancerPolicy(
+            "custom",
+            load_balancer_name=lb,
+            policy_name="custom",
+            policy_type_name="SSLNegotiationPolicyType",
+            policy_attributes=[
+                {"name": "Protocol-TLSv1", "value": "true"},
+                {"name": "Protocol-TLSv1.2", "value": "true"},
+                {"name": "ECDHE-RSA-AES128-GCM-SHA256", "value": "true"},
+            ],
+        )
+        aws.elb.LoadBalancerPolicy(
+            "sticky",
+            load_balancer_name=lb,
+            policy_name="sticky",
+            policy_type_name="LBCookieStickinessPolicyType",
+            policy_attributes=[{"name": "CookieExpirationPeriod", "value": "300"}],
+        )
+
+    resources = run(program)
+    strict = [{"name": "Reference-Security-Policy", "value": "ELBSecurityPolicy-TLS-1-2-2017-01"}]
+    assert resources["weak"].inputs["policyAttributes"] == strict
+    assert resources["custom"].inputs["policyAttributes"] == strict
+    assert resources["sticky"].inputs["policyAttributes"] == [
+        {"name": "CookieExpirationPeriod", "value": "300"}
+    ]
+    classic = "aws:elb/loadBalancerPolicy:LoadBalancerPolicy"
+    props = {
+        "policyTypeName": "SSLNegotiationPolicyType",
+        "policyAttributes": [
+            {"name": "Reference-Security-Policy", "value": "ELBSecurityPolicy-TLS-1-1-2017-01"}
+        ],
+    }
+    (line,) = pack.violations(classic, "p", props, {})
+    assert "accepts TLS 1.1" in line
+    fixed = pack.remediation(classic, "p", props, {})
+    assert fixed["policyAttributes"] == strict
+    assert pack.remediation(classic, "p", fixed, {}) is None

@@ -20,6 +20,9 @@ state (`remediate.rules`), so `remediate plan` and the program never disagree:
   one `rules.aws.rest_verdict` picks from botocore's `SecurityPolicy` enum for the endpoint type,
   with `endpointAccessMode` (`aws.endpoint_access_mode`) when it is an enhanced policy.
 - `aws:apigatewayv2/domainName:DomainName`: `domainNameConfiguration.securityPolicy` likewise.
+- `aws:elb/loadBalancerPolicy:LoadBalancerPolicy` of type `SSLNegotiationPolicyType` whose
+  reference (or own `Protocol-*` attributes) accepts TLS below the minimum: it references the
+  predefined policy the Classic rule picks instead (its attributes become that reference).
 
 Opt a resource out with the AWS tag `remediate:skip` or by name: `enforce(skip=["legacy-*"])`.
 """

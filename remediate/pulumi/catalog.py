@@ -18,9 +18,10 @@ from importlib import resources
 from typing import Any
 
 from remediate.errors import RemediateError
-from remediate.providers.aws.rules import SslPolicy
+from remediate.providers.aws.rules import ClassicPolicy, SslPolicy, tls_version
 
 BUNDLED = "elb-ssl-policies.json"
+CLASSIC = "classic-elb-policies.json"
 
 
 def _parse(document: dict[str, Any], source: str) -> list[SslPolicy]:
@@ -34,6 +35,20 @@ def bundled() -> list[SslPolicy]:
     """The snapshot shipped with remediate (see `provenance` in the file)."""
     text = resources.files("remediate.pulumi").joinpath("data", BUNDLED).read_text("utf-8")
     return _parse(json.loads(text), BUNDLED)
+
+
+def classic_bundled() -> list[ClassicPolicy]:
+    """The Classic ELB predefined policies' protocols, from AWS's published table (see the
+    file's `source`): what a program's `aws.elb.LoadBalancerPolicy` references are judged by."""
+    text = resources.files("remediate.pulumi").joinpath("data", CLASSIC).read_text("utf-8")
+    return [
+        ClassicPolicy(
+            name,
+            tuple(tls_version(p) for p in protocols if p.startswith("Protocol-TLS")),
+            "Protocol-SSLv3" in protocols,
+        )
+        for name, protocols in json.loads(text)["policies"].items()
+    ]
 
 
 def describe(region: str | None = None) -> list[dict[str, Any]]:

@@ -35,7 +35,9 @@ REST_API = "aws:apigateway/restApi:RestApi"
 REST = frozenset({REST_DOMAIN, REST_API})
 HTTP_API_DOMAIN = "aws:apigatewayv2/domainName:DomainName"
 API_DOMAINS = REST | {HTTP_API_DOMAIN}
-TYPES = LISTENERS | LOAD_BALANCERS | SSL_POLICIES | PROXIES | API_DOMAINS
+CLASSIC_POLICY = "aws:elb/loadBalancerPolicy:LoadBalancerPolicy"
+CLASSIC_POLICIES = frozenset({CLASSIC_POLICY})
+TYPES = LISTENERS | LOAD_BALANCERS | SSL_POLICIES | PROXIES | API_DOMAINS | CLASSIC_POLICIES
 
 # The AWS tag that opts one resource out (any value but "false").
 SKIP_TAG = "remediate:skip"
@@ -53,6 +55,7 @@ READS: dict[str, tuple[str, ...]] = {
         REST, ("securityPolicy", "endpointAccessMode", "endpointConfiguration", "tags")
     ),
     HTTP_API_DOMAIN: ("domainNameConfiguration", "tags"),
+    CLASSIC_POLICY: ("policyTypeName", "policyAttributes"),
 }
 # The inputs a decision may write.
 WRITES: dict[str, tuple[str, ...]] = {
@@ -62,7 +65,10 @@ WRITES: dict[str, tuple[str, ...]] = {
     **dict.fromkeys(PROXIES, ("sslPolicy",)),
     **dict.fromkeys(REST, ("securityPolicy", "endpointAccessMode")),
     HTTP_API_DOMAIN: ("domainNameConfiguration",),
+    CLASSIC_POLICY: ("policyAttributes",),
 }
+CLASSIC_NEGOTIATION_TYPE = "SSLNegotiationPolicyType"
+CLASSIC_REFERENCE = "Reference-Security-Policy"
 # API Gateway's default endpoint type for REST APIs and their domains.
 DEFAULT_REST_ENDPOINT = "EDGE"
 _ATTRIBUTE_INPUT = {
@@ -167,7 +173,43 @@ def decide(
         return _rest(type_, props, policy)
     if type_ == HTTP_API_DOMAIN:
         return _http_api_domain(props, policy)
+    if type_ == CLASSIC_POLICY:
+        return _classic_policy(name, props, policy)
     return Decision()
+
+
+def _classic_policy(name: str, props: Mapping[str, Any], policy: Policy) -> Decision:
+    """A Classic ELB SSL negotiation policy: its reference (or its own `Protocol-*` attributes)
+    against the minimum; the fix references the predefined policy the Classic rule picks."""
+    from remediate.pulumi.catalog import classic_bundled
+
+    if props.get("policyTypeName") != CLASSIC_NEGOTIATION_TYPE:
+        return Decision()
+    attributes = [dict(item) for item in props.get("policyAttributes") or []]
+    values = {str(item.get("name")): str(item.get("value")) for item in attributes}
+    enabled = [k for k, v in values.items() if k.startswith("Protocol-") and v.lower() == "true"]
+    settings = {
+        aws_rules.CLASSIC_NEGOTIATION: name,
+        "reference_policy": values.get(CLASSIC_REFERENCE),
+        "policy_versions": sorted(
+            {aws_rules.tls_version(p) for p in enabled if p.startswith("Protocol-TLS")},
+            key=lambda version: [int(part) for part in version.split(".")],
+        ),
+        "policy_sslv3": "Protocol-SSLv3" in enabled,
+    }
+    verdict = aws_rules.classic_listener_verdict(settings, classic_bundled(), policy)
+    findings = [note.message for note in verdict.findings]
+    if not verdict.changes:
+        return Decision(findings=findings)
+    change = verdict.changes[0]
+    reference = str(change.after).removeprefix(aws_rules.OWN_PREFIX)
+    # A reference stands for the predefined policy's protocol, cipher and order attributes:
+    # ELB expands it, so the policy declares the reference alone.
+    return Decision(
+        {"policyAttributes": [{"name": CLASSIC_REFERENCE, "value": reference}]},
+        {"policyAttributes": change.reason.replace("the new policy", "the policy now")},
+        findings,
+    )
 
 
 @cache

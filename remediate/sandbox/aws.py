@@ -105,7 +105,7 @@ REFERENCE = "Reference-Security-Policy"
 def classic_predefined() -> dict[str, list[dict[str, str]]]:
     """The Classic ELB predefined policies the sandbox serves, as attribute descriptions."""
     raw = json.loads(
-        resources.files("remediate.sandbox").joinpath("data/classic-elb-policies.json").read_text()
+        resources.files("remediate.pulumi").joinpath("data/classic-elb-policies.json").read_text()
     )
     return {
         name: [

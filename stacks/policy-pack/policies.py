@@ -66,6 +66,13 @@ POLICIES = [
         resources.API_DOMAINS,
         fixable=True,
     ),
+    PackPolicy(
+        "classic-elb-ssl-negotiation",
+        "Classic ELB SSL negotiation policies reference a predefined policy that meets the TLS "
+        "minimum",
+        resources.CLASSIC_POLICIES,
+        fixable=True,
+    ),
 ]
 CONFIG_SCHEMA: dict[str, dict[str, Any]] = {
     "policyFile": {"type": "string"},
