@@ -230,3 +230,24 @@ def test_drift_on_a_domain_is_fixed_and_rollback_refuses_it_once_moved(
     assert refused.code == 1
     assert "is now 'TLS_1_0', not 'TLS_1_2'" in refused.stderr
     assert domain(EDGE)["securityPolicy"] == "TLS_1_2"  # the refusal changed nothing
+
+
+def test_a_plan_saved_while_a_domain_settles_still_applies(
+    cli: Cli, rest: Fleet, write_policy: WritePolicy, tmp_path: Path
+) -> None:
+    """UPDATING turns AVAILABLE by itself: the status is not part of what a saved plan checks,
+    or every plan made within 15 minutes of a change would be refused as stale."""
+    _client().update_rest_api(
+        restApiId=rest.rest["orders"].rsplit("/", 1)[1],
+        patchOperations=[{"op": "replace", "path": "/securityPolicy", "value": "TLS_1_0"}],
+    )
+    _update(SHOP, ("/securityPolicy", "TLS_1_0"))
+    assert domain(SHOP)["domainNameStatus"] == "UPDATING"
+    path = write_policy("aws: {regions: [us-east-1]}\n")
+    saved = tmp_path / "plan.json"
+    assert cli("plan", "-p", str(path), "-q", "--out", str(saved)).code == 0
+    time.sleep(REST_UPDATING_SECONDS)
+    assert domain(SHOP)["domainNameStatus"] == "AVAILABLE"
+    applied = cli("apply", str(saved), "-p", str(path), "--auto-approve", "-q", "--no-verify")
+    assert applied.code == 0, applied.stdout + applied.stderr
+    assert domain(SHOP)["securityPolicy"] == "TLS_1_2"

@@ -50,9 +50,14 @@ def _settings(raw: dict[str, Any], *, api: bool) -> dict[str, Any]:
         # The mode is a parameter of enhanced policies only: with a legacy one it means nothing.
         API_ACCESS_MODE: raw.get("endpointAccessMode") if enhanced_api_policy(policy) else None,
         "endpoint_types": types,
-        "status": raw.get("apiStatus" if api else "domainNameStatus"),
         "policy_implied": implied,
     }
+
+
+def _status(raw: dict[str, Any], *, api: bool) -> Any:
+    """UPDATING for minutes after a change, then AVAILABLE: context, not settings, so that the
+    fingerprint of a resource does not move while it settles."""
+    return raw.get("apiStatus" if api else "domainNameStatus")
 
 
 def domain_endpoints(client: Any, region: str) -> list[Endpoint]:
@@ -69,7 +74,11 @@ def domain_endpoints(client: Any, region: str) -> list[Endpoint]:
                     name=f"{name} (REST custom domain)",
                     location=region,
                     settings=_settings(domain, api=False),
-                    context={"domain_name": name, "domain_name_id": domain.get("domainNameId")},
+                    context={
+                        "domain_name": name,
+                        "domain_name_id": domain.get("domainNameId"),
+                        "status": _status(domain, api=False),
+                    },
                 )
             )
     return found
@@ -87,7 +96,7 @@ def api_endpoints(client: Any, region: str) -> list[Endpoint]:
                     name=f"{api.get('name', api['id'])} (REST API {api['id']})",
                     location=region,
                     settings=_settings(api, api=True),
-                    context={"api_id": api["id"]},
+                    context={"api_id": api["id"], "status": _status(api, api=True)},
                 )
             )
     return found
