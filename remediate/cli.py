@@ -660,14 +660,18 @@ def playbooks_path() -> None:
 def demo(
     quiet: QuietOption = False,
     state_dir: StateDirOption = None,
+    rollback: Annotated[
+        bool, typer.Option("--rollback", help="Then roll the apply back and plan once more.")
+    ] = False,
 ) -> None:
-    """Run the whole job on the embedded sandbox: plan, apply, then a clean second plan."""
+    """Run the whole job on the embedded sandbox: plan, apply, then a clean second plan (and,
+    with --rollback, the rollback of that apply)."""
     from remediate.errors import require
 
     require("sandbox", "remediate demo")
     from remediate.sandbox.demo import run
 
-    run(quiet=quiet, state_dir=state_dir, write=_out, note=_err)
+    run(quiet=quiet, state_dir=state_dir, write=_out, note=_err, rollback=rollback)
 
 
 @app.command()

@@ -21,7 +21,7 @@ from remediate.model import Plan
 from remediate.policy import parse
 from remediate.progress import Silent
 from remediate.providers.aws.model import ListenerTarget
-from remediate.sandbox.aws import Fleet, seed_api_domains, seed_classic_fleet
+from remediate.sandbox.aws import Fleet, seed_api_domains, seed_classic_fleet, seed_rest_apis
 from remediate.targets import HostFile
 from tests.conftest import Cli
 
@@ -282,7 +282,7 @@ def test_aws_permissions_cover_every_call_a_plan_and_an_apply_make(
     """The IAM document `remediate permissions --write` prints allows every ELBv2, Classic ELB,
     API Gateway and STS operation remediate really calls (recorded from botocore's own events),
     and the read-only one allows every call of a plan, and no write."""
-    seed_api_domains(seed_classic_fleet(fleet))
+    seed_rest_apis(seed_api_domains(seed_classic_fleet(fleet)))
     called: list[str] = []
 
     def record(model: Any, **_: Any) -> None:

@@ -14,10 +14,12 @@ def test_demo_plans_applies_and_comes_back_clean(cli: Cli) -> None:
     assert "aws classic-listener shop-classic:443 HTTPS (Classic)" in first
     assert "gcp target-ssl-proxy mqtt (demo-shop/global)" in first
     assert "aws http-api-domain ws.shop.example.com (HTTP/WebSocket API domain)" in first
+    assert "aws rest-api-domain shop.example.com (REST custom domain)" in first
     assert "alpn h2,http/1.1" in first  # the HAProxy host's diff: h2 on its TLS bind
-    # AWS 8 changes to 7 resources (2 Classic, 1 API domain) in the management account and 1 in
-    # each of 3 member accounts, GCP 6 to 6 (1 SSL proxy), Nginx 2, HAProxy 1 file
-    assert "Plan: 20 changes to 19 resources" in first
+    # AWS 11 changes to 10 resources in the management account (2 Classic, 1 HTTP API domain,
+    # 2 REST domains, 1 REST API) and 1 in each of 3 member accounts, GCP 6 to 6 (1 SSL proxy),
+    # Nginx 2, HAProxy 1 file
+    assert "Plan: 23 changes to 22 resources" in first
     assert "aws listener payments-web:443 HTTPS (us-east-1)" in first
     # The member whose role does not trust the management account is reported, not fatal.
     assert "Not read (2 units failed" in first

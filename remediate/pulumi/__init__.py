@@ -13,7 +13,16 @@ state (`remediate.rules`), so `remediate plan` and the program never disagree:
 - `gcp:compute/sSLPolicy:SSLPolicy` and `regionSslPolicy`: `minTlsVersion`/`profile` raised.
 - `gcp:compute/targetHttpsProxy:TargetHttpsProxy` and `regionTargetHttpsProxy` without an SSL
   policy: attached to one SSL policy named `gcp.ssl_policy_name`, declared once per stack (per
-  project and region for regional proxies).
+  project and region for regional proxies); `targetSSLProxy:TargetSSLProxy` (SSL proxy load
+  balancers) likewise, to the global one.
+- `aws:apigateway/domainName:DomainName` and `aws:apigateway/restApi:RestApi`: a `securityPolicy`
+  below `tls.minimum` (none declared counts as `TLS_1_0`, or `TLS_1_2` for a private API) gets the
+  one `rules.aws.rest_verdict` picks from botocore's `SecurityPolicy` enum for the endpoint type,
+  with `endpointAccessMode` (`aws.endpoint_access_mode`) when it is an enhanced policy.
+- `aws:apigatewayv2/domainName:DomainName`: `domainNameConfiguration.securityPolicy` likewise.
+- `aws:elb/loadBalancerPolicy:LoadBalancerPolicy` of type `SSLNegotiationPolicyType` whose
+  reference (or own `Protocol-*` attributes) accepts TLS below the minimum: it references the
+  predefined policy the Classic rule picks instead (its attributes become that reference).
 
 Opt a resource out with the AWS tag `remediate:skip` or by name: `enforce(skip=["legacy-*"])`.
 """

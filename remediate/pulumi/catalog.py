@@ -2,9 +2,11 @@
 
 The rules pick policies by the protocols `describe_ssl_policies` reports, never by name. A program
 that cannot call the API (a preview without credentials, a unit test under mocks) uses the bundled
-snapshot of that same response, `data/elb-ssl-policies.json`; `fetch()` reads it live instead.
-Regenerate the snapshot against any endpoint botocore can reach (AWS itself, or an emulator through
-`AWS_ENDPOINT_URL`) with `python -m remediate.pulumi.catalog [REGION]`.
+catalog in that same response's shape, `data/elb-ssl-policies.json`, built from AWS's published
+policy tables by `scripts/elb-catalog-from-docs` (its `provenance` and per-policy `sources` say
+from where); `fetch()` reads the live API instead, and the planner always does. A snapshot of a
+live API (AWS itself, or an emulator through `AWS_ENDPOINT_URL`) is printed by
+`python -m remediate.pulumi.catalog [REGION]`.
 """
 
 from __future__ import annotations
@@ -16,9 +18,10 @@ from importlib import resources
 from typing import Any
 
 from remediate.errors import RemediateError
-from remediate.providers.aws.rules import SslPolicy
+from remediate.providers.aws.rules import ClassicPolicy, SslPolicy, tls_version
 
 BUNDLED = "elb-ssl-policies.json"
+CLASSIC = "classic-elb-policies.json"
 
 
 def _parse(document: dict[str, Any], source: str) -> list[SslPolicy]:
@@ -32,6 +35,20 @@ def bundled() -> list[SslPolicy]:
     """The snapshot shipped with remediate (see `provenance` in the file)."""
     text = resources.files("remediate.pulumi").joinpath("data", BUNDLED).read_text("utf-8")
     return _parse(json.loads(text), BUNDLED)
+
+
+def classic_bundled() -> list[ClassicPolicy]:
+    """The Classic ELB predefined policies' protocols, from AWS's published table (see the
+    file's `source`): what a program's `aws.elb.LoadBalancerPolicy` references are judged by."""
+    text = resources.files("remediate.pulumi").joinpath("data", CLASSIC).read_text("utf-8")
+    return [
+        ClassicPolicy(
+            name,
+            tuple(tls_version(p) for p in protocols if p.startswith("Protocol-TLS")),
+            "Protocol-SSLv3" in protocols,
+        )
+        for name, protocols in json.loads(text)["policies"].items()
+    ]
 
 
 def describe(region: str | None = None) -> list[dict[str, Any]]:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import fnmatch
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import cache
 from typing import Any
 
 from remediate.policy import Policy
@@ -27,8 +28,16 @@ SSL_POLICIES = frozenset(
 )
 GLOBAL_PROXY = "gcp:compute/targetHttpsProxy:TargetHttpsProxy"
 REGIONAL_PROXY = "gcp:compute/regionTargetHttpsProxy:RegionTargetHttpsProxy"
-PROXIES = frozenset({GLOBAL_PROXY, REGIONAL_PROXY})
-TYPES = LISTENERS | LOAD_BALANCERS | SSL_POLICIES | PROXIES
+SSL_PROXY = "gcp:compute/targetSSLProxy:TargetSSLProxy"
+PROXIES = frozenset({GLOBAL_PROXY, REGIONAL_PROXY, SSL_PROXY})
+REST_DOMAIN = "aws:apigateway/domainName:DomainName"
+REST_API = "aws:apigateway/restApi:RestApi"
+REST = frozenset({REST_DOMAIN, REST_API})
+HTTP_API_DOMAIN = "aws:apigatewayv2/domainName:DomainName"
+API_DOMAINS = REST | {HTTP_API_DOMAIN}
+CLASSIC_POLICY = "aws:elb/loadBalancerPolicy:LoadBalancerPolicy"
+CLASSIC_POLICIES = frozenset({CLASSIC_POLICY})
+TYPES = LISTENERS | LOAD_BALANCERS | SSL_POLICIES | PROXIES | API_DOMAINS | CLASSIC_POLICIES
 
 # The AWS tag that opts one resource out (any value but "false").
 SKIP_TAG = "remediate:skip"
@@ -42,6 +51,11 @@ READS: dict[str, tuple[str, ...]] = {
     **dict.fromkeys(LOAD_BALANCERS, ("loadBalancerType", "enableHttp2", "tags")),
     **dict.fromkeys(SSL_POLICIES, ("minTlsVersion", "profile")),
     **dict.fromkeys(PROXIES, ("sslPolicy", "project", "region")),
+    **dict.fromkeys(
+        REST, ("securityPolicy", "endpointAccessMode", "endpointConfiguration", "tags")
+    ),
+    HTTP_API_DOMAIN: ("domainNameConfiguration", "tags"),
+    CLASSIC_POLICY: ("policyTypeName", "policyAttributes"),
 }
 # The inputs a decision may write.
 WRITES: dict[str, tuple[str, ...]] = {
@@ -49,13 +63,22 @@ WRITES: dict[str, tuple[str, ...]] = {
     **dict.fromkeys(LOAD_BALANCERS, ("enableHttp2",)),
     **dict.fromkeys(SSL_POLICIES, ("minTlsVersion", "profile")),
     **dict.fromkeys(PROXIES, ("sslPolicy",)),
+    **dict.fromkeys(REST, ("securityPolicy", "endpointAccessMode")),
+    HTTP_API_DOMAIN: ("domainNameConfiguration",),
+    CLASSIC_POLICY: ("policyAttributes",),
 }
+CLASSIC_NEGOTIATION_TYPE = "SSLNegotiationPolicyType"
+CLASSIC_REFERENCE = "Reference-Security-Policy"
+# API Gateway's default endpoint type for REST APIs and their domains.
+DEFAULT_REST_ENDPOINT = "EDGE"
 _ATTRIBUTE_INPUT = {
     "ssl_policy": "sslPolicy",
     "alpn_policy": "alpnPolicy",
     aws_rules.HTTP2_ATTRIBUTE: "enableHttp2",
     "minTlsVersion": "minTlsVersion",
     "profile": "profile",
+    aws_rules.API_SECURITY_POLICY: "securityPolicy",
+    aws_rules.API_ACCESS_MODE: "endpointAccessMode",
 }
 
 
@@ -146,7 +169,97 @@ def decide(
         return _from_verdict(gcp_rules.declared_policy_verdict(settings, policy))
     if type_ in PROXIES:
         return _proxy(type_, name, props, policy, default_region)
+    if type_ in REST:
+        return _rest(type_, props, policy)
+    if type_ == HTTP_API_DOMAIN:
+        return _http_api_domain(props, policy)
+    if type_ == CLASSIC_POLICY:
+        return _classic_policy(name, props, policy)
     return Decision()
+
+
+def _classic_policy(name: str, props: Mapping[str, Any], policy: Policy) -> Decision:
+    """A Classic ELB SSL negotiation policy: its reference (or its own `Protocol-*` attributes)
+    against the minimum; the fix references the predefined policy the Classic rule picks."""
+    from remediate.pulumi.catalog import classic_bundled
+
+    if props.get("policyTypeName") != CLASSIC_NEGOTIATION_TYPE:
+        return Decision()
+    attributes = [dict(item) for item in props.get("policyAttributes") or []]
+    values = {str(item.get("name")): str(item.get("value")) for item in attributes}
+    enabled = [k for k, v in values.items() if k.startswith("Protocol-") and v.lower() == "true"]
+    settings = {
+        aws_rules.CLASSIC_NEGOTIATION: name,
+        "reference_policy": values.get(CLASSIC_REFERENCE),
+        "policy_versions": sorted(
+            {aws_rules.tls_version(p) for p in enabled if p.startswith("Protocol-TLS")},
+            key=lambda version: [int(part) for part in version.split(".")],
+        ),
+        "policy_sslv3": "Protocol-SSLv3" in enabled,
+    }
+    verdict = aws_rules.classic_listener_verdict(settings, classic_bundled(), policy)
+    findings = [note.message for note in verdict.findings]
+    if not verdict.changes:
+        return Decision(findings=findings)
+    change = verdict.changes[0]
+    reference = str(change.after).removeprefix(aws_rules.OWN_PREFIX)
+    # A reference stands for the predefined policy's protocol, cipher and order attributes:
+    # ELB expands it, so the policy declares the reference alone.
+    return Decision(
+        {"policyAttributes": [{"name": CLASSIC_REFERENCE, "value": reference}]},
+        {"policyAttributes": change.reason.replace("the new policy", "the policy now")},
+        findings,
+    )
+
+
+@cache
+def security_policies(service: str) -> tuple[str, ...]:
+    """The SecurityPolicy enum of botocore's model of `service` (apigateway, apigatewayv2): what
+    a program's API Gateway resources may take, as discovery reads it from the live client."""
+    import botocore.session
+
+    model = botocore.session.get_session().get_service_model(service)
+    return tuple(getattr(model.shape_for("SecurityPolicy"), "enum", ()))
+
+
+def _rest(type_: str, props: Mapping[str, Any], policy: Policy) -> Decision:
+    configuration = props.get("endpointConfiguration") or {}
+    # pulumi_aws 7 declares one endpoint type (a string); the API and older SDKs, a list.
+    raw = configuration.get("types")
+    types = ([raw] if isinstance(raw, str) else list(raw or [])) or [DEFAULT_REST_ENDPOINT]
+    current = props.get("securityPolicy")
+    implied = ""
+    if not current:
+        # API Gateway's default endpoints take TLS_1_0 (edge, Regional) or TLS_1_2 (private);
+        # a program that declares none is judged by the most permissive, and gets one declared.
+        current = "TLS_1_2" if types == ["PRIVATE"] else "TLS_1_0"
+        implied = f"no securityPolicy declared: taken as {current}"
+    settings = {
+        aws_rules.API_SECURITY_POLICY: current,
+        aws_rules.API_ACCESS_MODE: props.get("endpointAccessMode"),
+        "endpoint_types": types,
+        "policy_implied": implied,
+    }
+    what = "REST API" if type_ == REST_API else "REST custom domain"
+    return _from_verdict(
+        aws_rules.rest_verdict(settings, security_policies("apigateway"), policy, what)
+    )
+
+
+def _http_api_domain(props: Mapping[str, Any], policy: Policy) -> Decision:
+    configuration = dict(props.get("domainNameConfiguration") or {})
+    current = configuration.get("securityPolicy") or "TLS_1_0"  # undeclared: the most permissive
+    verdict = aws_rules.http_api_domain_verdict(
+        {aws_rules.API_SECURITY_POLICIES: [current]}, security_policies("apigatewayv2"), policy
+    )
+    if not verdict.changes:
+        return Decision(findings=[note.message for note in verdict.findings])
+    change = verdict.changes[0]
+    return Decision(
+        {"domainNameConfiguration": {**configuration, "securityPolicy": change.after[0]}},
+        {"domainNameConfiguration": change.reason},
+        [note.message for note in verdict.findings],
+    )
 
 
 def _from_verdict(verdict: Verdict) -> Decision:
@@ -176,7 +289,13 @@ def _proxy(
                     "cannot tell where its SSL policy belongs"
                 ]
             )
-    collection = "regionTargetHttpsProxies" if region else "targetHttpsProxies"
+    collection = (
+        "targetSslProxies"
+        if type_ == SSL_PROXY
+        else "regionTargetHttpsProxies"
+        if region
+        else "targetHttpsProxies"
+    )
     link = gcp_rules.Link(project or "default", region, collection, name).self_link
     verdict = gcp_rules.proxy_verdict(link, {"ssl_policy": None}, {}, policy)
     if not verdict.changes:

@@ -9,6 +9,7 @@ import json
 import logging
 import os
 import threading
+import time
 import urllib.parse
 import urllib.request
 from collections.abc import Callable, Iterator
@@ -35,9 +36,10 @@ class _WhileServing:
     - moto's modify_listener drops AlpnPolicy; the real API applies it: moto's handler is wrapped
       to apply it.
     - werkzeug logs every request moto serves: its logger is quieted to errors.
-    - moto's Classic ELB policy calls are made strict (`_strict_classic_policies`), and its
+    - moto's Classic ELB policy calls are made strict (`_strict_classic_policies`), its
       apigatewayv2 gets an UpdateDomainName checked against botocore's model
-      (`_update_http_api_domains`).
+      (`_update_http_api_domains`), and its apigateway the security policy updates of REST
+      APIs and REST custom domains (`_rest_security_policies`).
     - moto's STS assumes any role, existing or not; the real one only a role whose trust policy
       lets the caller in (`org.strict_assume_role`).
 
@@ -79,6 +81,7 @@ class _WhileServing:
             self._restore = [
                 _strict_classic_policies(),
                 _update_http_api_domains(),
+                _rest_security_policies(),
                 strict_assume_role(),
             ]
 
@@ -107,7 +110,7 @@ REFERENCE = "Reference-Security-Policy"
 def classic_predefined() -> dict[str, list[dict[str, str]]]:
     """The Classic ELB predefined policies the sandbox serves, as attribute descriptions."""
     raw = json.loads(
-        resources.files("remediate.sandbox").joinpath("data/classic-elb-policies.json").read_text()
+        resources.files("remediate.pulumi").joinpath("data/classic-elb-policies.json").read_text()
     )
     return {
         name: [
@@ -287,6 +290,142 @@ def _update_http_api_domains() -> Callable[[], None]:
     return restore
 
 
+# How long a REST API or domain stays UPDATING after a security policy update. Real API Gateway
+# takes about 15 minutes; the sandbox keeps the status observable without holding a demo up.
+REST_UPDATING_SECONDS = 2.0
+_PATHS = {"/securityPolicy": "SecurityPolicy", "/endpointAccessMode": "EndpointAccessMode"}
+
+
+def _rest_security_policies() -> Callable[[], None]:
+    """Give moto's apigateway the security policy updates it stores but does not implement.
+
+    moto's DomainName keeps the securityPolicy it was created with but has no UpdateDomainName
+    and no endpointAccessMode; its RestAPI has no securityPolicy at all, and its UpdateRestApi
+    ignores unknown paths. The stand-in answers UpdateDomainName and UpdateRestApi patch
+    operations on `/securityPolicy` and `/endpointAccessMode` as real API Gateway does:
+
+    - the request is checked against botocore's model of the operation (members, required
+      members, types; the `op` enum) and each value against its enum in the same model
+      (`SecurityPolicy`, `EndpointAccessMode`);
+    - an enhanced policy (`SecurityPolicy_*`) needs an endpoint access mode, sent with it or set
+      before; `_EDGE` policies fit edge-optimized endpoints only, the other enhanced ones
+      Regional and private endpoints only;
+    - a domain with several endpoint types cannot be updated;
+    - the resource reports `UPDATING` (domainNameStatus, apiStatus) for a while afterwards.
+
+    Other paths are refused with a message saying the stand-in does not serve them.
+    """
+    import botocore.session
+    from moto.apigateway.exceptions import BadRequestException
+    from moto.apigateway.models import DomainName, RestAPI
+    from moto.apigateway.responses import APIGatewayResponse
+
+    model = botocore.session.get_session().get_service_model("apigateway")
+    shapes = {
+        "UpdateDomainName": model.operation_model("UpdateDomainName").input_shape,
+        "UpdateRestApi": model.operation_model("UpdateRestApi").input_shape,
+    }
+    domain_json = DomainName.to_json
+    api_dict = RestAPI.to_dict
+    update_api = APIGatewayResponse.update_rest_api
+
+    def status(resource: Any) -> str:
+        updating = getattr(resource, "updating_until", 0) > time.monotonic()
+        return "UPDATING" if updating else "AVAILABLE"
+
+    def domain_to_json(self: Any) -> dict[str, Any]:
+        found: dict[str, Any] = domain_json(self)
+        found["domainNameStatus"] = status(self)
+        if getattr(self, "endpoint_access_mode", None):
+            found["endpointAccessMode"] = self.endpoint_access_mode
+        return found
+
+    def api_to_dict(self: Any) -> dict[str, Any]:
+        found: dict[str, Any] = api_dict(self)
+        found["apiStatus"] = status(self)
+        for key, attribute in (
+            ("securityPolicy", "security_policy"),
+            ("endpointAccessMode", "endpoint_access_mode"),
+        ):
+            if getattr(self, attribute, None):
+                found[key] = getattr(self, attribute)
+        return found
+
+    def patch(operation: str, body_text: str | bytes | None, resource: Any) -> None:
+        try:
+            body = json.loads(body_text or "{}")
+            check_against_model(shapes[operation], body, f"{operation}Request")
+        except (ValueError, json.JSONDecodeError) as exc:
+            raise BadRequestException(str(exc)) from None
+        wanted: dict[str, str] = {}
+        for index, item in enumerate(body.get("patchOperations", [])):
+            path = item.get("path")
+            if path not in _PATHS:
+                raise BadRequestException(
+                    f"patchOperations[{index}].path {path!r}: the sandbox serves only "
+                    f"{', '.join(_PATHS)}"
+                )
+            if item.get("op") != "replace" or "value" not in item:
+                raise BadRequestException(f"patchOperations[{index}]: expected op replace, value")
+            enum: list[str] = getattr(model.shape_for(_PATHS[path]), "enum", [])
+            if item["value"] not in enum:
+                raise BadRequestException(
+                    f"Invalid {path[1:]} {item['value']!r}: expected one of {', '.join(enum)}"
+                )
+            wanted[path] = item["value"]
+        types = list((resource.endpoint_configuration or {}).get("types") or [])
+        if len(types) != 1:
+            raise BadRequestException(
+                f"Cannot update the security policy of a resource with endpoint types {types}"
+            )
+        policy = wanted.get("/securityPolicy", getattr(resource, "security_policy", None))
+        mode = wanted.get("/endpointAccessMode", getattr(resource, "endpoint_access_mode", None))
+        if isinstance(policy, str) and policy.startswith("SecurityPolicy_"):
+            if not mode:
+                raise BadRequestException(
+                    f"Security policy {policy} requires an endpoint access mode (BASIC or STRICT)"
+                )
+            if policy.endswith("_EDGE") != (types[0] == "EDGE"):
+                raise BadRequestException(
+                    f"Security policy {policy} is not supported for {types[0]} endpoints"
+                )
+        resource.security_policy = policy
+        resource.endpoint_access_mode = mode
+        resource.updating_until = time.monotonic() + REST_UPDATING_SECONDS
+
+    def update_domain_name(self: Any) -> Any:
+        name = urllib.parse.unquote(self.path.rstrip("/").split("/")[-1])
+        domain = self.backend.get_domain_name(name)
+        patch("UpdateDomainName", self.body, domain)
+        return 200, {}, json.dumps(domain.to_json())
+
+    def update_rest_api(self: Any) -> Any:
+        paths = {item.get("path") for item in self._get_param("patchOperations") or []}
+        if not paths & set(_PATHS):
+            return update_api(self)
+        api_id = self.path.replace("/restapis/", "", 1).split("/")[0]
+        api = self.backend.get_rest_api(api_id)
+        patch("UpdateRestApi", self.body, api)
+        return 200, {}, json.dumps(api.to_dict())
+
+    replaced = [
+        (DomainName, "to_json", domain_to_json),
+        (RestAPI, "to_dict", api_to_dict),
+        (APIGatewayResponse, "update_rest_api", update_rest_api),
+    ]
+    for owner, name, handler in replaced:
+        setattr(owner, name, handler)
+    setattr(APIGatewayResponse, "update_domain_name", update_domain_name)  # noqa: B010
+
+    def restore() -> None:
+        setattr(DomainName, "to_json", domain_json)  # noqa: B010
+        setattr(RestAPI, "to_dict", api_dict)  # noqa: B010
+        setattr(APIGatewayResponse, "update_rest_api", update_api)  # noqa: B010
+        delattr(APIGatewayResponse, "update_domain_name")
+
+    return restore
+
+
 class MotoServer:
     """A moto server on a free loopback port, in a thread of this process, until `stop()`."""
 
@@ -349,6 +488,8 @@ class Fleet:
     """Classic ELB listeners ("shop-classic:443") -> their resource id in a plan."""
     api_domains: dict[str, str] = field(default_factory=dict)
     """HTTP/WebSocket API custom domains -> their ARN."""
+    rest: dict[str, str] = field(default_factory=dict)
+    """REST custom domains (by name) and REST APIs (by API name) -> their resource id."""
 
 
 class FleetBuilder:
@@ -555,4 +696,34 @@ def seed_api_domains(fleet: Fleet | None = None) -> Fleet:
             ],
         )
         fleet.api_domains[name] = created["DomainNameArn"]
+    return fleet
+
+
+def seed_rest_apis(fleet: Fleet | None = None) -> Fleet:
+    """API Gateway REST APIs and REST custom domains in us-east-1 (boto3 must point at moto).
+
+    - shop.example.com: a Regional REST custom domain on TLS_1_0
+    - edge.shop.example.com: an edge-optimized REST custom domain on TLS_1_0
+    - partners.example.com: a Regional REST custom domain already on TLS_1_2
+    - orders (REST API, Regional): no securityPolicy of its own, so API Gateway applies TLS_1_0
+    """
+    fleet = fleet or Fleet()
+    client: Any = boto3.client("apigateway", region_name="us-east-1")
+    acm = boto3.client("acm", region_name="us-east-1")
+    certificate = acm.request_certificate(DomainName="*.example.com")["CertificateArn"]
+    for name, kind, policy in (
+        ("shop.example.com", "REGIONAL", "TLS_1_0"),
+        ("edge.shop.example.com", "EDGE", "TLS_1_0"),
+        ("partners.example.com", "REGIONAL", "TLS_1_2"),
+    ):
+        key = "certificateArn" if kind == "EDGE" else "regionalCertificateArn"
+        client.create_domain_name(
+            domainName=name,
+            endpointConfiguration={"types": [kind]},
+            securityPolicy=policy,
+            **{key: certificate},
+        )
+        fleet.rest[name] = f"arn:aws:apigateway:us-east-1::/domainnames/{name}"
+    api = client.create_rest_api(name="orders", endpointConfiguration={"types": ["REGIONAL"]})
+    fleet.rest["orders"] = f"arn:aws:apigateway:us-east-1::/restapis/{api['id']}"
     return fleet

@@ -14,7 +14,7 @@ from typing import Any
 
 from ruamel.yaml import YAML
 
-from remediate import engine, render, verification
+from remediate import engine, render, undo, verification
 from remediate import policy as policy_module
 from remediate.journal import Journal
 from remediate.progress import reporter
@@ -24,16 +24,18 @@ World = Callable[[Path], Any]
 
 @contextmanager
 def aws_world(workdir: Path) -> Iterator[dict[str, Any]]:
-    """A moto server with a mixed ELBv2 fleet in two regions, Classic load balancers and
-    HTTP/WebSocket API custom domains in the management account of an organization whose
-    members have weak load balancers of their own, one member refusing the role (see
-    `sandbox.org`): the demo reads every account and reports that one without stopping."""
+    """A moto server with a mixed ELBv2 fleet in two regions, Classic load balancers, REST,
+    HTTP and WebSocket API custom domains and a REST API in the management account of an
+    organization whose members have weak load balancers of their own, one member refusing the
+    role (see `sandbox.org`): the demo reads every account and reports that one without
+    stopping."""
     from remediate.sandbox.aws import (
         MotoServer,
         environment,
         seed_api_domains,
         seed_classic_fleet,
         seed_fleet,
+        seed_rest_apis,
     )
     from remediate.sandbox.org import MEMBER_ROLE, seed_organization
 
@@ -43,7 +45,7 @@ def aws_world(workdir: Path) -> Iterator[dict[str, Any]]:
             # moto's backends are process-wide: start from an empty world even in a process
             # (a test run) that used moto before.
             server.reset()
-            seed_api_domains(seed_classic_fleet(seed_fleet()))
+            seed_rest_apis(seed_api_domains(seed_classic_fleet(seed_fleet())))
             seed_organization()
             yield {
                 "aws": {
@@ -110,7 +112,10 @@ def run(
     state_dir: Path | None,
     write: Callable[[str], None],
     note: Callable[[str], None],
+    rollback: bool = False,
 ) -> None:
+    """Plan, apply, plan again (clean); with `rollback`, then roll the apply back and plan once
+    more, which finds the weak estate of step 1 again."""
     with tempfile.TemporaryDirectory(prefix="remediate-demo-") as tmp, ExitStack() as stack:
         workdir = Path(tmp)
         fragments = [stack.enter_context(world(workdir)) for world in WORLDS]
@@ -143,3 +148,17 @@ def run(
                 f"demo: {len(second.failed_units)} units not read, as intended: the sandbox "
                 "organization's `legacy` account does not trust this one (a CLI run exits 1)"
             )
+        if not rollback:
+            return
+
+        write(f"\n== 4. remediate rollback {result.run_id} --auto-approve\n\n")
+        with reporter(quiet) as progress:
+            undone = undo.rollback(result.run_id, policy, journal=journal, progress=progress)
+        write(render.outcomes_text(undone.outcomes, undone.run_id) + "\n")
+
+        write("== 5. remediate plan, after the rollback\n\n")
+        with reporter(quiet) as progress:
+            third = engine.plan(policy, progress=progress, journal=journal)
+        write(render.plan_text(third))
+        if undone.failed or len(third.changes) != len(first.changes):
+            note("demo: the rollback did not restore the estate of step 1; see above")

@@ -52,11 +52,26 @@ POLICIES = [
     ),
     PackPolicy(
         "gcp-proxy-ssl-policy",
-        "Target HTTPS proxies have an SSL policy (without one, Google's default accepts TLS 1.0)",
+        "Target HTTPS and SSL proxies have an SSL policy (without one, Google's default accepts "
+        "TLS 1.0)",
         resources.PROXIES,
         # Remediation can only change the proxy's inputs, not declare the SSL policy it needs:
         # `remediate.pulumi.enforce()` does that in the program.
         fixable=False,
+    ),
+    PackPolicy(
+        "apigateway-security-policy",
+        "API Gateway REST APIs and custom domains (REST, HTTP, WebSocket) use a security policy "
+        "that meets the TLS minimum, with an endpoint access mode when it is an enhanced one",
+        resources.API_DOMAINS,
+        fixable=True,
+    ),
+    PackPolicy(
+        "classic-elb-ssl-negotiation",
+        "Classic ELB SSL negotiation policies reference a predefined policy that meets the TLS "
+        "minimum",
+        resources.CLASSIC_POLICIES,
+        fixable=True,
     ),
 ]
 CONFIG_SCHEMA: dict[str, dict[str, Any]] = {

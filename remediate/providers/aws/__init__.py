@@ -1,5 +1,6 @@
 """AWS Elastic Load Balancing: ALB HTTPS and NLB TLS listeners, ALB HTTP/2, target group
-protocol risks (ELBv2), and Classic Load Balancer HTTPS/SSL listeners.
+protocol risks (ELBv2), Classic Load Balancer HTTPS/SSL listeners, and API Gateway custom domains
+(REST, HTTP and WebSocket) and REST APIs.
 
 Classic listeners are kinds of this provider rather than a provider of their own: they share the
 `aws` section (regions, credentials), the rate limit and the boto3 executor, and a user fixing
@@ -19,9 +20,12 @@ from remediate.providers.aws.model import (
     ApiDomainTarget,
     AWSSettings,
     ClassicListenerTarget,
+    InAccount,
     Kind,
     ListenerTarget,
     LoadBalancerTarget,
+    RestApiTarget,
+    RestDomainTarget,
 )
 from remediate.targets import Target
 
@@ -37,6 +41,7 @@ if TYPE_CHECKING:
     from remediate.verification import Expectation
 
 DOCS = "https://docs.aws.amazon.com/elasticloadbalancing/latest"
+APIGW = "https://docs.aws.amazon.com/apigateway/latest/developerguide/"
 
 
 def _boto3(settings: Settings, progress: Progress) -> Executor:
@@ -53,7 +58,7 @@ def _pulumi(settings: Settings, progress: Progress) -> Executor:
 
 class AWS(Provider):
     name = "aws"
-    title = "AWS load balancers (ELBv2 and Classic) and API Gateway HTTP/WebSocket domains"
+    title = "AWS load balancers (ELBv2 and Classic), API Gateway REST APIs and custom domains"
     section = AWSSettings
     kinds = tuple(Kind)
     default_executor = "boto3"
@@ -155,6 +160,42 @@ class AWS(Provider):
             "http-api-custom-domain-names.html",
             fixes=False,
         ),
+        RuleInfo(
+            "aws-apigw-rest-tls-floor",
+            "REST API or REST custom domain accepts TLS below the minimum",
+            Severity.HIGH,
+            "Set its securityPolicy to the most compatible value of the service model's "
+            "SecurityPolicy enum its endpoint type may take that meets tls.minimum (or "
+            "aws.api_security_policy), with aws.endpoint_access_mode for an enhanced policy.",
+            f"{APIGW}apigateway-security-policies.html",
+        ),
+        RuleInfo(
+            "aws-apigw-rest-no-policy-meets",
+            "No security policy of a REST API or REST custom domain meets the minimum",
+            Severity.HIGH,
+            "No policy the API offers for the endpoint type meets tls.minimum (or aws.fips): "
+            "change the endpoint type or front the API with something that can.",
+            f"{APIGW}apigateway-security-policies-list.html",
+            fixes=False,
+        ),
+        RuleInfo(
+            "aws-apigw-rest-unknown-policy",
+            "REST API or REST custom domain has a security policy remediate cannot read",
+            Severity.MEDIUM,
+            "Check its securityPolicy by hand; remediate cannot tell which TLS versions it "
+            "accepts.",
+            f"{APIGW}apigateway-security-policies-list.html",
+            fixes=False,
+        ),
+        RuleInfo(
+            "aws-apigw-rest-mixed-endpoints",
+            "Weak REST custom domain with several endpoint types",
+            Severity.HIGH,
+            "API Gateway cannot update the security policy of a domain with several endpoint "
+            "types: give it one endpoint type, then run remediate again.",
+            f"{APIGW}apigateway-custom-domain-tls-version.html",
+            fixes=False,
+        ),
     )
     permissions = Permissions(
         system="aws-iam",
@@ -234,6 +275,19 @@ class AWS(Provider):
                 domain_name=str(context["domain_name"]),
                 account=str(context.get("account") or ""),
             )
+        if endpoint.kind == Kind.REST_API_DOMAIN:
+            return RestDomainTarget(
+                region=endpoint.location,
+                domain_name=str(context["domain_name"]),
+                domain_name_id=str(context.get("domain_name_id") or ""),
+                account=str(context.get("account") or ""),
+            )
+        if endpoint.kind == Kind.REST_API:
+            return RestApiTarget(
+                region=endpoint.location,
+                api_id=str(context["api_id"]),
+                account=str(context.get("account") or ""),
+            )
         if endpoint.kind == Kind.LOAD_BALANCER:
             return LoadBalancerTarget(
                 arn=endpoint.resource,
@@ -274,8 +328,8 @@ class AWS(Provider):
         parts = change.resource.split(":")
         if len(parts) > 5 and parts[0] == "arn" and parts[4]:
             return f"aws:{parts[4]}:{parts[3]}"
-        if isinstance(change.target, ApiDomainTarget) and change.target.account:
-            # An API domain's ARN names no account; its target does, once accounts are named.
+        if isinstance(change.target, InAccount) and change.target.account:
+            # An API Gateway ARN names no account; its target does, once accounts are named.
             return f"aws:{change.target.account}:{change.target.region}"
         region = getattr(change.target, "region", "")
         return f"aws:{region}:{change.resource}" if region else super().unit(change)

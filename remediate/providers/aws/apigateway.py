@@ -41,7 +41,6 @@ def settings_of(domain: dict[str, Any]) -> dict[str, Any]:
     return {
         API_SECURITY_POLICIES: [item.get("SecurityPolicy") for item in configurations],
         "endpoint_types": [item.get("EndpointType") for item in configurations],
-        "statuses": [item.get("DomainNameStatus") for item in configurations],
     }
 
 
@@ -57,7 +56,14 @@ def endpoints(client: Any, region: str) -> list[Endpoint]:
                     name=f"{domain['DomainName']} (HTTP/WebSocket API domain)",
                     location=region,
                     settings=settings_of(domain),
-                    context={"domain_name": domain["DomainName"]},
+                    context={
+                        "domain_name": domain["DomainName"],
+                        # UPDATING for minutes after a change: not part of the fingerprint.
+                        "statuses": [
+                            item.get("DomainNameStatus")
+                            for item in domain.get("DomainNameConfigurations", [])
+                        ],
+                    },
                 )
             )
     return found

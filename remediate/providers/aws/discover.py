@@ -38,8 +38,15 @@ from remediate.inventory import Inventory
 from remediate.model import Endpoint
 from remediate.policy import Policy
 from remediate.progress import Progress, Silent
-from remediate.providers.aws import apigateway, classic
-from remediate.providers.aws.model import ApiDomainTarget, AWSSettings, ClassicListenerTarget, Kind
+from remediate.providers.aws import apigateway, classic, restapi
+from remediate.providers.aws.model import (
+    ApiDomainTarget,
+    AWSSettings,
+    ClassicListenerTarget,
+    Kind,
+    RestApiTarget,
+    RestDomainTarget,
+)
 from remediate.providers.aws.rules import HTTP2_ATTRIBUTE, TLS_PROTOCOLS, ClassicPolicy, SslPolicy
 from remediate.timeouts import Timeouts, refused
 
@@ -181,9 +188,11 @@ class Session:
     classic: Mapping[str, Any] = field(default_factory=dict)
     """Classic ELB (`elb`) clients by region."""
     account: Callable[[], str] = lambda: ""
+    """The account id (STS GetCallerIdentity, asked once and only when needed)."""
     http_apis: Mapping[str, Any] = field(default_factory=dict)
     """API Gateway v2 (`apigatewayv2`) clients by region."""
-    """The account id (STS GetCallerIdentity, asked once and only when needed)."""
+    rest_apis: Mapping[str, Any] = field(default_factory=dict)
+    """API Gateway (`apigateway`, REST APIs and their custom domains) clients by region."""
 
     @classmethod
     def open(cls, regions: Iterable[str], session: boto3.session.Session | None = None) -> Session:
@@ -224,11 +233,20 @@ class Session:
                 region: session.client("apigatewayv2", region_name=region, config=config)
                 for region in wanted
             }
+            rest_apis = {
+                region: session.client("apigateway", region_name=region, config=config)
+                for region in wanted
+            }
             sts = session.client("sts", region_name=wanted[0], config=config)
         except (NoRegionError, BotoCoreError, ValueError) as exc:
             # ValueError: botocore's word for an AWS_ENDPOINT_URL that is not a URL.
             raise DiscoveryError(f"cannot create an ELBv2 client: {exc}") from None
-        for client in [*clients.values(), *classic_clients.values(), *http_apis.values()]:
+        for client in [
+            *clients.values(),
+            *classic_clients.values(),
+            *http_apis.values(),
+            *rest_apis.values(),
+        ]:
             Deadline(timeouts).register(client)
             limit = RateLimit.from_env()
             if limit is not None:
@@ -239,7 +257,7 @@ class Session:
             with _Errors(wanted[0]):
                 return str(sts.get_caller_identity()["Account"])
 
-        return cls(clients, classic_clients, account, http_apis)
+        return cls(clients, classic_clients, account, http_apis, rest_apis)
 
 
 NAME = "aws"
@@ -264,6 +282,7 @@ def discover(
     catalogs: dict[str, list[SslPolicy]] = {}
     classic_catalogs: dict[str, list[ClassicPolicy]] = {}
     allowed: dict[str, list[str]] = {}
+    rest_allowed: dict[str, list[str]] = {}
     # ELBv2 and the other kinds (Classic, API domains) of every region are read side by side.
     with ThreadPoolExecutor(max_workers=2 * len(session.clients)) as pool:
         v2 = {
@@ -283,9 +302,11 @@ def discover(
             inventory.endpoints.extend(endpoints)
             classic_catalogs[region] = classic_catalog
             allowed[region] = api_policies
+            rest_allowed[region] = restapi.security_policies(session.rest_apis[region])
     inventory.facts["aws.ssl_policies"] = catalogs
     inventory.facts["aws.classic_policies"] = classic_catalogs
     inventory.facts["aws.api_security_policies"] = allowed
+    inventory.facts["aws.rest_security_policies"] = rest_allowed
     return inventory
 
 
@@ -302,10 +323,22 @@ def _discover_others(
         endpoints = classic.endpoints(client, region, session.account)
         catalog = classic.predefined(client) if endpoints else []
         domains = apigateway.endpoints(session.http_apis[region], region)
+        rest_domains = restapi.domain_endpoints(session.rest_apis[region], region)
+        rest_apis = restapi.api_endpoints(session.rest_apis[region], region)
+    # Both API Gateway APIs list the account's Regional custom domains: a domain the REST API
+    # lists is planned once, as a REST custom domain (its securityPolicy is the same field).
+    rest_names = {endpoint.context["domain_name"] for endpoint in rest_domains}
+    domains = [d for d in domains if d.context["domain_name"] not in rest_names]
     progress.done(
-        key, f"{len(endpoints)} Classic HTTPS/SSL listeners, {len(domains)} API custom domains"
+        key,
+        f"{len(endpoints)} Classic HTTPS/SSL listeners, "
+        f"{len(domains) + len(rest_domains)} API custom domains, {len(rest_apis)} REST APIs",
     )
-    return [*endpoints, *domains], catalog, apigateway.security_policies(session.http_apis[region])
+    return (
+        [*endpoints, *domains, *rest_domains, *rest_apis],
+        catalog,
+        apigateway.security_policies(session.http_apis[region]),
+    )
 
 
 def _discover_region(
@@ -604,4 +637,19 @@ def read_api_domains(
             raise DiscoveryError(f"AWS {target.region}: region is not in aws.regions")
         with _Errors(target.region):
             found.update(apigateway.read(client, [(resource, target)]))
+    return found
+
+
+def read_rest(
+    session: Session, targets: Mapping[str, RestDomainTarget | RestApiTarget]
+) -> dict[str, dict[str, Any] | None]:
+    """Re-read REST APIs and REST custom domains (resource -> target): settings now, None when
+    gone."""
+    found: dict[str, dict[str, Any] | None] = {}
+    for resource, target in targets.items():
+        client = session.rest_apis.get(target.region)
+        if client is None:
+            raise DiscoveryError(f"AWS {target.region}: region is not in aws.regions")
+        with _Errors(target.region):
+            found.update(restapi.read(client, [(resource, target)]))
     return found

@@ -1,5 +1,6 @@
 """The boto3 executor: modify_listener and modify_load_balancer_attributes (ELBv2), Classic
-negotiation policies (`classic.write`) and HTTP API domains (`apigateway.write`), then read back.
+negotiation policies (`classic.write`), HTTP API domains (`apigateway.write`) and REST APIs and
+their domains (`restapi.write`), then read back.
 
 Every resource is read back after the writes, the failed ones too: a write whose answer was lost
 (a 500 or a cut-off answer after the change landed) is applied when the resource holds the value
@@ -20,7 +21,7 @@ from remediate.executors import NoSteps, Outcome, Status, Steps, confirmed
 from remediate.model import Change, fingerprint
 from remediate.progress import Progress
 from remediate.provider import UnsupportedChangeError
-from remediate.providers.aws import apigateway, classic
+from remediate.providers.aws import apigateway, classic, restapi
 from remediate.providers.aws.discover import (
     Session,
     effective_attributes,
@@ -28,10 +29,18 @@ from remediate.providers.aws.discover import (
     listener_settings,
     read_api_domains,
     read_classic,
+    read_rest,
     read_settings,
 )
 from remediate.providers.aws.fleet import Signers, account_of, by_account
-from remediate.providers.aws.model import ApiDomainTarget, AWSSettings, ClassicListenerTarget, Kind
+from remediate.providers.aws.model import (
+    ApiDomainTarget,
+    AWSSettings,
+    ClassicListenerTarget,
+    Kind,
+    RestApiTarget,
+    RestDomainTarget,
+)
 from remediate.providers.aws.rules import HTTP2_ATTRIBUTE
 
 
@@ -75,6 +84,12 @@ class Boto3Executor:
             if isinstance(change.target, ApiDomainTarget)
         }
         found.update(read_api_domains(session, domains))
+        rest = {
+            change.resource: change.target
+            for change in changes
+            if isinstance(change.target, RestDomainTarget | RestApiTarget)
+        }
+        found.update(read_rest(session, rest))
         return found
 
     def fingerprints(self, changes: Sequence[Change]) -> dict[str, str | None]:
@@ -192,6 +207,11 @@ def _api_domain(session: Session, group: Sequence[Change]) -> dict[str, Any]:
     return {}
 
 
+def _rest(session: Session, group: Sequence[Change]) -> dict[str, Any]:
+    restapi.write(session.rest_apis[group[0].location], group)
+    return {}  # read back below: the answer of an update is read as any later read
+
+
 # Each writer returns the settings its answer reports ({} when the answer says nothing).
 _WRITERS: dict[str, Callable[[Session, Sequence[Change]], dict[str, Any]]] = {
     Kind.LISTENER: lambda session, group: _modify_listener(
@@ -202,6 +222,8 @@ _WRITERS: dict[str, Callable[[Session, Sequence[Change]], dict[str, Any]]] = {
     ),
     Kind.CLASSIC_LISTENER: _classic,
     Kind.HTTP_API_DOMAIN: _api_domain,
+    Kind.REST_API_DOMAIN: _rest,
+    Kind.REST_API: _rest,
 }
 # The kinds whose settings `read_settings` re-reads by (resource, kind, region).
 _V2_KINDS = frozenset({Kind.LISTENER, Kind.LOAD_BALANCER})

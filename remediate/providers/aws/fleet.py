@@ -22,7 +22,7 @@ from remediate.progress import Progress
 from remediate.providers.aws import accounts
 from remediate.providers.aws.accounts import Credentials
 from remediate.providers.aws.discover import NAME, discover
-from remediate.providers.aws.model import Account, ApiDomainTarget, AWSSettings, Kind
+from remediate.providers.aws.model import Account, AWSSettings, InAccount, Kind
 from remediate.units import Unit
 
 
@@ -91,10 +91,10 @@ def discover_unit(policy: Policy, unit: Unit, progress: Progress) -> Inventory:
         else value
         for key, value in inventory.facts.items()
     }
-    # An API domain's ARN names no account: its endpoint carries it, for the executor.
+    # An API Gateway resource's ARN names no account: its endpoint carries it, for the executor.
     inventory.endpoints = [
         endpoint.model_copy(update={"context": {**endpoint.context, "account": scope.account.id}})
-        if endpoint.kind == Kind.HTTP_API_DOMAIN
+        if endpoint.kind in (Kind.HTTP_API_DOMAIN, Kind.REST_API_DOMAIN, Kind.REST_API)
         else endpoint
         for endpoint in inventory.endpoints
     ]
@@ -103,7 +103,7 @@ def discover_unit(policy: Policy, unit: Unit, progress: Progress) -> Inventory:
 
 def account_of(change: Change) -> str:
     """The account a change's resource lives in ("" when it does not say: the credentials')."""
-    if isinstance(change.target, ApiDomainTarget):
+    if isinstance(change.target, InAccount):
         return change.target.account
     parts = change.resource.split(":", 5)
     return parts[4] if len(parts) == 6 and parts[0] == "arn" else ""

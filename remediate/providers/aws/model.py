@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import re
 from enum import StrEnum
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     AfterValidator,
+    BaseModel,
     BeforeValidator,
     Field,
     SerializerFunctionWrapHandler,
@@ -126,6 +127,18 @@ class AWSSettings(Section):
         description="Require FIPS security policies on ELBv2 listeners: a listener on another "
         "policy is moved to the best FIPS policy the API offers for its load balancer type.",
     )
+    api_security_policy: str = Field(
+        default="auto",
+        description="The securityPolicy for weak API Gateway REST APIs and REST custom domains: "
+        "a value of the service model's SecurityPolicy enum, or auto for the most compatible one "
+        "that meets tls.minimum (FIPS ones only with aws.fips).",
+    )
+    endpoint_access_mode: Literal["BASIC", "STRICT"] = Field(
+        default="BASIC",
+        description="The endpointAccessMode API Gateway requires with an enhanced "
+        "(SecurityPolicy_*) policy. STRICT refuses requests that arrive through another endpoint "
+        "type or a mismatched SNI host; BASIC keeps today's behaviour.",
+    )
 
 
 class Kind(StrEnum):
@@ -134,6 +147,8 @@ class Kind(StrEnum):
     TARGET_GROUP = "target-group"
     CLASSIC_LISTENER = "classic-listener"
     HTTP_API_DOMAIN = "http-api-domain"
+    REST_API_DOMAIN = "rest-api-domain"
+    REST_API = "rest-api"
 
 
 class LoadBalancerTarget(Target):
@@ -170,14 +185,11 @@ class ClassicListenerTarget(Target):
     dns_name: str = ""
 
 
-class ApiDomainTarget(Target):
-    """An API Gateway custom domain of HTTP and WebSocket APIs (apigatewayv2)."""
+class InAccount(BaseModel):
+    """The account that holds an API Gateway resource, whose ARN names none."""
 
-    type: str = "aws-http-api-domain"
-    region: str
-    domain_name: str
     account: str = ""
-    """The account that holds it (a domain's ARN names none); empty: the credentials' own."""
+    """Empty: the credentials' own account."""
 
     @model_serializer(mode="wrap")
     def _without_empty_account(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
@@ -186,3 +198,29 @@ class ApiDomainTarget(Target):
         if not data.get("account"):
             data.pop("account", None)
         return data
+
+
+class ApiDomainTarget(Target, InAccount):
+    """An API Gateway custom domain of HTTP and WebSocket APIs (apigatewayv2)."""
+
+    type: str = "aws-http-api-domain"
+    region: str
+    domain_name: str
+
+
+class RestDomainTarget(Target, InAccount):
+    """An API Gateway custom domain name of REST APIs (apigateway)."""
+
+    type: str = "aws-rest-api-domain"
+    region: str
+    domain_name: str
+    domain_name_id: str = ""
+    """Set for a private custom domain, which its name alone does not identify."""
+
+
+class RestApiTarget(Target, InAccount):
+    """An API Gateway REST API (its own securityPolicy governs its endpoints' TLS handshake)."""
+
+    type: str = "aws-rest-api"
+    region: str
+    api_id: str

@@ -36,6 +36,19 @@ API_NO_POLICY_MEETS = "aws-apigw-no-policy-meets"
 API_SECURITY_POLICIES = "security_policies"
 _API_POLICY = re.compile(r"^TLS_(\d+)_(\d+)$")
 
+REST_TLS_FLOOR = "aws-apigw-rest-tls-floor"
+REST_NO_POLICY_MEETS = "aws-apigw-rest-no-policy-meets"
+REST_UNKNOWN_POLICY = "aws-apigw-rest-unknown-policy"
+REST_MIXED_ENDPOINTS = "aws-apigw-rest-mixed-endpoints"
+API_SECURITY_POLICY = "security_policy"
+API_ACCESS_MODE = "endpoint_access_mode"
+ENHANCED_PREFIX = "SecurityPolicy_"
+EDGE_SUFFIX = "_EDGE"
+# SecurityPolicy_TLS13_1_2_PQ_2025_09: the highest version (1.3) then the lowest (1.2), when the
+# name has both; SecurityPolicy_TLS13_2025_EDGE, SecurityPolicy_TLS12_2018_EDGE: one version,
+# the lowest accepted.
+_ENHANCED = re.compile(r"^SecurityPolicy_TLS1(\d)_(?:1_(\d)_)?")
+
 CLASSIC_NEGOTIATION = "ssl_negotiation_policy"
 # What ELB applies to an HTTPS/SSL listener that has no negotiation policy of its own.
 CLASSIC_DEFAULT_POLICY = "ELBSecurityPolicy-2016-08"
@@ -429,6 +442,160 @@ def _http_api_domain(endpoint: Endpoint, policy: Policy, facts: Mapping[str, Any
     return http_api_domain_verdict(endpoint.settings, allowed.get(endpoint.location, ()), policy)
 
 
+def enhanced_api_policy(name: object) -> bool:
+    """An enhanced API Gateway security policy (`SecurityPolicy_*`), which needs an
+    endpointAccessMode."""
+    return isinstance(name, str) and name.startswith(ENHANCED_PREFIX)
+
+
+def rest_policy_floor(name: str) -> str | None:
+    """The lowest TLS version an API Gateway REST security policy accepts, read from its name:
+    `TLS_1_0` -> 1.0, `SecurityPolicy_TLS13_1_2_2021_06` -> 1.2,
+    `SecurityPolicy_TLS13_2025_EDGE` -> 1.3; None for a name of another form."""
+    legacy = api_policy_floor(name)
+    if legacy is not None:
+        return legacy
+    match = _ENHANCED.match(name or "")
+    if match is None:
+        return None
+    return f"1.{match.group(2) or match.group(1)}"
+
+
+def rest_policies_for(allowed: Sequence[str], endpoint_type: str) -> list[str]:
+    """The policies of `allowed` a REST endpoint of this type may take: the `_EDGE` enhanced
+    policies belong to edge-optimized endpoints, the other enhanced ones to Regional and private
+    endpoints; the legacy ones to all."""
+    return [
+        name
+        for name in allowed
+        if not enhanced_api_policy(name) or name.endswith(EDGE_SUFFIX) == (endpoint_type == "EDGE")
+    ]
+
+
+def _rest_rank(name: str) -> tuple[Any, ...]:
+    """The most compatible floor first; then a legacy policy (no endpoint access mode to set),
+    then the plainest enhanced one (no FIPS, PQ, PFS or extended cipher restrictions)."""
+    extras = sum(1 for word in ("FIPS", "PQ", "PFS", "Ext") if f"_{word}" in name)
+    return (tls_key(rest_policy_floor(name) or "0"), enhanced_api_policy(name), extras, name)
+
+
+def rest_verdict(
+    settings: Mapping[str, Any], allowed: Sequence[str], policy: Policy, what: str
+) -> Verdict:
+    """A REST API or REST custom domain: its securityPolicy against the minimum (and aws.fips).
+
+    `allowed` is the SecurityPolicy enum of the service model; the fix is the most compatible of
+    those its endpoint type may take that meets the minimum (or aws.api_security_policy), with
+    the endpointAccessMode of aws.endpoint_access_mode when the new policy is an enhanced one.
+    """
+    section = policy.section("aws", AWSSettings)
+    minimum = policy.tls.minimum
+    current = settings.get(API_SECURITY_POLICY)
+    types = list(settings.get("endpoint_types") or [])
+    floor = rest_policy_floor(str(current)) if current else None
+    if floor is None:
+        return Verdict(
+            findings=[
+                Note(
+                    REST_UNKNOWN_POLICY,
+                    f"{what} security policy {current!r}: remediate cannot tell which TLS "
+                    "versions it accepts",
+                )
+            ]
+        )
+    weak = weak_versions(versions_from(floor), minimum)
+    not_fips = section.fips and "_FIPS" not in str(current)
+    if not weak and not not_fips:
+        return Verdict()
+    problem = (
+        f"{current} {accepts_phrase(weak)}"
+        if weak
+        else f"{current} is not a FIPS security policy; aws.fips requires one"
+    )
+    implied = settings.get("policy_implied")
+    if current and implied:
+        problem += f" ({implied})" if isinstance(implied, str) else f" (none set: {current})"
+    if len(types) != 1:
+        return Verdict(
+            findings=[
+                Note(
+                    REST_MIXED_ENDPOINTS,
+                    f"{problem}; the {what} has endpoint types {', '.join(types) or 'none'}: "
+                    "API Gateway cannot update the security policy of a domain with several "
+                    "endpoint types; give it one endpoint type first",
+                )
+            ]
+        )
+    candidates = [
+        name
+        for name in rest_policies_for(allowed, types[0])
+        if (name_floor := rest_policy_floor(name)) is not None
+        and tls_key(name_floor) >= tls_key(minimum)
+        and (not section.fips or "_FIPS" in name)
+    ]
+    explicit = section.api_security_policy
+    if explicit != "auto":
+        if explicit not in candidates:
+            raise RuleError(
+                f"aws.api_security_policy {explicit} is not one of the security policies a "
+                f"{types[0]} {what} may take that meet tls.minimum {minimum}: "
+                f"{', '.join(candidates) or 'none'}"
+            )
+        candidates = [explicit]
+    if not candidates:
+        return Verdict(
+            findings=[
+                Note(
+                    REST_NO_POLICY_MEETS,
+                    f"{problem}; no security policy the API offers a {types[0]} {what} "
+                    f"({', '.join(rest_policies_for(allowed, types[0]))}) accepts only TLS "
+                    f"{minimum} and above{' and is FIPS' if section.fips else ''}",
+                )
+            ]
+        )
+    target = min(candidates, key=_rest_rank)
+    wait = (
+        "API Gateway reports the API UPDATING (apiStatus) for about 15 minutes, and its stages "
+        "take the new policy once redeployed (remediate does not redeploy: a deployment would "
+        "also publish any undeployed change)"
+        if what == "REST API"
+        else "API Gateway reports the domain UPDATING (domainNameStatus) for about 15 minutes "
+        "while the policy propagates; the APIs mapped to it negotiate with their own policy"
+    )
+    reason = f"{problem}; policy minimum is TLS {minimum}; {wait}"
+    rule = REST_TLS_FLOOR if weak else FIPS_POLICY
+    changes = [
+        Desired(
+            attribute=API_SECURITY_POLICY,
+            before=current,
+            after=target,
+            reason=reason,
+            rules=(rule,),
+        )
+    ]
+    mode = settings.get(API_ACCESS_MODE)
+    if enhanced_api_policy(target) and mode != section.endpoint_access_mode:
+        changes.append(
+            Desired(
+                attribute=API_ACCESS_MODE,
+                before=mode,
+                after=section.endpoint_access_mode,
+                reason=f"{target} is an enhanced policy: API Gateway requires an endpoint "
+                "access mode with it (aws.endpoint_access_mode)",
+                rules=(rule,),
+            )
+        )
+    return Verdict(changes)
+
+
+def _rest(what: str) -> Callable[[Endpoint, Policy, Mapping[str, Any]], Verdict]:
+    def verdict(endpoint: Endpoint, policy: Policy, facts: Mapping[str, Any]) -> Verdict:
+        allowed: Mapping[str, Sequence[str]] = facts.get("aws.rest_security_policies", {})
+        return rest_verdict(endpoint.settings, allowed.get(endpoint.location, ()), policy, what)
+
+    return verdict
+
+
 _VERDICTS: dict[str, Callable[[Endpoint, Policy, Mapping[str, Any]], Verdict]] = {
     Kind.LISTENER: _listener,
     Kind.LOAD_BALANCER: lambda endpoint, policy, _: load_balancer_verdict(
@@ -437,6 +604,8 @@ _VERDICTS: dict[str, Callable[[Endpoint, Policy, Mapping[str, Any]], Verdict]] =
     Kind.TARGET_GROUP: lambda endpoint, _, __: target_group_verdict(endpoint.settings),
     Kind.CLASSIC_LISTENER: _classic_listener,
     Kind.HTTP_API_DOMAIN: _http_api_domain,
+    Kind.REST_API_DOMAIN: _rest("REST custom domain"),
+    Kind.REST_API: _rest("REST API"),
 }
 
 

@@ -1,0 +1,40 @@
+"""`remediate demo --rollback`: the cloud worlds (every AWS and GCP kind, the new ones included)
+weak, fixed, clean on the second plan, rolled back, and weak again on the last plan.
+
+The host worlds (Nginx, HAProxy) are left out to keep the run short: their rollback is covered by
+their own suites; `tests/test_smoke.py` runs the whole demo without the rollback.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from remediate.sandbox import demo
+
+
+def test_the_cloud_worlds_are_fixed_then_rolled_back(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(demo, "WORLDS", [demo.aws_world, demo.gcp_world])
+    out: list[str] = []
+    notes: list[str] = []
+    demo.run(quiet=True, state_dir=None, write=out.append, note=notes.append, rollback=True)
+    text = "".join(out)
+    assert notes == []
+    first, _, rest = text.partition("== 2. remediate apply")
+    applied, _, rest = rest.partition("== 3. remediate plan, again")
+    second, _, rest = rest.partition("== 4. remediate rollback")
+    undone, _, last = rest.partition("== 5. remediate plan, after the rollback")
+    for kind in (
+        "aws classic-listener shop-classic:443 HTTPS (Classic)",
+        "aws http-api-domain ws.shop.example.com",
+        "aws rest-api-domain shop.example.com (REST custom domain)",
+        "aws rest-api-domain edge.shop.example.com (REST custom domain)",
+        "aws rest-api orders",
+        "gcp target-ssl-proxy mqtt (demo-shop/global)",
+    ):
+        assert kind in first, kind
+        assert kind in last, kind
+    assert "Plan: 17 changes to 16 resources" in first
+    assert "Apply: 17 applied, 0 failed" in applied
+    assert "No changes." in second
+    assert "Apply: 17 applied, 0 failed" in undone
+    assert "Plan: 17 changes to 16 resources" in last
