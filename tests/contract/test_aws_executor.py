@@ -51,7 +51,7 @@ class World:
     proxy: FaultProxy
     upstream: str
 
-    def client(self, service: str, region: str = EAST) -> Any:
+    def client(self, service: Any, region: str = EAST) -> Any:
         return boto3.client(service, region_name=region, endpoint_url=self.upstream)
 
     def plan(self) -> list[Change]:
