@@ -71,7 +71,7 @@ class World:
         attributes = self.client("elbv2").describe_load_balancer_attributes(
             LoadBalancerArn=self.fleet.load_balancers[name]
         )["Attributes"]
-        return next(a["Value"] for a in attributes if a["Key"] == "routing.http2.enabled")
+        return str(next(a["Value"] for a in attributes if a["Key"] == "routing.http2.enabled"))
 
     def classic_policies(self, name: str, port: int) -> list[str]:
         lb = self.client("elb").describe_load_balancers(LoadBalancerNames=[name])
