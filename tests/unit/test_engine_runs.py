@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import signal
 from collections.abc import Iterator, Mapping, Sequence
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +28,7 @@ from remediate.journal import Journal
 from remediate.model import Change, Endpoint, Plan
 from remediate.policy import Policy
 from remediate.policy import model as policy_model
-from remediate.progress import Progress
+from remediate.progress import Progress, Silent
 from remediate.provider import Permissions, Provider, RuleInfo, Severity
 from remediate.rules import Desired, Note, Verdict
 from remediate.targets import Target
@@ -61,12 +62,14 @@ class MemoryProvider(Provider):
     def __init__(self, cloud: Cloud) -> None:
         self.cloud = cloud
         self.discovered = 0
+        self.progress: list[Progress] = []
 
     def executors(self) -> Mapping[str, Any]:
         return {}
 
     def discover(self, policy: Policy, progress: Progress) -> Inventory:
         self.discovered += 1
+        self.progress.append(progress)
         return Inventory(
             [
                 Endpoint(provider="aws", resource=name, kind="memory", name=name, settings=dict(s))
@@ -449,3 +452,81 @@ def test_plan_and_apply_holds_the_lock_unless_dry_run(
         _, result = engine.plan_and_apply(POLICY, journal=journal, dry_run=True)
     assert result.status is RunStatus.DRY_RUN
     assert cloud.writes == []
+
+
+class Unreachable(MemoryProvider):
+    """A provider whose discovery cannot run here."""
+
+    name = "gcp"
+
+    def discover(self, policy: Policy, progress: Progress) -> Inventory:
+        raise RemediateError("gcp: cannot be reached from this test")
+
+
+def test_a_saved_plan_is_checked_by_discovering_only_the_providers_it_touches(
+    cloud: Cloud,
+    provider: MemoryProvider,
+    journal: Journal,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setitem(registry.providers(), "gcp", Unreachable(cloud))
+    both = policy_model().model_validate({"aws": {}, "gcp": {}})
+    path = tmp_path / "plan.json"
+    engine.plan(POLICY, journal=journal, record=False).save(path)
+
+    class Seen(Silent):
+        pass
+
+    seen = Seen()
+    provider.progress.clear()
+    result = engine.apply(Plan.load(path), both, journal=journal, verify=False, progress=seen)
+    assert result.status is RunStatus.APPLIED
+    assert provider.progress == [seen]
+
+
+def test_a_saved_plan_for_several_providers_the_policy_lacks_names_them_all(
+    cloud: Cloud, provider: MemoryProvider, journal: Journal, tmp_path: Path
+) -> None:
+    planned = engine.plan(POLICY, journal=journal, record=False)
+    elsewhere = planned.changes[0].model_copy(update={"provider": "gcp", "resource": "g"})
+    path = tmp_path / "plan.json"
+    planned.model_copy(update={"changes": [*planned.changes, elsewhere]}).save(path)
+    with pytest.raises(RemediateError) as error:
+        engine.apply(Plan.load(path), policy_model().model_validate({"nginx": {}}), journal=journal)
+    assert str(error.value) == (
+        "the plan changes aws, gcp resources but the policy has no aws, gcp section to check "
+        "them against; nothing was applied"
+    )
+
+
+def test_a_saved_plan_is_checked_as_of_the_day_given(
+    cloud: Cloud, provider: MemoryProvider, journal: Journal, tmp_path: Path
+) -> None:
+    """An exclusion that has expired by `today` no longer holds the change back."""
+    excluding = policy_model().model_validate(
+        {"aws": {}, "exclude": [{"match": "b", "reason": "frozen", "until": "2030-01-31"}]}
+    )
+    later = date(2030, 2, 1)
+    planned = engine.plan(excluding, journal=journal, record=False, today=later)
+    assert [c.resource for c in planned.changes] == ["a", "b"]
+    path = tmp_path / "plan.json"
+    planned.save(path)
+    result = engine.apply(Plan.load(path), excluding, journal=journal, verify=False, today=later)
+    assert [o.change.resource for o in result.outcomes] == ["a", "b"]
+
+
+def test_what_is_applied_is_the_fresh_plans_change_not_the_saved_text(
+    cloud: Cloud, provider: MemoryProvider, journal: Journal, tmp_path: Path
+) -> None:
+    planned = engine.plan(POLICY, journal=journal, record=False)
+    edited = planned.model_dump(mode="json")
+    edited["changes"][0]["reason"] = "edited: trust me"
+    path = tmp_path / "plan.json"
+    Plan.model_validate(edited).save(path)
+    result = engine.apply(Plan.load(path), POLICY, journal=journal, verify=False)
+    assert [o.change.reason for o in result.outcomes] == ["HTTP/2 is off", "HTTP/2 is off"]
+    assert [c.change.reason for c in journal.run(result.run_id).changes] == [
+        "HTTP/2 is off",
+        "HTTP/2 is off",
+    ]
