@@ -450,8 +450,8 @@ def _same(value: object, after: object) -> bool:
     return value == after
 
 
-# Executors exercised end to end only: tests/test_haproxy_apply.py writes, restores on a failed
-# validation and reads back through haproxy-ansible against a real HAProxy.
+# Executors with a contract module of their own rather than a rig here: haproxy-ansible
+# (tests/contract/test_haproxy_executor.py, against a real HAProxy).
 END_TO_END_ONLY = {"haproxy-ansible"}
 
 
