@@ -113,6 +113,12 @@ def _selection(
     return Selection.parse(accounts or (), tags or (), shard, shard_count, parallel)
 
 
+def _journal(state_dir: Path | None, selection: Selection) -> Journal:
+    """The journal, recording the shard a sharded run covers (history shows it)."""
+    sharded = selection.shard.count > 1
+    return Journal(state_dir, shard=str(selection.shard) if sharded else "")
+
+
 def _report_failed_units(result: Plan) -> None:
     """A plan that could not read every unit is not a clean run: say which, and exit 1."""
     if result.failed_units:
@@ -169,7 +175,7 @@ def plan(
     the plan of the rest) when an account or another unit could not be read."""
     selection = _selection(account, account_tag, parallel, shard, shard_count)
     policy = policy_module.load(policy_file)
-    journal = Journal(state_dir)
+    journal = _journal(state_dir, selection)
     with reporter(quiet) as progress:
         result = engine.plan(
             policy, _only(only), progress, journal=journal, note=_err, selection=selection
@@ -250,7 +256,7 @@ def apply(
     3 when a change failed or a probe disagrees, 1 when an account (or another unit) could not be
     read (the others are applied), 143/130 when SIGTERM/SIGINT stopped it."""
     selection = _selection(account, account_tag, parallel, shard, shard_count)
-    journal = Journal(state_dir)
+    journal = _journal(state_dir, selection)
     serial = [part.strip() for part in (batch or "").split(",") if part.strip()]
     planned: list[Plan] = []
     with reporter(quiet) as progress:

@@ -165,6 +165,11 @@ def test_shards_split_the_units_and_together_cover_them_once(
         assert result.code == 0, result.stderr
         seen.extend(c["resource"] for c in json.loads(result.stdout)["changes"])
     monkeypatch.delenv("JOB_COMPLETION_INDEX")
+    # Each shard's run is in the history with the shard it covered.
+    history = cli("history", "--kind", "plan", "--format", "json")
+    assert history.code == 0, history.stderr
+    shards = sorted(run["shard"] for run in json.loads(history.stdout)["runs"])
+    assert shards == ["0/3", "1/3", "2/3"]
     whole = cli("plan", "-p", str(policy), "--format", "json", "--quiet")
     everything = [c["resource"] for c in json.loads(whole.stdout)["changes"]]
     assert len(everything) == 3
