@@ -29,8 +29,12 @@ lint: $(STAMP)
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/ansible-lint --offline remediate/providers/nginx/playbooks/ \
 		remediate/providers/haproxy/playbooks/
 
+# Two workers, a test module each at a time (module-scoped fixtures such as the Nginx corpus run
+# once): most tests wait on nginx, HAProxy, Ansible or an emulator, so two share 2 cores well.
+PYTEST_PARALLEL ?= -n 2 --dist loadfile
+
 unit: $(STAMP) system-deps newer-nginx newer-haproxy policy-pack-venv
-	$(BIN)/pytest -m "not faults"
+	$(BIN)/pytest -m "not faults" $(PYTEST_PARALLEL)
 
 # The fault-injection and kill suites (a fault proxy in front of moto and the Compute stand-in,
 # SIGKILL/SIGTERM/SIGINT at random points of AWS, GCP and Nginx applies): long, so not in `make test`.

@@ -212,7 +212,9 @@ def ssh_namespace(workdir: Path) -> Iterator[SshNamespace]:
     """A network namespace joined to this one by a veth pair, with sshd listening inside it."""
     # Unique per call: two modules' namespaces may be alive at once in one test process.
     serial = next(_NAMESPACES)
-    subnet = 1 + (os.getpid() + serial) % 250
+    # pytest-xdist workers (gw0, gw1, ...) take disjoint halves of the 250 subnets.
+    worker = int(os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw") or 0)
+    subnet = 1 + (worker * 125 + serial) % 250
     netns = f"remediate-ngx-{os.getpid()}-{serial}"
     outside, inside = f"rmngx{subnet}a", f"rmngx{subnet}b"
     host_address, address = f"10.201.{subnet}.1", f"10.201.{subnet}.2"

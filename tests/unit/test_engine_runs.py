@@ -135,9 +135,18 @@ def cloud() -> Cloud:
 @pytest.fixture
 def provider(cloud: Cloud, monkeypatch: pytest.MonkeyPatch) -> Iterator[MemoryProvider]:
     memory = MemoryProvider(cloud)
+    _forget_derived_tables()
     monkeypatch.setitem(registry.providers(), "aws", memory)
     monkeypatch.setitem(registry.executor_factories(), "memory", lambda s, p: MemoryExecutor(cloud))
     yield memory
+    # The executor table and policy model were built from the stand-in: later tests (in this
+    # process, whatever their order) rebuild them from the real providers.
+    _forget_derived_tables()
+
+
+def _forget_derived_tables() -> None:
+    registry.executor_factories.cache_clear()
+    registry.policy_model.cache_clear()
 
 
 @pytest.fixture

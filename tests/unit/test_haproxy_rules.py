@@ -220,8 +220,20 @@ def test_a_frontend_reaches_a_websocket_backend_on_its_path_beg_prefixes() -> No
 
 def test_sockets_name_each_tcp_bind_once_with_its_http2_and_websocket_paths() -> None:
     assert sockets(config(WS), policy(websocket_backends=["ws"]), "2.6") == (
-        Socket(address="", port=443, http2=True, ws_paths=("/live", "/socket", "/api")),
-        Socket(address="127.0.0.1", port=8443, http2=False, ws_paths=("/live", "/socket", "/api")),
+        Socket(
+            address="",
+            port=443,
+            http2=True,
+            ws_paths=("/live", "/socket", "/api"),
+            client_timeout=30.0,
+        ),
+        Socket(
+            address="127.0.0.1",
+            port=8443,
+            http2=False,
+            ws_paths=("/live", "/socket", "/api"),
+            client_timeout=30.0,
+        ),
     )
     # No WebSocket backend configured: no paths to probe.
     assert [s.ws_paths for s in sockets(config(WS), policy(), "2.6")] == [(), ()]
