@@ -19,12 +19,15 @@ import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from remediate.errors import RemediateError
 from remediate.model import REPORT_FORMAT_VERSION
 from remediate.policy import tls_key
+
+if TYPE_CHECKING:
+    from websockets.sync.client import ClientConnection
 
 TLS_VERSIONS: dict[str, ssl.TLSVersion] = {
     "1.0": ssl.TLSVersion.TLSv1,
@@ -201,22 +204,13 @@ def websocket_handshake(target: Target, path: str) -> tuple[bool, HttpResult | N
 
 def _websocket_handshake_once(target: Target, path: str) -> tuple[bool, HttpResult | None]:
     from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus
-    from websockets.sync.client import connect as ws_connect
 
     try:
         sock = connect(target)
     except OSError:
         return False, None
     try:
-        with ws_connect(
-            _ws_uri(target, path),
-            sock=sock,
-            ssl=client_context() if target.tls else None,
-            server_hostname=target.sni if target.tls else None,
-            proxy=None,
-            open_timeout=RESPONSE_TIMEOUT,
-            close_timeout=1,
-        ) as connection:
+        with _websocket(target, path, sock) as connection:
             response = connection.response
             headers = {k.lower(): v for k, v in response.headers.raw_items()} if response else {}
             return True, HttpResult(101, "HTTP/1.1", headers)
@@ -227,6 +221,23 @@ def _websocket_handshake_once(target: Target, path: str) -> tuple[bool, HttpResu
         return False, None
     finally:
         sock.close()
+
+
+def _websocket(target: Target, path: str, sock: socket.socket, **options: Any) -> ClientConnection:
+    """A WebSocket opened on `path` over the connected `sock` (TLS and SNI as the target says)."""
+    from websockets.sync.client import connect as ws_connect
+
+    connection: ClientConnection = ws_connect(
+        _ws_uri(target, path),
+        sock=sock,
+        ssl=client_context() if target.tls else None,
+        server_hostname=target.sni if target.tls else None,
+        proxy=None,
+        open_timeout=RESPONSE_TIMEOUT,
+        close_timeout=1,
+        **options,
+    )
+    return connection
 
 
 def _ws_uri(target: Target, path: str) -> str:
@@ -243,23 +254,13 @@ def websocket_stays_open(target: Target, path: str, idle: float) -> tuple[bool |
     Nothing is sent while idle (the client's automatic keepalive pings are off): an idle timeout
     on the way must be the only thing that can end the connection."""
     from websockets.exceptions import ConnectionClosed, InvalidHandshake
-    from websockets.sync.client import connect as ws_connect
 
     try:
         sock = connect(target)
     except OSError as exc:
         return None, f"no connection: {exc.strerror or type(exc).__name__}"
     try:
-        with ws_connect(
-            _ws_uri(target, path),
-            sock=sock,
-            ssl=client_context() if target.tls else None,
-            server_hostname=target.sni if target.tls else None,
-            proxy=None,
-            open_timeout=RESPONSE_TIMEOUT,
-            close_timeout=1,
-            ping_interval=None,
-        ) as connection:
+        with _websocket(target, path, sock, ping_interval=None) as connection:
             started = time.monotonic()
             while (left := idle - (time.monotonic() - started)) > 0:
                 try:
