@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Sequence
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
@@ -19,7 +20,7 @@ from remediate.journal import RUN_KINDS, Journal
 from remediate.model import Plan
 from remediate.policy import Policy
 from remediate.progress import reporter
-from remediate.units import Selection
+from remediate.units import FailedUnit, Selection
 
 app = typer.Typer(
     help="Find and fix edge endpoints that make clients fail with 426 Upgrade Required, "
@@ -122,9 +123,13 @@ def _journal(state_dir: Path | None, selection: Selection) -> Journal:
 def _report_failed_units(result: Plan) -> None:
     """A plan that could not read every unit is not a clean run: say which, and exit 1."""
     if result.failed_units:
-        for item in result.failed_units:
-            _err(f"error: {item.unit}: {item.reason}")
-        _err(f"{len(result.failed_units)} units could not be read; the report covers the others")
+        _report_units(result.failed_units)
+
+
+def _report_units(failed: Sequence[FailedUnit]) -> None:
+    for item in failed:
+        _err(f"error: {item.unit}: {item.reason}")
+    _err(f"{len(failed)} units could not be read; the report covers the others")
 
 
 def _only(value: str | None) -> list[str] | None:
@@ -311,13 +316,21 @@ def apply(
             )
     for fresh in planned:
         _report_failed_units(fresh)
-    unread = [item for fresh in planned for item in fresh.failed_units]
+    unread = [item for fresh in planned for item in fresh.failed_units] + result.failed_units
+    if result.failed_units:
+        _report_units(result.failed_units)
     for recovered in result.recovered:
         _err(f"note: {recovered.line()}")
     if result.status is engine.RunStatus.NOTHING_TO_DO:
         if output is Format.JSON:
-            _out(render.outcomes_json([], "", result.status.value, failed_units=unread))
+            _out(
+                render.outcomes_json(
+                    [], "", result.status.value, failed_units=unread, unread=result.unread
+                )
+            )
         else:
+            if result.unread:
+                _out(render.not_applied_text([], "", result.unread))
             _err("Nothing to apply.")
         if unread:
             raise typer.Exit(1)
@@ -333,12 +346,13 @@ def apply(
                 not_applied=result.not_reached,
                 halted=result.halted,
                 failed_units=unread,
+                unread=result.unread,
             )
         )
     else:
         _out(render.outcomes_text(result.outcomes, result.run_id))
         _out(verification.results_text(result.checks or []))
-        _out(render.not_applied_text(result.not_reached, result.halted))
+        _out(render.not_applied_text(result.not_reached, result.halted, result.unread))
     _exit_for(result)
     if unread:
         raise typer.Exit(1)

@@ -50,25 +50,35 @@ class PolicyViolationError(RemediateError):
 
 @dataclass(frozen=True)
 class Checked:
-    """The fresh plan's changes that the saved plan asked for, and the resources that moved."""
+    """The fresh plan's changes that the saved plan asked for, the resources that moved, and the
+    saved changes that cannot be checked now because a unit of their provider could not be read
+    (an account whose role fails today): those are not applied, the others are."""
 
     changes: list[Change]
     moved: list[str]
+    unread: list[Change]
 
 
 def check(saved: Plan, fresh: Plan, inventory: Inventory) -> Checked:
     """Match each change of `saved` with the change `fresh` (planned from `inventory`) makes.
 
     Raises PolicyViolationError naming every change that does not match. Resources whose state
-    moved since the plan are returned in `moved` (the plan is stale, not tampered with)."""
+    moved since the plan are returned in `moved` (the plan is stale, not tampered with). A change
+    on a resource discovery did not find, of a provider some of whose units could not be read, is
+    returned in `unread`: it may live in such a unit, so it is neither applied nor judged."""
+    unreadable = {failure.provider for failure in inventory.failures}
     wanted = {(change.resource, change.attribute): change for change in fresh.changes}
     endpoints = {endpoint.resource: endpoint for endpoint in inventory.endpoints}
     excluded = {item.resource for item in fresh.excluded if not item.expired}
     violations: list[Violation] = []
     moved: list[str] = []
     matched: list[Change] = []
+    unread: list[Change] = []
     for change in saved.changes:
         owner, part = _owner(change.resource, endpoints)
+        if owner is None and change.provider in unreadable:
+            unread.append(change)
+            continue
         if owner is None or owner.provider != change.provider:
             why = f"discovery finds no such {change.provider} resource now"
             if isinstance(change.target, HostFile) and change.target.host not in endpoints:
@@ -97,7 +107,7 @@ def check(saved: Plan, fresh: Plan, inventory: Inventory) -> Checked:
         )
     if violations:
         raise PolicyViolationError(violations)
-    return Checked(matched, moved)
+    return Checked(matched, moved, unread)
 
 
 def _owner(resource: str, endpoints: dict[str, Endpoint]) -> tuple[Endpoint | None, str | None]:

@@ -32,7 +32,7 @@ from remediate.journal import NOT_APPLIED, WRITTEN, Journal
 from remediate.model import Change, Plan
 from remediate.policy import Policy
 from remediate.progress import Progress, Silent
-from remediate.units import Selection
+from remediate.units import FailedUnit, Selection
 
 
 def select(policy: Policy, only: Iterable[str] | None = None) -> list[str]:
@@ -156,6 +156,10 @@ class ApplyResult:
     # Changes a rollout did not reach because a batch failed (`halted` says why).
     not_reached: list[Change] = field(default_factory=list)
     halted: str = ""
+    # A saved plan's changes on resources discovery could not check now, because these units of
+    # their provider could not be read: not applied; applying the plan again applies them.
+    unread: list[Change] = field(default_factory=list)
+    failed_units: list[FailedUnit] = field(default_factory=list)
 
     @property
     def applied(self) -> list[Outcome]:
@@ -360,9 +364,10 @@ def apply(
                 for name in {_executor_name(change, executor) for change in plan.changes}
             }
             enforced = bool(enforce_policy and plan.changes)
+            unread: tuple[list[Change], list[FailedUnit]] = ([], [])
             if enforced:
                 # The fresh discovery behind the check also tells which resources moved.
-                plan = _enforced(plan, policy, progress, today)
+                plan, unread = _enforced(plan, policy, progress, today)
             groups: dict[str, list[Change]] = defaultdict(list)
             for change in plan.changes:
                 groups[_executor_name(change, executor)].append(change)
@@ -377,7 +382,9 @@ def apply(
                     f"{exc} (another run applied changes while this one waited for the lock)"
                 ) from None
             raise
-        result = ApplyResult(run_id or "", recovered=recovered)
+        result = ApplyResult(
+            run_id or "", recovered=recovered, unread=unread[0], failed_units=unread[1]
+        )
         if not plan.changes:
             return result
         owned = run_id is None
@@ -392,6 +399,13 @@ def apply(
                 else ""
             )
         result.run_id = run_id
+        if not dry_run:
+            _not_applied(
+                journal if record else None,
+                run_id,
+                result.unread,
+                "not applied: discovery could not read every unit of its provider now",
+            )
         try:
             with _stop_on_signals(signals and not dry_run) as stop:
                 if staged is None or dry_run:
@@ -529,8 +543,12 @@ def _read_back(runner: executors.Executor, changes: Sequence[Change]) -> list[Ou
     ]
 
 
-def _enforced(plan: Plan, policy: Policy, progress: Progress, today: date | None) -> Plan:
-    """The saved plan checked against a fresh plan of the providers it touches (see `enforce`)."""
+def _enforced(
+    plan: Plan, policy: Policy, progress: Progress, today: date | None
+) -> tuple[Plan, tuple[list[Change], list[FailedUnit]]]:
+    """The saved plan checked against a fresh plan of the providers it touches (see `enforce`),
+    and the changes left out because units of their provider could not be read, with those
+    units."""
     providers = sorted({change.provider for change in plan.changes})
     missing = [name for name in providers if name not in policy.providers]
     if missing:
@@ -543,7 +561,8 @@ def _enforced(plan: Plan, policy: Policy, progress: Progress, today: date | None
     checked = enforce.check(plan, fresh, inventory)
     if checked.moved:
         raise StalePlanError(checked.moved)
-    return plan.model_copy(update={"changes": checked.changes})
+    failures = list(inventory.failures) if checked.unread else []
+    return plan.model_copy(update={"changes": checked.changes}), (checked.unread, failures)
 
 
 def plan_and_apply(

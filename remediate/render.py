@@ -99,13 +99,19 @@ def plan_json(plan: Plan) -> str:
     return plan.to_json()
 
 
-def not_applied_text(changes: Sequence[Change], halted: str) -> str:
-    """The changes a halted rollout did not reach (a later apply applies them)."""
-    if not halted:
-        return ""
-    lines = [f"Not applied ({halted}):"]
-    lines += [f"  - {c.provider} {c.name or c.resource}: {c.attribute}" for c in changes]
-    return "\n".join(lines) + "\n"
+def not_applied_text(changes: Sequence[Change], halted: str, unread: Sequence[Change] = ()) -> str:
+    """The changes a halted rollout did not reach, and the changes of a saved plan whose provider
+    could not read every unit now (a later apply of the same plan applies both)."""
+    lines: list[str] = []
+    if halted:
+        lines.append(f"Not applied ({halted}):")
+        lines += [f"  - {c.provider} {c.name or c.resource}: {c.attribute}" for c in changes]
+    if unread:
+        lines.append(
+            "Not applied (not found now, and some units of their provider could not be read):"
+        )
+        lines += [f"  - {c.provider} {c.name or c.resource}: {c.attribute}" for c in unread]
+    return "\n".join(lines) + "\n" if lines else ""
 
 
 def outcomes_text(outcomes: Sequence[Outcome], run_id: str) -> str:
@@ -139,10 +145,12 @@ def outcomes_json(
     not_applied: Sequence[Change] = (),
     halted: str = "",
     failed_units: Sequence[FailedUnit] = (),
+    unread: Sequence[Change] = (),
 ) -> str:
     """The apply result; `verification` (the probes of the changed endpoints) when they ran;
     `not_applied`, the changes a halted rollout did not reach, and why it halted;
-    `failed_units` when some units (accounts in a region...) could not be read."""
+    `failed_units` when some units (accounts in a region...) could not be read, and `unread`, a
+    saved plan's changes left out because of them (`not_read` in the document)."""
     document: dict[str, Any] = {
         "format_version": FORMAT_VERSION,
         "run_id": run_id,
@@ -156,6 +164,11 @@ def outcomes_json(
         document["not_applied"] = [
             {"provider": c.provider, "resource": c.resource, "attribute": c.attribute}
             for c in not_applied
+        ]
+    if unread:
+        document["not_read"] = [
+            {"provider": c.provider, "resource": c.resource, "attribute": c.attribute}
+            for c in unread
         ]
     if failed_units:
         document["failed_units"] = [item.model_dump(mode="json") for item in failed_units]

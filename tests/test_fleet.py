@@ -19,6 +19,7 @@ from remediate.sandbox.aws import MotoServer
 from remediate.sandbox.org import (
     MANAGEMENT_ACCOUNT,
     MEMBER_ROLE,
+    OUTSIDER_ACCOUNT,
     WEAK_POLICY,
     SandboxOrg,
     as_account,
@@ -110,6 +111,40 @@ def test_a_saved_plan_of_many_accounts_applies_each_change_in_its_own_account(
     assert result.code == 0, result.stderr
     assert ssl_policy_in(org.accounts["payments"], listener_of(org, "payments")) != WEAK_POLICY
     assert ssl_policy_in(org.accounts["shop"], listener_of(org, "shop")) == WEAK_POLICY
+
+
+def test_a_saved_plan_applies_the_accounts_it_can_read_and_names_the_one_it_cannot(
+    cli: Cli, org: SandboxOrg, write_policy: WritePolicy, tmp_path: Path
+) -> None:
+    policy = write_policy(ORG_POLICY)
+    saved = tmp_path / "plan.json"
+    assert cli("plan", "-p", str(policy), "--out", str(saved)).code == 1  # legacy is denied
+    media = org.accounts["media"]
+    iam: Any = as_account(media).client("iam")
+    # Between plan and apply, the media account's role stops trusting the management account.
+    iam.update_assume_role_policy(
+        RoleName=MEMBER_ROLE, PolicyDocument=trust_policy(OUTSIDER_ACCOUNT)
+    )
+    result = cli("apply", str(saved), "-p", str(policy), "--no-verify", "--format", "json")
+    assert result.code == 1, result.stderr
+    assert f"error: aws media ({media}) us-east-1: cannot assume" in result.stderr
+    report = json.loads(result.stdout)
+    assert [item["resource"] for item in report["not_read"]] == [listener_of(org, "media")]
+    assert {item["unit"] for item in report["failed_units"]} == {
+        f"aws media ({media}) us-east-1",
+        f"aws legacy ({org.denied}) us-east-1",
+    }
+    assert ssl_policy_in(media, listener_of(org, "media")) == WEAK_POLICY
+    for name in ("shop", "payments"):
+        assert ssl_policy_in(org.accounts[name], listener_of(org, name)) != WEAK_POLICY, name
+    # Once the role trusts the management account again, the same plan applies what is left.
+    iam.update_assume_role_policy(
+        RoleName=MEMBER_ROLE, PolicyDocument=trust_policy(MANAGEMENT_ACCOUNT)
+    )
+    again = cli("apply", str(saved), "-p", str(policy), "--no-verify")
+    assert again.code == 0, again.stderr
+    assert "applied by run" in again.stderr
+    assert ssl_policy_in(media, listener_of(org, "media")) != WEAK_POLICY
 
 
 def test_filters_by_account_id_name_and_tag(
