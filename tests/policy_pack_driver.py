@@ -2,7 +2,8 @@
 
 Runs inside the pack's own virtualenv (pulumi-policy's protobuf pin). Reads a JSON list of
 `{"type", "name", "props"}` on stdin; prints, for each, the violations `Analyze` reports and the
-properties `Remediate` returns, as JSON.
+properties `Remediate` returns, as JSON. With `--stack`, sends them all as one stack to
+`AnalyzeStack` and prints its violations (policy, message, urn).
 """
 
 from __future__ import annotations
@@ -33,6 +34,9 @@ def main() -> None:
         assert server.stdout is not None
         port = int(server.stdout.readline())
         stub = analyzer_pb2_grpc.AnalyzerStub(grpc.insecure_channel(f"127.0.0.1:{port}"))
+        if sys.argv[1:] == ["--stack"]:
+            json.dump(_stack(stub, requests), sys.stdout)
+            return
         results = []
         for item in requests:
             properties = struct_pb2.Struct()
@@ -60,6 +64,26 @@ def main() -> None:
     finally:
         server.kill()
         server.wait()
+
+
+def _urn(item: dict[str, Any]) -> str:
+    return f"urn:pulumi:test::test::{item['type']}::{item['name']}"
+
+
+def _stack(stub: Any, requests: list[dict[str, Any]]) -> list[dict[str, str]]:
+    resources = []
+    for item in requests:
+        properties = struct_pb2.Struct()
+        properties.update(item["props"])
+        resources.append(
+            analyzer_pb2.AnalyzerResource(
+                type=item["type"], name=item["name"], urn=_urn(item), properties=properties
+            )
+        )
+    analyzed = stub.AnalyzeStack(analyzer_pb2.AnalyzeStackRequest(resources=resources), timeout=30)
+    return [
+        {"policy": d.policyName, "message": d.message, "urn": d.urn} for d in analyzed.diagnostics
+    ]
 
 
 if __name__ == "__main__":

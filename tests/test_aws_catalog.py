@@ -16,7 +16,7 @@ import pytest
 from remediate.policy import build
 from remediate.providers.aws.rules import SslPolicy, choose_ssl_policy, listener_verdict
 from remediate.rules import RuleError
-from remediate.sandbox.aws import Fleet, MotoServer
+from remediate.sandbox.aws import FleetBuilder, MotoServer
 from tests.conftest import Cli
 
 
@@ -62,16 +62,52 @@ def test_fips_moves_a_compliant_listener_that_is_not_on_a_fips_policy() -> None:
     assert not listener_verdict(settings, "application", CATALOG, build(aws={})).changes
 
 
-def test_fips_against_an_api_that_offers_none_is_one_clear_error(
-    cli: Cli, fleet: Fleet, write_policy: Callable[..., Path]
+def test_fips_moves_alb_and_nlb_listeners_to_fips_policies_end_to_end(
+    cli: Cli, aws: MotoServer, write_policy: Callable[..., Path]
 ) -> None:
-    """moto's describe_ssl_policies has no FIPS policy (real ELBv2 has several): the plan stops
-    with one line instead of choosing a non-FIPS policy."""
-    path = write_policy("aws: {regions: [us-east-1], fips: true}\n")
-    result = cli("plan", "-p", str(path), "-q")
-    assert result.code == 1
-    assert "no FIPS security policy offered for application load balancers" in result.stderr
-    assert "Traceback" not in result.stderr
+    """Plan and apply with aws.fips on the sandbox: each listener gets the best FIPS policy for
+    its load balancer type and the TLS floor, read back from the API; the second plan is clean.
+
+    moto's own list has no FIPS policy (real ELBv2 has 22) and its modify_listener refuses one;
+    the sandbox serves the published catalog instead (remediate.sandbox.aws), as real ELBv2 would.
+    """
+    builder = FleetBuilder("us-east-1")
+    builder.target_group("web")
+    builder.target_group("mqtt", protocol="TCP")
+    builder.load_balancer("shop")
+    alb = builder.listener("shop", 443, "HTTPS", "web", ssl_policy="ELBSecurityPolicy-2016-08")
+    compliant = builder.listener(
+        "shop", 8443, "HTTPS", "web", ssl_policy="ELBSecurityPolicy-TLS13-1-2-Res-2021-06"
+    )
+    builder.load_balancer("edge", kind="network")
+    nlb = builder.listener(
+        "edge", 8883, "TLS", "mqtt", ssl_policy="ELBSecurityPolicy-TLS-1-1-2017-01"
+    )
+    path = write_policy("aws: {regions: [us-east-1], fips: true}\nhttp2: false\n")
+    result = cli("apply", "-p", str(path), "-q", "--auto-approve")
+    assert result.code == 0, result.stderr
+    client = boto3.client("elbv2", region_name="us-east-1")
+    after = {
+        arn: client.describe_listeners(ListenerArns=[arn])["Listeners"][0]["SslPolicy"]
+        for arn in (alb, compliant, nlb)
+    }
+    # TLS 1.3 and 1.2, AEAD ciphers only, the newest revision: the FIPS twin of the console's
+    # default, offered for both types.
+    assert after == dict.fromkeys(
+        (alb, compliant, nlb), "ELBSecurityPolicy-TLS13-1-2-Res-FIPS-PQ-2025-09"
+    )
+    again = cli("plan", "-p", str(path), "-q", "--format", "json")
+    assert again.code == 0, again.stderr
+    assert json.loads(again.stdout)["changes"] == []
+    # A TLS 1.3 floor takes the TLS 1.3-only FIPS policy.
+    strict = write_policy(
+        "aws: {regions: [us-east-1], fips: true}\nhttp2: false\ntls: {minimum: '1.3'}\n",
+        name="strict.yaml",
+    )
+    assert cli("apply", "-p", str(strict), "-q", "--auto-approve").code == 0
+    assert client.describe_listeners(ListenerArns=[nlb])["Listeners"][0]["SslPolicy"] == (
+        "ELBSecurityPolicy-TLS13-1-3-FIPS-PQ-2025-09"
+    )
 
 
 def _model_members(shape: str) -> dict[str, Any]:

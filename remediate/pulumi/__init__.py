@@ -23,6 +23,12 @@ state (`remediate.rules`), so `remediate plan` and the program never disagree:
 - `aws:elb/loadBalancerPolicy:LoadBalancerPolicy` of type `SSLNegotiationPolicyType` whose
   reference (or own `Protocol-*` attributes) accepts TLS below the minimum: it references the
   predefined policy the Classic rule picks instead (its attributes become that reference).
+- `aws:elb/listenerPolicy:ListenerPolicy`: a Classic listener's policy list, judged by the
+  negotiation policy it assigns (as that `LoadBalancerPolicy` is declared, once fixed: declare the
+  policies before the listener policies that name them). With none among its names, ELB applies
+  `ELBSecurityPolicy-2016-08`: when that is too weak, remediate declares its own negotiation
+  policy on the load balancer (`remediate-` and the predefined policy it references, the name the
+  planner gives it) and appends it to the list, keeping every other policy.
 
 Opt a resource out with the AWS tag `remediate:skip` or by name: `enforce(skip=["legacy-*"])`.
 """
@@ -43,6 +49,7 @@ from remediate.policy import Policy
 from remediate.providers.aws.rules import SslPolicy
 from remediate.pulumi import catalog
 from remediate.pulumi.resources import (
+    CLASSIC_POLICY,
     PROXIES,
     READS,
     SKIP_TAG,
@@ -50,6 +57,7 @@ from remediate.pulumi.resources import (
     WRITES,
     Decision,
     ManagedPolicy,
+    OwnNegotiation,
     decide,
     skipped,
 )
@@ -91,6 +99,8 @@ class Enforcement:
     _managed: dict[tuple[str | None, str | None, int], pulumi.Output[str]] = field(
         default_factory=dict
     )
+    _classic: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
+    _negotiation: dict[tuple[str, str, int], pulumi.Output[str]] = field(default_factory=dict)
 
     def transform(
         self, args: pulumi.ResourceTransformArgs
@@ -126,6 +136,8 @@ class Enforcement:
             props.update({key(input_): value for input_, value in decision.updates.items()})
             if decision.attach is not None:
                 props[key("sslPolicy")] = self._managed_policy(decision.attach, opts)
+            if decision.negotiate is not None:
+                props[key("policyNames")] = self._negotiated(decision.negotiate, opts)
             return props
         if type_ in PROXIES:
             if not _known(read["sslPolicy"]):
@@ -139,7 +151,7 @@ class Enforcement:
             lambda values: self._decide(type_, name, values)
         )
         for input_ in WRITES[type_]:
-            props[key(input_)] = decided.apply(_value_of(input_, props.get(key(input_))))
+            props[key(input_)] = decided.apply(self._value_of(input_, props.get(key(input_)), opts))
         return props
 
     def _decide(self, type_: str, name: str, read: Mapping[str, Any]) -> Decision:
@@ -147,9 +159,15 @@ class Enforcement:
             return Decision()
         region = pulumi.Config("gcp").get("region") if type_ in PROXIES else None
         try:
-            decision = decide(type_, name, read, self.policy, self.ssl_policies, region)
+            decision = decide(
+                type_, name, read, self.policy, self.ssl_policies, region, self._classic
+            )
         except RuleError as exc:
             raise EnforceError(f"{name}: {exc}") from None
+        if type_ == CLASSIC_POLICY:
+            # What a listener policy naming it will find: the policy as the rules leave it.
+            declared = {**read, **decision.updates}
+            self._classic[(str(read["loadBalancerName"]), str(read["policyName"]))] = declared
         for finding in decision.findings:
             pulumi.log.warn(f"remediate: {name}: {finding}")
         for line in decision.violations():
@@ -187,14 +205,41 @@ class Enforcement:
         self._managed[slot] = ssl_policy.id
         return ssl_policy.id
 
+    def _value_of(
+        self, input_: str, original: Any, opts: pulumi.ResourceOptions | None
+    ) -> Callable[[Decision], Any]:
+        """The decided value of one input, or what the program declared when the rules keep
+        it."""
 
-def _value_of(input_: str, original: Any) -> Callable[[Decision], Any]:
-    """The decided value of one input, or what the program declared when the rules keep it."""
+        def value(decision: Decision) -> Any:
+            if decision.negotiate is not None and input_ == "policyNames":
+                return self._negotiated(decision.negotiate, opts)
+            return decision.updates.get(input_, original)
 
-    def value(decision: Decision) -> Any:
-        return decision.updates.get(input_, original)
+        return value
 
-    return value
+    def _negotiated(
+        self, negotiate: OwnNegotiation, opts: pulumi.ResourceOptions | None
+    ) -> pulumi.Output[list[str]]:
+        """The listener's policy names with remediate's negotiation policy appended, declared on
+        first use (one per load balancer, reference and provider)."""
+        provider = opts.provider if opts is not None else None
+        slot = (negotiate.load_balancer, negotiate.reference, id(provider))
+        if slot not in self._negotiation:
+            import pulumi_aws as aws
+
+            declared = aws.elb.LoadBalancerPolicy(
+                f"{negotiate.policy_name}-{negotiate.load_balancer}",
+                load_balancer_name=negotiate.load_balancer,
+                policy_name=negotiate.policy_name,
+                policy_type_name="SSLNegotiationPolicyType",
+                policy_attributes=[
+                    {"name": "Reference-Security-Policy", "value": negotiate.reference}
+                ],
+                opts=pulumi.ResourceOptions(provider=provider),
+            )
+            self._negotiation[slot] = declared.policy_name
+        return pulumi.Output.all(*negotiate.names, self._negotiation[slot])
 
 
 def _load(policy: Policy | str | Path | None) -> Policy:

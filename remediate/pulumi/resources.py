@@ -37,7 +37,17 @@ HTTP_API_DOMAIN = "aws:apigatewayv2/domainName:DomainName"
 API_DOMAINS = REST | {HTTP_API_DOMAIN}
 CLASSIC_POLICY = "aws:elb/loadBalancerPolicy:LoadBalancerPolicy"
 CLASSIC_POLICIES = frozenset({CLASSIC_POLICY})
-TYPES = LISTENERS | LOAD_BALANCERS | SSL_POLICIES | PROXIES | API_DOMAINS | CLASSIC_POLICIES
+LISTENER_POLICY = "aws:elb/listenerPolicy:ListenerPolicy"
+LISTENER_POLICIES = frozenset({LISTENER_POLICY})
+TYPES = (
+    LISTENERS
+    | LOAD_BALANCERS
+    | SSL_POLICIES
+    | PROXIES
+    | API_DOMAINS
+    | CLASSIC_POLICIES
+    | LISTENER_POLICIES
+)
 
 # The AWS tag that opts one resource out (any value but "false").
 SKIP_TAG = "remediate:skip"
@@ -55,7 +65,8 @@ READS: dict[str, tuple[str, ...]] = {
         REST, ("securityPolicy", "endpointAccessMode", "endpointConfiguration", "tags")
     ),
     HTTP_API_DOMAIN: ("domainNameConfiguration", "tags"),
-    CLASSIC_POLICY: ("policyTypeName", "policyAttributes"),
+    CLASSIC_POLICY: ("loadBalancerName", "policyName", "policyTypeName", "policyAttributes"),
+    LISTENER_POLICY: ("loadBalancerName", "loadBalancerPort", "policyNames"),
 }
 # The inputs a decision may write.
 WRITES: dict[str, tuple[str, ...]] = {
@@ -66,6 +77,7 @@ WRITES: dict[str, tuple[str, ...]] = {
     **dict.fromkeys(REST, ("securityPolicy", "endpointAccessMode")),
     HTTP_API_DOMAIN: ("domainNameConfiguration",),
     CLASSIC_POLICY: ("policyAttributes",),
+    LISTENER_POLICY: ("policyNames",),
 }
 CLASSIC_NEGOTIATION_TYPE = "SSLNegotiationPolicyType"
 CLASSIC_REFERENCE = "Reference-Security-Policy"
@@ -94,21 +106,41 @@ class ManagedPolicy:
 
 
 @dataclass(frozen=True)
+class OwnNegotiation:
+    """The Classic ELB negotiation policy remediate declares for a listener that has none: named
+    as the planner names its own (`remediate-` and the predefined policy it references), on the
+    listener's load balancer, appended to the policies `names` the listener already has."""
+
+    load_balancer: str
+    reference: str
+    names: tuple[str, ...]
+
+    @property
+    def policy_name(self) -> str:
+        return f"{aws_rules.OWN_PREFIX}{self.reference}"
+
+
+@dataclass(frozen=True)
 class Decision:
     """New values for some inputs (engine names), each with its reason, plus findings.
 
     For a proxy without an SSL policy, `attach` names the managed policy to declare and attach;
-    its reference is only known once declared, so `updates` does not carry it.
+    for a Classic listener without a negotiation policy, `negotiate` the one to declare and
+    assign; their references are only known once declared, so `updates` does not carry them.
+    `unfixed` holds violations another resource's fix answers (a listener assigned a weak
+    negotiation policy: the fix is that policy's).
     """
 
     updates: dict[str, Any] = field(default_factory=dict)
     reasons: dict[str, str] = field(default_factory=dict)
     findings: list[str] = field(default_factory=list)
     attach: ManagedPolicy | None = None
+    negotiate: OwnNegotiation | None = None
+    unfixed: list[str] = field(default_factory=list)
 
     @property
     def compliant(self) -> bool:
-        return not (self.updates or self.attach)
+        return not (self.updates or self.attach or self.negotiate or self.unfixed)
 
     def violations(self) -> list[str]:
         """The changes in words, one line each, as the policy pack reports them."""
@@ -122,7 +154,12 @@ class Decision:
                 f"sslPolicy should be the SSL policy {managed.name} "
                 f"({managed.min_tls_version}, {managed.profile}): {self.reasons['sslPolicy']}"
             )
-        return lines
+        if self.negotiate is not None:
+            lines.append(
+                f"policyNames should include the negotiation policy {self.negotiate.policy_name} "
+                f"(referencing {self.negotiate.reference}): {self.reasons['policyNames']}"
+            )
+        return lines + self.unfixed
 
 
 def skipped(name: str, props: Mapping[str, Any], names: Iterable[str] = ()) -> bool:
@@ -144,8 +181,13 @@ def decide(
     policy: Policy,
     catalog: Sequence[aws_rules.SslPolicy],
     default_region: str | None = None,
+    classic_policies: Mapping[tuple[str, str], Mapping[str, Any]] | None = None,
 ) -> Decision:
-    """The decision for one resource; resources of other types are left alone."""
+    """The decision for one resource; resources of other types are left alone.
+
+    `classic_policies` holds the Classic ELB policies the program declares, by load balancer
+    and policy name (their READS inputs): what a listener policy's names stand for.
+    """
     if type_ in LISTENERS:
         protocol = props.get("protocol")
         if protocol not in aws_rules.TLS_PROTOCOLS:
@@ -175,7 +217,60 @@ def decide(
         return _http_api_domain(props, policy)
     if type_ == CLASSIC_POLICY:
         return _classic_policy(name, props, policy)
+    if type_ == LISTENER_POLICY:
+        return _listener_policy(props, policy, classic_policies or {})
     return Decision()
+
+
+def _listener_policy(
+    props: Mapping[str, Any],
+    policy: Policy,
+    declared: Mapping[tuple[str, str], Mapping[str, Any]],
+) -> Decision:
+    """A Classic listener's policies (`aws.elb.ListenerPolicy`, which replaces the listener's
+    whole list): the negotiation policy among them decides its TLS versions, and with none ELB
+    applies ELBSecurityPolicy-2016-08. A weak assigned policy is fixed where it is declared; a
+    listener without one gets remediate's own, appended to the names it keeps."""
+    from remediate.pulumi.catalog import classic_bundled
+
+    load_balancer = str(props.get("loadBalancerName") or "")
+    names = tuple(str(item) for item in props.get("policyNames") or [])
+    unknown = [item for item in names if (load_balancer, item) not in declared]
+    for item in names:
+        assigned = declared.get((load_balancer, item))
+        if assigned is None or assigned.get("policyTypeName") != CLASSIC_NEGOTIATION_TYPE:
+            continue
+        decision = _classic_policy(item, assigned, policy)
+        if decision.compliant:
+            return Decision(findings=decision.findings)
+        return Decision(
+            findings=decision.findings,
+            unfixed=[
+                f"assigns the negotiation policy {item}, which "
+                + decision.reasons["policyAttributes"].replace(
+                    "the policy now references", "it should reference"
+                )
+            ],
+        )
+    if unknown:
+        return Decision(
+            findings=[
+                f"policies {', '.join(unknown)} are not declared in this program: cannot tell "
+                "whether one is the listener's negotiation policy"
+            ]
+        )
+    settings = {aws_rules.CLASSIC_NEGOTIATION: None}
+    verdict = aws_rules.classic_listener_verdict(settings, classic_bundled(), policy)
+    findings = [note.message for note in verdict.findings]
+    if not verdict.changes:
+        return Decision(findings=findings)
+    change = verdict.changes[0]
+    reference = str(change.after).removeprefix(aws_rules.OWN_PREFIX)
+    return Decision(
+        reasons={"policyNames": change.reason},
+        findings=findings,
+        negotiate=OwnNegotiation(load_balancer, reference, names),
+    )
 
 
 def _classic_policy(name: str, props: Mapping[str, Any], policy: Policy) -> Decision:

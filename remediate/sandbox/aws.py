@@ -36,6 +36,9 @@ class _WhileServing:
     - moto's modify_listener drops AlpnPolicy; the real API applies it: moto's handler is wrapped
       to apply it.
     - werkzeug logs every request moto serves: its logger is quieted to errors.
+    - moto's ELBv2 security policies are its own list (no FIPS, FS or RFC 9151 policies, no
+      SupportedLoadBalancerTypes, and one wrong cipher list): it serves and accepts the published
+      catalog instead (`_published_ssl_policies`).
     - moto's Classic ELB policy calls are made strict (`_strict_classic_policies`), its
       apigatewayv2 gets an UpdateDomainName checked against botocore's model
       (`_update_http_api_domains`), and its apigateway the security policy updates of REST
@@ -79,6 +82,7 @@ class _WhileServing:
             from remediate.sandbox.org import strict_assume_role
 
             self._restore = [
+                _published_ssl_policies(),
                 _strict_classic_policies(),
                 _update_http_api_domains(),
                 _rest_security_policies(),
@@ -120,6 +124,49 @@ def classic_predefined() -> dict[str, list[dict[str, str]]]:
         + [{"AttributeName": "Server-Defined-Cipher-Order", "AttributeValue": "true"}]
         for name, enabled in raw["policies"].items()
     }
+
+
+def _published_ssl_policies() -> Callable[[], None]:
+    """Serve the ELBv2 security policies AWS publishes instead of moto's own list.
+
+    moto 5's list (moto/elbv2/ssl_policies.py) lacks every FIPS, FS (but one) and RFC 9151
+    policy, copies ELBSecurityPolicy-TLS13-1-2-Ext1-PQ-2025-09's ciphers from Ext2, and its
+    describe_ssl_policies leaves SupportedLoadBalancerTypes out; modify_listener refuses any policy
+    outside that list with SSLPolicyNotFound. The bundled catalog (remediate/pulumi/data/
+    elb-ssl-policies.json, rebuilt from AWS's published tables) replaces it while a sandbox server
+    runs; moto's module keeps its own list. Returns what puts moto's back.
+    """
+    from moto.elbv2 import responses
+
+    document = json.loads(
+        resources.files("remediate.pulumi").joinpath("data/elb-ssl-policies.json").read_text()
+    )
+    published = {
+        raw["Name"]: {
+            "name": raw["Name"],
+            "ciphers": [c["Name"] for c in sorted(raw["Ciphers"], key=lambda c: c["Priority"])],
+            "ssl_protocols": raw["SslProtocols"],
+            "types": raw["SupportedLoadBalancerTypes"],
+        }
+        for raw in document["SslPolicies"]
+    }
+    original_policies = getattr(responses, "SSL_POLICIES")  # noqa: B009
+    original_build = getattr(responses, "build_policy")  # noqa: B009
+
+    def build_policy(name: str, data: dict[str, Any]) -> dict[str, object] | None:
+        built: dict[str, object] | None = original_build(name, data)
+        if built is not None:
+            built["SupportedLoadBalancerTypes"] = data["types"]
+        return built
+
+    setattr(responses, "SSL_POLICIES", published)  # noqa: B010
+    setattr(responses, "build_policy", build_policy)  # noqa: B010
+
+    def restore() -> None:
+        setattr(responses, "SSL_POLICIES", original_policies)  # noqa: B010
+        setattr(responses, "build_policy", original_build)  # noqa: B010
+
+    return restore
 
 
 def _strict_classic_policies() -> Callable[[], None]:

@@ -17,6 +17,8 @@ from pulumi_policy import (
     ReportViolation,
     ResourceValidationArgs,
     ResourceValidationPolicy,
+    StackValidationArgs,
+    StackValidationPolicy,
 )
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -47,20 +49,36 @@ def _remediate(
     return remediate
 
 
+def _validate_stack(args: StackValidationArgs, report_violation: ReportViolation) -> None:
+    stack = [(item.resource_type, item.name, item.props) for item in args.resources]
+    for index, line in policies.stack_violations(stack, args.get_config()):
+        report_violation(line, args.resources[index].urn)
+
+
+def _policy(item: policies.PackPolicy) -> ResourceValidationPolicy | StackValidationPolicy:
+    schema = PolicyConfigSchema(properties=policies.CONFIG_SCHEMA)
+    if item.stack:
+        return StackValidationPolicy(
+            name=item.name,
+            description=item.description,
+            validate=_validate_stack,
+            enforcement_level=EnforcementLevel.MANDATORY,
+            config_schema=schema,
+        )
+    return ResourceValidationPolicy(
+        name=item.name,
+        description=item.description,
+        validate=_validate(item.types),
+        remediate=_remediate(item.types) if item.fixable else None,
+        enforcement_level=(
+            EnforcementLevel.REMEDIATE if item.fixable else EnforcementLevel.MANDATORY
+        ),
+        config_schema=schema,
+    )
+
+
 PolicyPack(
     name="remediate",
     enforcement_level=EnforcementLevel.MANDATORY,
-    policies=[
-        ResourceValidationPolicy(
-            name=item.name,
-            description=item.description,
-            validate=_validate(item.types),
-            remediate=_remediate(item.types) if item.fixable else None,
-            enforcement_level=(
-                EnforcementLevel.REMEDIATE if item.fixable else EnforcementLevel.MANDATORY
-            ),
-            config_schema=PolicyConfigSchema(properties=policies.CONFIG_SCHEMA),
-        )
-        for item in policies.POLICIES
-    ],
+    policies=[_policy(item) for item in policies.POLICIES],
 )

@@ -2,7 +2,9 @@
 
 Each policy covers resource types of `remediate.pulumi.resources` and asks the same question
 `enforce()` asks: what do remediate's rules want these inputs to be? `violations` reports the
-answer; `remediation` returns the corrected inputs. Configuration (per pack, `pulumi policy
+answer; `remediation` returns the corrected inputs. A policy over several resources (a Classic
+listener policy and the negotiation policies it names) is a stack policy: `stack_violations`
+judges the stack's resources together. Configuration (per pack, `pulumi policy
 enable --config` or `--policy-pack-config`): `policyFile`, a remediate policy file (absolute, or
 relative to where Pulumi runs), and `skip`, resource-name globs to leave alone. Resources tagged
 `remediate:skip` are left alone too.
@@ -10,7 +12,7 @@ relative to where Pulumi runs), and `skip`, resource-name globs to leave alone. 
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import cache
 from typing import Any
@@ -28,6 +30,7 @@ class PackPolicy:
     description: str
     types: frozenset[str]
     fixable: bool
+    stack: bool = False
 
 
 POLICIES = [
@@ -73,6 +76,16 @@ POLICIES = [
         resources.CLASSIC_POLICIES,
         fixable=True,
     ),
+    PackPolicy(
+        "classic-elb-listener-negotiation",
+        "Classic ELB listener policies assign a negotiation policy that meets the TLS minimum "
+        "(with none, ELB applies ELBSecurityPolicy-2016-08)",
+        resources.LISTENER_POLICIES,
+        # The fix is another resource: the weak negotiation policy's own (classic-elb-ssl-
+        # negotiation), or one to declare, which `remediate.pulumi.enforce()` does.
+        fixable=False,
+        stack=True,
+    ),
 ]
 CONFIG_SCHEMA: dict[str, dict[str, Any]] = {
     "policyFile": {"type": "string"},
@@ -91,12 +104,36 @@ def _catalog() -> list[SslPolicy]:
 
 
 def _decision(
-    resource_type: str, name: str, props: Mapping[str, Any], config: Mapping[str, Any]
+    resource_type: str,
+    name: str,
+    props: Mapping[str, Any],
+    config: Mapping[str, Any],
+    classic: Mapping[tuple[str, str], Mapping[str, Any]] | None = None,
 ) -> resources.Decision:
     if resources.skipped(name, props, config.get("skip") or ()):
         return resources.Decision()
     policy = _policy(config.get("policyFile"))
-    return resources.decide(resource_type, name, props, policy, _catalog())
+    return resources.decide(
+        resource_type, name, props, policy, _catalog(), classic_policies=classic
+    )
+
+
+def stack_violations(
+    stack: Sequence[tuple[str, str, Mapping[str, Any]]], config: Mapping[str, Any]
+) -> list[tuple[int, str]]:
+    """For each listener policy among the stack's (type, name, inputs), by its index, what the
+    rules would change, given the Classic ELB policies the stack declares."""
+    classic = {
+        (str(props.get("loadBalancerName")), str(props.get("policyName"))): props
+        for type_, _, props in stack
+        if type_ == resources.CLASSIC_POLICY
+    }
+    return [
+        (index, line)
+        for index, (type_, name, props) in enumerate(stack)
+        if type_ in resources.LISTENER_POLICIES
+        for line in _decision(type_, name, props, config, classic).violations()
+    ]
 
 
 def violations(

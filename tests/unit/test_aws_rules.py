@@ -336,3 +336,58 @@ def test_the_bundled_catalog_gives_the_same_choice_the_planner_makes() -> None:
     assert [(c.attribute, c.after, c.executor) for c in result.changes] == [
         ("ssl_policy", "ELBSecurityPolicy-TLS13-1-2-Res-PQ-2025-09", "boto3")
     ]
+
+
+@pytest.mark.parametrize(
+    ("kind", "minimum", "expected"),
+    [
+        ("application", "1.2", "ELBSecurityPolicy-TLS13-1-2-Res-FIPS-PQ-2025-09"),
+        ("network", "1.2", "ELBSecurityPolicy-TLS13-1-2-Res-FIPS-PQ-2025-09"),
+        ("application", "1.3", "ELBSecurityPolicy-TLS13-1-3-FIPS-PQ-2025-09"),
+        ("network", "1.3", "ELBSecurityPolicy-TLS13-1-3-FIPS-PQ-2025-09"),
+        ("application", "1.0", "ELBSecurityPolicy-TLS13-1-0-FIPS-PQ-2025-09"),
+    ],
+)
+def test_fips_with_the_published_catalog_follows_the_floor_and_the_type(
+    kind: str, minimum: str, expected: str
+) -> None:
+    chosen = choose_ssl_policy(bundled(), minimum, kind, fips=True)
+    assert chosen.name == expected
+    assert chosen.fips and chosen.supports(kind) and chosen.floor == minimum
+
+
+def test_fips_never_gives_a_network_load_balancer_an_application_only_policy() -> None:
+    """The RFC 9151 FIPS policies are in the ALB tables only: when they would rank best, an NLB
+    still gets a policy its type supports."""
+    rfc9151 = [p for p in bundled() if "RFC9151" in p.name]
+    shared = ssl_policy("ELBSecurityPolicy-TLS13-1-2-Ext2-FIPS-2023-04", "1.2", "1.3", ciphers=CBC)
+    assert choose_ssl_policy([*rfc9151, shared], "1.2", "application", fips=True) in rfc9151
+    assert choose_ssl_policy([*rfc9151, shared], "1.2", "network", fips=True) is shared
+    with pytest.raises(RuleError) as error:
+        choose_ssl_policy(rfc9151, "1.2", "network", fips=True)
+    assert str(error.value) == (
+        "no FIPS security policy offered for network load balancers accepts only TLS 1.2 and above"
+    )
+
+
+def test_an_explicit_policy_its_load_balancer_type_lacks_is_a_rule_error() -> None:
+    name = "ELBSecurityPolicy-TLS13-1-2-RFC9151-FIPS-2023-07"
+    assert choose_ssl_policy(bundled(), "1.2", "application", name, fips=True).name == name
+    with pytest.raises(RuleError) as error:
+        choose_ssl_policy(bundled(), "1.2", "network", name, fips=True)
+    assert str(error.value) == f"aws.ssl_policy {name} is not offered for network load balancers"
+
+
+def test_fips_moves_a_listener_on_a_strong_non_fips_policy_with_the_fips_rule() -> None:
+    settings = listener(ssl="ELBSecurityPolicy-TLS13-1-2-Res-PQ-2025-09")
+    verdict = listener_verdict(settings, "network", bundled(), policy(aws={"fips": True}))
+    assert [(c.before, c.after, c.rules, c.reason) for c in verdict.changes] == [
+        (
+            "ELBSecurityPolicy-TLS13-1-2-Res-PQ-2025-09",
+            "ELBSecurityPolicy-TLS13-1-2-Res-FIPS-PQ-2025-09",
+            ("aws-elb-fips",),
+            "not a FIPS security policy; aws.fips requires one",
+        )
+    ]
+    on_fips = listener(ssl="ELBSecurityPolicy-TLS13-1-2-Ext0-FIPS-2023-04")
+    assert not listener_verdict(on_fips, "network", bundled(), policy(aws={"fips": True})).changes

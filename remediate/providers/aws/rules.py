@@ -132,7 +132,8 @@ def choose_ssl_policy(
 ) -> SslPolicy:
     """The security policy a weak listener should get.
 
-    An explicit name wins (and must exist, meet the minimum and, with `fips`, be a FIPS policy);
+    An explicit name wins (and must exist, be offered for this load balancer type, meet the
+    minimum and, with `fips`, be a FIPS policy);
     with `auto`, the best policy that `describe_ssl_policies` offers for this load balancer type
     (its `SupportedLoadBalancerTypes`) whose protocols all meet it, among FIPS policies only when
     `fips` is set.
@@ -148,6 +149,11 @@ def choose_ssl_policy(
                     )
                 if fips and not candidate.fips:
                     raise RuleError(f"aws.ssl_policy {explicit} is not a FIPS policy (aws.fips)")
+                if not candidate.supports(load_balancer_type):
+                    raise RuleError(
+                        f"aws.ssl_policy {explicit} is not offered for {load_balancer_type} "
+                        "load balancers"
+                    )
                 return candidate
         raise RuleError(f"aws.ssl_policy {explicit} is not offered by describe_ssl_policies")
     fitting = [
