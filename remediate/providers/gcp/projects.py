@@ -69,10 +69,10 @@ class ResourceManager:
         self.projects = resourcemanager_v3.ProjectsClient(**kwargs)
         self.folders = resourcemanager_v3.FoldersClient(**kwargs)
 
-    def call(self, what: str, listing: Callable[[], Iterable[Any]]) -> list[Any]:
+    def call(self, what: str, method: Callable[..., Iterable[Any]], request: Any) -> list[Any]:
         """Every item of a paged listing; a failure is one line saying what was being listed."""
         try:
-            return list(listing())
+            return list(method(request=request, **call_options(self.timeouts)))
         except FAILURES as exc:
             reason = failure(exc, f"the Resource Manager API at {self.endpoint}", self.timeouts)
             raise DiscoveryError(f"{what}: {reason}") from None
@@ -81,10 +81,8 @@ class ResourceManager:
         """Every ACTIVE project the credentials can see."""
         found = self.call(
             "gcp.projects: cannot search the projects to match its globs",
-            lambda: self.projects.search_projects(
-                request=resourcemanager_v3.SearchProjectsRequest(),
-                **call_options(self.timeouts),
-            ),
+            self.projects.search_projects,
+            resourcemanager_v3.SearchProjectsRequest(),
         )
         return [project for project in found if project.state == ACTIVE]
 
@@ -98,24 +96,20 @@ class ResourceManager:
             if parent in visited:
                 continue
             visited.add(parent)
-            hint = (
-                " (the credentials need resourcemanager.projects.list and "
+            needs = (
+                "(the credentials need resourcemanager.projects.list and "
                 "resourcemanager.folders.list on it)"
             )
             projects = self.call(
-                f"cannot list the projects in {parent}{hint}",
-                lambda parent=parent: self.projects.list_projects(  # type: ignore[misc]
-                    request=resourcemanager_v3.ListProjectsRequest(parent=parent),
-                    **call_options(self.timeouts),
-                ),
+                f"cannot list the projects in {parent} {needs}",
+                self.projects.list_projects,
+                resourcemanager_v3.ListProjectsRequest(parent=parent),
             )
             yield from (project for project in projects if project.state == ACTIVE)
             folders = self.call(
-                f"cannot list the folders in {parent}{hint}",
-                lambda parent=parent: self.folders.list_folders(  # type: ignore[misc]
-                    request=resourcemanager_v3.ListFoldersRequest(parent=parent),
-                    **call_options(self.timeouts),
-                ),
+                f"cannot list the folders in {parent} {needs}",
+                self.folders.list_folders,
+                resourcemanager_v3.ListFoldersRequest(parent=parent),
             )
             pending.extend(folder.name for folder in folders if folder.state == FOLDER_ACTIVE)
 
