@@ -1,11 +1,12 @@
-"""A local Resource Manager v3 API: organizations, nested folders and projects, and the read
-methods remediate lists projects with, served by the local Compute server under `/v3/`.
+"""A local Resource Manager v3 API: organizations, nested folders and projects, and the three
+methods remediate lists projects with (`projects.list`, `projects.search`, `folders.list`),
+served by the local Compute server under `/v3/`.
 
 Routes, query parameters and bodies come from the `cloudresourcemanager.v3` discovery document
 that google-api-python-client ships: an unknown query parameter, a malformed boolean or integer,
-a missing parameter the document calls "Required", or a name outside the method's path pattern is
-refused with 400, and every answer is checked against the method's response schema (field names,
-the `state` enums). As the real API does:
+or a missing parameter the document calls "Required" is refused with 400, and every answer is
+checked against the method's response schema (field names, the `state` enums). As the real API
+does:
 
 - `projects.list` and `folders.list` return the direct children of one parent, sorted by display
   name, without DELETE_REQUESTED ones unless `showDeleted` is true; a parent that does not exist
@@ -37,16 +38,7 @@ from remediate.sandbox.googleapi import ApiError, discovery, validate
 DOCUMENT = "cloudresourcemanager.v3"
 SERVICE_PATH = "/v3/"
 # Methods served (the others of the document answer 404, as a path the server does not know).
-METHODS = frozenset(
-    {
-        ("projects", "get"),
-        ("projects", "list"),
-        ("projects", "search"),
-        ("folders", "get"),
-        ("folders", "list"),
-        ("organizations", "get"),
-    }
-)
+METHODS = frozenset({("projects", "list"), ("projects", "search"), ("folders", "list")})
 DEFAULT_PAGE_SIZE = 2
 """"If unspecified, server picks an appropriate default": small, so a client that ignores
 `nextPageToken` misses projects."""
@@ -371,27 +363,6 @@ class ResourceManager:
         items = sorted(self._state.projects.values(), key=lambda p: p["name"], reverse=True)
         items = [p for p in items if not terms or any(_matches(p, *term) for term in terms)]
         return self._listing("projects.search", items, params, "projects")
-
-    def _projects_get(self, path: Mapping[str, str], params: Mapping[str, Any]) -> dict[str, Any]:
-        wanted = path["projectsId"]
-        for project in self._state.projects.values():
-            if wanted in (project["projectId"], str(project["name"]).removeprefix("projects/")):
-                return copy.deepcopy(project)
-        raise _denied()
-
-    def _folders_get(self, path: Mapping[str, str], params: Mapping[str, Any]) -> dict[str, Any]:
-        found = self._state.folders.get(f"folders/{path['foldersId']}")
-        if found is None:
-            raise _denied()
-        return copy.deepcopy(found)
-
-    def _organizations_get(
-        self, path: Mapping[str, str], params: Mapping[str, Any]
-    ) -> dict[str, Any]:
-        found = self._state.organizations.get(f"organizations/{path['organizationsId']}")
-        if found is None:
-            raise _denied()
-        return copy.deepcopy(found)
 
 
 def _parse_query(query: str) -> list[tuple[str, str | None, str]]:
