@@ -18,12 +18,14 @@ from google.api_core.exceptions import BadRequest, Forbidden
 from google.auth.credentials import AnonymousCredentials
 from google.cloud import compute_v1, resourcemanager_v3
 
+from bench.proxy import Proxy
 from remediate.providers.gcp.model import GCPSettings
 from remediate.sandbox import resourcemanager
 from remediate.sandbox.compute import ComputeServer, link
 from remediate.sandbox.gcp import DISABLED_PROJECT, SandboxOrg, seed_organization
 from remediate.sandbox.googleapi import discovery
 from tests.conftest import Cli
+from tests.faults import Faults, Kind
 
 WritePolicy = Callable[..., Path]
 ORG_PROJECTS = {"org-admin", "web-staging", "web-prod", "pay-prod"}
@@ -171,6 +173,26 @@ def test_shards_split_the_projects_and_together_cover_them_once(
     assert sorted(seen) == sorted(c["resource"] for c in whole["changes"])
     assert sum(len(projects) for projects in covered) == len(ORG_PROJECTS)  # each exactly once
     assert sum(1 for projects in covered if projects) >= 2  # split, not all in one shard
+
+
+def test_resource_manager_failures_are_retried_like_computes(
+    cli: Cli,
+    org: SandboxOrg,
+    server: ComputeServer,
+    write_policy: WritePolicy,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """503s and resets on a third of the Resource Manager calls: the listing is retried within
+    its budget and comes out whole."""
+    faults = Faults("gcp", Kind.UNAVAILABLE, rate=0.35, resets=0.1, seed=7)
+    policy = gcp_policy(
+        write_policy, f"  organization: {org.organization}\n  exclude: [{DISABLED_PROJECT}]\n"
+    )
+    with Proxy(server.url, intercept=faults) as proxy:
+        monkeypatch.setenv("REMEDIATE_GCP_RESOURCE_MANAGER_ENDPOINT", proxy.url)
+        code, projects, _ = planned_projects(cli, policy)
+    assert faults.injected[Kind.UNAVAILABLE.value] > 0, faults.injected
+    assert (code, projects) == (0, ORG_PROJECTS)
 
 
 @pytest.mark.parametrize(
