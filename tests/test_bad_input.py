@@ -89,7 +89,7 @@ POLICY_CASES: list[tuple[str, bytes, str]] = [
     (
         "GCP project",
         b"version: 1\ngcp:\n  projects: [a/../b]\n",
-        ":3: gcp.projects[0]: string should match pattern",
+        ":3: gcp.projects[0]: value error, 'a/../b' is not a project id",
     ),
     ("a list", b"- aws\n", ":1: the policy must be a mapping of settings"),
 ]

@@ -1,6 +1,7 @@
 """`remediate demo --rollback`: the cloud worlds (every AWS and GCP kind, the new ones included)
 weak, fixed, clean on the second plan, rolled back, and weak again on the last plan; the member
-accounts of the sandbox organization included (3 changes), the one refusing the role reported.
+accounts of the sandbox AWS organization included (3 changes), the one refusing the role reported,
+and the projects of the sandbox GCP organization (8 changes), the one without Compute reported.
 
 The host worlds (Nginx, HAProxy) are left out to keep the run short: their rollback is covered by
 their own suites; `tests/test_smoke.py` runs the whole demo without the rollback.
@@ -19,7 +20,8 @@ def test_the_cloud_worlds_are_fixed_then_rolled_back(monkeypatch: pytest.MonkeyP
     notes: list[str] = []
     demo.run(quiet=True, state_dir=None, write=out.append, note=notes.append, rollback=True)
     text = "".join(out)
-    # The only note: the sandbox organization's member that refuses the role, as intended.
+    # The only note: the units not read (the AWS member that refuses the role, the GCP project
+    # without the Compute API), as intended.
     assert len(notes) == 1 and "units not read, as intended" in notes[0], notes
     first, _, rest = text.partition("== 2. remediate apply")
     applied, _, rest = rest.partition("== 3. remediate plan, again")
@@ -32,11 +34,12 @@ def test_the_cloud_worlds_are_fixed_then_rolled_back(monkeypatch: pytest.MonkeyP
         "aws rest-api-domain edge.shop.example.com (REST custom domain)",
         "aws rest-api orders",
         "gcp target-ssl-proxy mqtt (demo-shop/global)",
+        "gcp target-https-proxy web (web-prod/global)",
     ):
         assert kind in first, kind
         assert kind in last, kind
-    assert "Plan: 20 changes to 19 resources" in first
-    assert "Apply: 20 applied, 0 failed" in applied
+    assert "Plan: 28 changes to 27 resources" in first
+    assert "Apply: 28 applied, 0 failed" in applied
     assert "No changes." in second
-    assert "Apply: 20 applied, 0 failed" in undone
-    assert "Plan: 20 changes to 19 resources" in last
+    assert "Apply: 28 applied, 0 failed" in undone
+    assert "Plan: 28 changes to 27 resources" in last

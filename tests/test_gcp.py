@@ -279,15 +279,20 @@ def _closed_port() -> int:
     return port
 
 
-def test_an_unreachable_endpoint_is_one_clear_error(
+def test_an_unreachable_endpoint_is_one_clear_line_per_project(
     cli: Cli, policy_file: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    """Each project is a unit that fails alone, with its one-line reason."""
     endpoint = f"http://127.0.0.1:{_closed_port()}"
     monkeypatch.setenv("REMEDIATE_GCP_ENDPOINT", endpoint)
     result = cli("plan", "-p", str(policy_file), "--quiet")
     assert result.code == 1
     assert result.stderr.strip().splitlines() == [
-        f"error: GCP project {SHOP}: cannot reach the Compute API at {endpoint} (ConnectionError)"
+        *(
+            f"error: gcp {project}: cannot reach the Compute API at {endpoint} (ConnectionError)"
+            for project in (API, SHOP)
+        ),
+        "2 units could not be read; the report covers the others",
     ]
 
 
@@ -327,15 +332,18 @@ def test_plain_http_is_refused_off_loopback(
     assert "plain http is only allowed on loopback" in result.stderr
 
 
-def test_an_unknown_project_is_one_clear_error(
+def test_an_unknown_project_is_one_clear_error_and_the_others_are_planned(
     compute: ComputeServer, cli: Cli, policy_file: Path
 ) -> None:
-    compute.add_project(SHOP)
-    result = cli("plan", "-p", str(policy_file), "--quiet")
+    service = compute.backend_service(SHOP, "web")
+    proxy = compute.https_proxy(SHOP, "web", compute.url_map(SHOP, "web", service))
+    result = cli("plan", "-p", str(policy_file), "--format", "json", "--quiet")
     assert result.code == 1
-    assert result.stderr.strip() == (
-        f"error: GCP project {API}: 404 The resource 'projects/{API}' was not found"
-    )
+    assert result.stderr.strip().splitlines() == [
+        f"error: gcp {API}: 404 The resource 'projects/{API}' was not found",
+        "1 units could not be read; the report covers the others",
+    ]
+    assert proxy in {change["resource"] for change in json.loads(result.stdout)["changes"]}
 
 
 # -- the local server, through the real client --

@@ -17,12 +17,15 @@ def test_demo_plans_applies_and_comes_back_clean(cli: Cli) -> None:
     assert "aws rest-api-domain shop.example.com (REST custom domain)" in first
     assert "alpn h2,http/1.1" in first  # the HAProxy host's diff: h2 on its TLS bind
     # AWS 11 changes to 10 resources in the management account (2 Classic, 1 HTTP API domain,
-    # 2 REST domains, 1 REST API) and 1 in each of 3 member accounts, GCP 6 to 6 (1 SSL proxy),
-    # Nginx 2, HAProxy 1 file
-    assert "Plan: 23 changes to 22 resources" in first
+    # 2 REST domains, 1 REST API) and 1 in each of 3 member accounts, GCP 6 to 6 (1 SSL proxy)
+    # in the project named by id and 2 to 2 in each of the 4 organization's projects that have
+    # the Compute API, Nginx 2, HAProxy 1 file
+    assert "Plan: 31 changes to 30 resources" in first
     assert "aws listener payments-web:443 HTTPS (us-east-1)" in first
-    # The member whose role does not trust the management account is reported, not fatal.
-    assert "Not read (2 units failed" in first
+    # The member whose role does not trust the management account (in 2 regions) and the GCP
+    # project without the Compute API are reported, not fatal.
+    assert "Not read (3 units failed" in first
+    assert "x gcp batch-jobs: 403 compute.googleapis.com is not enabled" in first
     assert "AccessDenied" in first
     assert "No changes." in after
     # The HAProxy host's WebSocket outlives its 5 s client timeout once timeout tunnel is in.

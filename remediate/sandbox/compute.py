@@ -25,11 +25,12 @@ from datetime import UTC, datetime
 from functools import cache
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from importlib import resources
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-import jsonschema
+from remediate.sandbox.googleapi import ApiError, discovery, service_disabled, validate
+from remediate.sandbox.resourcemanager import SERVICE_PATH as RESOURCE_MANAGER_PATH
+from remediate.sandbox.resourcemanager import ResourceManager
 
 GOOGLE_BASE = "https://www.googleapis.com/compute/v1/"
 SERVICE_PATH = "/compute/v1/"
@@ -95,102 +96,9 @@ REFERENCES = {
 _NAME = re.compile(r"^[a-z]([-a-z0-9]{0,61}[a-z0-9])?$")
 
 
-class ApiError(Exception):
-    """An HTTP error in Google's JSON error shape."""
-
-    def __init__(self, status: int, message: str, reason: str) -> None:
-        super().__init__(message)
-        self.status = status
-        self.message = message
-        self.reason = reason
-
-    def body(self) -> dict[str, Any]:
-        return {
-            "error": {
-                "code": self.status,
-                "message": self.message,
-                "errors": [{"message": self.message, "domain": "global", "reason": self.reason}],
-            }
-        }
-
-
 def _not_found(link: str) -> ApiError:
     return ApiError(
         404, f"The resource '{link.removeprefix(GOOGLE_BASE)}' was not found", "notFound"
-    )
-
-
-@cache
-def discovery() -> dict[str, Any]:
-    """The compute.v1 discovery document shipped with google-api-python-client."""
-    path = resources.files("googleapiclient") / "discovery_cache/documents/compute.v1.json"
-    document: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
-    return document
-
-
-def _json_schema(node: Any) -> Any:
-    """A discovery schema as JSON Schema: named $refs, closed objects, proto JSON number forms."""
-    if isinstance(node, list):
-        return [_json_schema(item) for item in node]
-    if not isinstance(node, dict):
-        return node
-    result: dict[str, Any] = {}
-    if "$ref" in node:
-        return {"$ref": f"#/$defs/{node['$ref']}"}
-    kind = node.get("type")
-    if kind == "object" or "properties" in node:
-        result["type"] = "object"
-        result["properties"] = {k: _json_schema(v) for k, v in node.get("properties", {}).items()}
-        extra = node.get("additionalProperties")
-        result["additionalProperties"] = _json_schema(extra) if extra else False
-    elif kind == "array":
-        result["type"] = "array"
-        result["items"] = _json_schema(node.get("items", {}))
-    elif kind == "integer":
-        result["type"] = "integer"
-    elif kind == "number":
-        result["type"] = "number"
-    elif kind == "boolean":
-        result["type"] = "boolean"
-    elif kind == "string":
-        result["type"] = "string"
-        if "enum" in node:
-            result["enum"] = node["enum"]
-    return result
-
-
-@cache
-def _validator(schema_name: str) -> jsonschema.protocols.Validator:
-    schemas = discovery()["schemas"]
-    root = {
-        "$ref": f"#/$defs/{schema_name}",
-        "$defs": {name: _json_schema(schema) for name, schema in schemas.items()},
-    }
-    validator_class = jsonschema.validators.validator_for(
-        root, default=jsonschema.Draft202012Validator
-    )
-    return validator_class(root)
-
-
-def validate(schema_name: str, body: Any) -> None:
-    """Reject `body` as the real API does when it does not fit `schema_name` (400)."""
-    error = jsonschema.exceptions.best_match(_validator(schema_name).iter_errors(body))
-    if error is None:
-        return
-    where = ".".join(str(part) for part in error.absolute_path) or schema_name
-    if error.validator == "additionalProperties":
-        unknown = sorted(set(error.instance) - set(error.schema.get("properties", {})))
-        raise ApiError(
-            400,
-            f"Invalid JSON payload received. Unknown name {unknown[0]!r} at '{where}': "
-            "Cannot find field.",
-            "invalid",
-        )
-    raise ApiError(
-        400,
-        f"Invalid value at '{where}' ({error.validator} {error.validator_value!r}): "
-        f"{json.dumps(error.instance)}",
-        "invalid",
     )
 
 
@@ -279,6 +187,8 @@ class Failure:
 @dataclass
 class State:
     projects: set[str] = field(default_factory=set)
+    disabled: set[str] = field(default_factory=set)
+    """Projects where the Compute API is not enabled: every call answers 403 SERVICE_DISABLED."""
     items: dict[str, dict[str, Any]] = field(default_factory=dict)
     operations: dict[str, Operation] = field(default_factory=dict)
     failures: list[Failure] = field(default_factory=list)
@@ -317,6 +227,8 @@ class ComputeServer:
         self.operation_polls = operation_polls
         self.requests: list[tuple[str, str, int]] = []
         self._state = State()
+        self.resource_manager = ResourceManager()
+        """The Resource Manager v3 API this server also serves (under `/v3/`)."""
         self._lock = threading.RLock()
         self._ids = itertools.count(1_000_000_000_000)
         handler = type("Handler", (_Handler,), {"server_api": self})
@@ -334,6 +246,7 @@ class ComputeServer:
     def reset(self) -> None:
         with self._lock:
             self._state = State()
+            self.resource_manager.reset()
             self.requests.clear()
 
     # -- seeding and inspection (what a test or the demo uses directly) --
@@ -341,6 +254,12 @@ class ComputeServer:
     def add_project(self, project: str) -> None:
         with self._lock:
             self._state.projects.add(project)
+
+    def disable_compute(self, project: str) -> None:
+        """Turn the Compute API off in `project`, as a project that never enabled it."""
+        with self._lock:
+            self._state.projects.add(project)
+            self._state.disabled.add(project)
 
     def seed(
         self, project: str, collection: str, body: Mapping[str, Any], region: str | None = None
@@ -422,7 +341,10 @@ class ComputeServer:
         self, http_method: str, path: str, query: Mapping[str, list[str]], raw: bytes
     ) -> tuple[int, dict[str, Any]]:
         try:
-            status, body = self._dispatch(http_method, path, query, raw)
+            if path.startswith(RESOURCE_MANAGER_PATH):
+                status, body = self.resource_manager.handle(http_method, path, query)
+            else:
+                status, body = self._dispatch(http_method, path, query, raw)
         except ApiError as exc:
             status, body = exc.status, exc.body()
         with self._lock:
@@ -455,7 +377,13 @@ class ComputeServer:
                 validate(route.request, {k: v for k, v in body.items() if v is not None})
             params = match.groupdict()
             with self._lock:
-                if params["project"] not in self._state.projects:
+                project = params["project"]
+                if project in self._state.disabled:
+                    number = self.resource_manager.number(project) or project
+                    raise service_disabled("compute.googleapis.com", "Compute Engine API", number)
+                if project not in self._state.projects and not self.resource_manager.number(
+                    project
+                ):
                     raise ApiError(
                         404,
                         f"The resource 'projects/{params['project']}' was not found",

@@ -76,7 +76,9 @@ def nginx_world(workdir: Path) -> Iterator[dict[str, Any]]:
 
 @contextmanager
 def gcp_world(workdir: Path) -> Iterator[dict[str, Any]]:
-    """The local Compute API server with a project of weak global and regional proxies."""
+    """The local Compute API server with a project of weak global and regional proxies, and a
+    GCP organization of nested folders whose projects have weak proxies (one project without
+    the Compute API, reported as a unit not read)."""
     from remediate.sandbox.gcp import gcp_world as world
 
     with world(workdir) as fragment:
@@ -145,8 +147,9 @@ def run(
             note("demo: the second plan is not clean; see above")
         if second.failed_units:
             note(
-                f"demo: {len(second.failed_units)} units not read, as intended: the sandbox "
-                "organization's `legacy` account does not trust this one (a CLI run exits 1)"
+                f"demo: {len(second.failed_units)} units not read, as intended: the sandbox AWS "
+                "organization's `legacy` account does not trust this one, and the sandbox GCP "
+                "organization's `batch-jobs` project has no Compute API (a CLI run exits 1)"
             )
         if not rollback:
             return

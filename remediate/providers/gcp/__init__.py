@@ -7,7 +7,7 @@ and the Pulumi mapping are imported only when used.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from remediate.provider import ExecutorFactory, Permissions, Provider, RuleInfo, Severity
@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from remediate.progress import Progress
     from remediate.pulumi.remediation import Declaration
     from remediate.rules import Verdict
+    from remediate.units import Unit
 
 DOCS = "https://cloud.google.com/load-balancing/docs"
 
@@ -109,6 +110,11 @@ class GCP(Provider):
             "compute.regionUrlMaps.list",
             "compute.backendServices.list",
             "compute.regionBackendServices.list",
+            # gcp.organization, gcp.folders and project globs (Resource Manager), granted on
+            # the organization or folders: search needs .get, the walk of a parent .list.
+            "resourcemanager.projects.get",
+            "resourcemanager.projects.list",
+            "resourcemanager.folders.list",
         ),
         write=(
             "compute.sslPolicies.create",
@@ -134,9 +140,24 @@ class GCP(Provider):
         from remediate.errors import require
 
         require("gcp", "the gcp provider")
-        from remediate.providers.gcp.discover import discover
+        from remediate.providers.gcp.fleet import discover
 
         return discover(policy, progress)
+
+    def units(self, policy: Policy) -> Sequence[Unit] | None:
+        """One unit per project: the ids of gcp.projects, its globs and the projects of
+        gcp.organization and gcp.folders (through Resource Manager), less gcp.exclude."""
+        from remediate.errors import require
+
+        require("gcp", "the gcp provider")
+        from remediate.providers.gcp.fleet import units
+
+        return units(policy)
+
+    def discover_unit(self, policy: Policy, unit: Unit, progress: Progress) -> Inventory:
+        from remediate.providers.gcp.fleet import discover_unit
+
+        return discover_unit(policy, unit, progress)
 
     def evaluate(self, endpoint: Endpoint, policy: Policy, facts: Mapping[str, Any]) -> Verdict:
         from remediate.providers.gcp.rules import evaluate

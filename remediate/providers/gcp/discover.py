@@ -4,7 +4,7 @@ Per project, four aggregated lists cover both global and regional resources: tar
 proxies, SSL policies, URL maps and backend services; target SSL proxies (SSL proxy load
 balancers) are global only and have no aggregated list, so they are one list call. References are
 resolved in memory by selfLink, which is an identifier only: it keeps Google's host whatever
-endpoint served it.
+endpoint served it. Which projects, and the unit each is, is `fleet`'s business.
 
 Every call goes through `Clients.options()`: transient failures (429, 500, 502, 503, 504, resets,
 timeouts, a cut-off answer) are retried with exponential backoff and jitter, as google-api-core's
@@ -17,9 +17,9 @@ from __future__ import annotations
 import functools
 import ipaddress
 import os
+import re
 import time
 from collections.abc import Callable, Iterator, Mapping
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -41,7 +41,6 @@ from remediate.errors import DiscoveryError
 from remediate.inventory import Inventory
 from remediate.model import Endpoint
 from remediate.policy import Policy
-from remediate.progress import Progress, Silent
 from remediate.provider import UnsupportedChangeError
 from remediate.providers.gcp.model import Kind
 from remediate.providers.gcp.rules import Link, owned_policy_link, settings_of
@@ -49,7 +48,6 @@ from remediate.timeouts import Timeouts, refused
 
 ENDPOINT_ENV = "REMEDIATE_GCP_ENDPOINT"
 SCOPES = ["https://www.googleapis.com/auth/compute"]
-PROJECT_WORKERS = 4
 # Failures worth another attempt: what google-api-core's Compute policies retry (503, deadline),
 # and the other answers Google documents as retryable (429, 500, 502, 504), resets, timeouts and
 # an answer cut off mid-body. A refused connection is not retried (see `transient`).
@@ -101,8 +99,9 @@ def endpoint_of(policy: Policy) -> str | None:
     return os.environ.get(ENDPOINT_ENV) or settings_of(policy).endpoint or None
 
 
-def credentials_for(endpoint: str | None) -> Credentials:
-    """Anonymous for a plain-http loopback endpoint; Application Default Credentials otherwise."""
+def credentials_for(endpoint: str | None, scopes: list[str] | None = None) -> Credentials:
+    """Anonymous for a plain-http loopback endpoint; Application Default Credentials (with
+    `scopes`, Compute's by default) otherwise."""
     try:
         parts = urlsplit(endpoint) if endpoint else None
     except ValueError as exc:
@@ -123,7 +122,7 @@ def credentials_for(endpoint: str | None) -> Credentials:
             )
         return AnonymousCredentials()  # type: ignore[no-untyped-call]
     try:
-        credentials, _ = google.auth.default(scopes=SCOPES)
+        credentials, _ = google.auth.default(scopes=scopes or SCOPES)
     except DefaultCredentialsError:
         raise DiscoveryError(
             "no Google Cloud credentials found: run `gcloud auth application-default login`, "
@@ -173,56 +172,77 @@ class Clients:
 
     def options(self) -> dict[str, Any]:
         """The `retry` and `timeout` arguments of every call."""
-        retry = Retry(
-            predicate=transient,
-            initial=RETRY_INITIAL,
-            maximum=RETRY_MAXIMUM,
-            multiplier=RETRY_MULTIPLIER,
-            timeout=self.timeouts.total,
-        )
-        return {"retry": retry, "timeout": AttemptTimeout(self.timeouts)}
+        return call_options(self.timeouts)
 
     @contextmanager
-    def errors(self, what: str) -> Iterator[None]:
+    def errors(self, what: str | None = None) -> Iterator[None]:
         """Turn client failures into one-line `DiscoveryError`s naming what was being read."""
         try:
             yield
         except FAILURES as exc:
-            raise DiscoveryError(f"GCP {what}: {self.failure(exc)}") from None
+            reason = self.failure(exc)
+            raise DiscoveryError(f"GCP {what}: {reason}" if what else reason) from None
 
     def failure(self, exc: BaseException) -> str:
         """A failed call as the user reads it, for reads and writes alike."""
-        if isinstance(exc, RetryError):
-            cause = exc.cause
-            last = self.failure(cause) if cause is not None else "no answer"
-            return f"{last}; gave up after {self.timeouts.total:g} s of retries"
-        if isinstance(exc, GoogleAPICallError):
-            return api_message(exc)
-        if isinstance(exc, requests.Timeout):
-            return (
-                f"no answer from the Compute API at {self.endpoint} "
-                f"({type(exc).__name__}; REMEDIATE_READ_TIMEOUT and REMEDIATE_TIMEOUT set how "
-                "long to wait)"
-            )
-        if isinstance(exc, ParseError):
-            return (
-                f"the Compute API at {self.endpoint} sent an answer that was cut off or malformed"
-            )
-        if isinstance(exc, requests.RequestException):
-            return f"cannot reach the Compute API at {self.endpoint} ({type(exc).__name__})"
-        if isinstance(exc, GoogleAuthError):
-            return f"credentials were refused: {exc}"
-        return str(exc)
+        return failure(exc, f"the Compute API at {self.endpoint}", self.timeouts)
+
+
+def failure(exc: BaseException, api: str, timeouts: Timeouts) -> str:
+    """A failed call of `api` ("the Compute API at URL") in one line."""
+    if isinstance(exc, RetryError):
+        cause = exc.cause
+        last = failure(cause, api, timeouts) if cause is not None else "no answer"
+        return f"{last}; gave up after {timeouts.total:g} s of retries"
+    if isinstance(exc, GoogleAPICallError):
+        return api_message(exc)
+    if isinstance(exc, requests.Timeout):
+        return (
+            f"no answer from {api} ({type(exc).__name__}; REMEDIATE_READ_TIMEOUT and "
+            "REMEDIATE_TIMEOUT set how long to wait)"
+        )
+    if isinstance(exc, ParseError):
+        return f"{api} sent an answer that was cut off or malformed"
+    if isinstance(exc, requests.RequestException):
+        return f"cannot reach {api} ({type(exc).__name__})"
+    if isinstance(exc, GoogleAuthError):
+        return f"credentials were refused: {exc}"
+    return str(exc)
+
+
+def call_options(timeouts: Timeouts) -> dict[str, Any]:
+    """The `retry` and `timeout` arguments of a call (see the module's description)."""
+    retry = Retry(
+        predicate=transient,
+        initial=RETRY_INITIAL,
+        maximum=RETRY_MAXIMUM,
+        multiplier=RETRY_MULTIPLIER,
+        timeout=timeouts.total,
+    )
+    return {"retry": retry, "timeout": AttemptTimeout(timeouts)}
 
 
 # What a Compute call can raise once its retries are spent (`Clients.failure` words each).
 FAILURES = (api_exceptions.GoogleAPIError, requests.RequestException, GoogleAuthError, ParseError)
 
 
+REQUEST_LINE = re.compile(r"^[A-Z]+ \S+: ")
+
+
 def api_message(exc: GoogleAPICallError) -> str:
-    """`404 The resource ... was not found`, without the request line the client prefixes."""
+    """`404 The resource ... was not found`, without the request line the client prefixes; an
+    API that is not enabled in the project (ErrorInfo SERVICE_DISABLED, or the older
+    `accessNotConfigured` reason) in a line of its own rather than Google's paragraph."""
+    reasons = {str(e.get("reason")) for e in exc.errors if isinstance(e, dict)}
+    if exc.reason == "SERVICE_DISABLED" or "accessNotConfigured" in reasons:
+        service = (exc.metadata or {}).get("service") or "the API"
+        return (
+            f"{exc.code} {service} is not enabled in this project (SERVICE_DISABLED): enable it, "
+            "or leave the project out with gcp.exclude"
+        )
     details = [str(e["message"]) for e in exc.errors if isinstance(e, dict) and e.get("message")]
-    message = "; ".join(details) if details else str(exc.message)
+    # Without the older APIs' `errors` list, the message is api-core's "GET URL: message".
+    message = "; ".join(details) if details else REQUEST_LINE.sub("", str(exc.message))
     return f"{exc.code} {message}" if exc.code else message
 
 
@@ -297,7 +317,8 @@ class ProjectState:
 
 
 def read_project(clients: Clients, project: str) -> ProjectState:
-    with clients.errors(f"project {project}"):
+    """One project's lists; a failure is a `DiscoveryError` with its one-line reason."""
+    with clients.errors():
         proxies = [
             proxy
             for _, scoped in clients.proxies.aggregated_list(
@@ -339,58 +360,37 @@ def read_project(clients: Clients, project: str) -> ProjectState:
     return ProjectState(proxies, ssl_proxies, ssl_policies, services, url_maps)
 
 
-def discover(policy: Policy, progress: Progress | None = None) -> Inventory:
-    """Every target HTTPS proxy of the policy's projects, the SSL policies they use or need, and
-    the backend services their URL maps route to."""
-    progress = progress or Silent()
-    projects = list(settings_of(policy).projects)
-    if not projects:
-        raise DiscoveryError("gcp.projects is empty: list the projects to scan")
-    clients = Clients.open(policy)
+def project_inventory(policy: Policy, state: ProjectState) -> Inventory:
+    """The endpoints and facts of one project's lists."""
     inventory = Inventory(providers=[NAME])
-    ssl_facts: dict[str, Any] = {}
+    owned: dict[str, Endpoint] = {}
+    proxies: list[Endpoint] = []
+    services: dict[str, Endpoint] = {}
+    ssl_facts = {link: ssl_policy_facts(raw) for link, raw in state.ssl_policies.items()}
     proxy_facts: dict[str, dict[str, Any]] = {}
-
-    def read(project: str) -> ProjectState:
-        progress.update(f"gcp {project}", "reading proxies, SSL policies, URL maps, services")
-        state = read_project(clients, project)
-        progress.done(
-            f"gcp {project}",
-            f"{len(state.proxies)} target HTTPS proxies, {len(state.ssl_proxies)} target SSL "
-            f"proxies, {len(state.ssl_policies)} SSL policies",
-        )
-        return state
-
-    with ThreadPoolExecutor(max_workers=min(PROJECT_WORKERS, len(projects))) as pool:
-        states = list(pool.map(read, projects))
-    for state in states:
-        owned: dict[str, Endpoint] = {}
-        proxies: list[Endpoint] = []
-        services: dict[str, Endpoint] = {}
-        ssl_facts.update({link: ssl_policy_facts(raw) for link, raw in state.ssl_policies.items()})
-        for raw in state.proxies:
-            proxy = _proxy_endpoint(raw)
-            proxies.append(proxy)
-            proxy_facts[proxy.resource] = dict(proxy.settings)
-            slot = owned_policy_link(proxy.resource, policy)
-            if slot not in owned:
-                owned[slot] = _owned_policy_endpoint(slot, state.ssl_policies.get(slot))
-            url_map = state.url_maps.get(canonical(raw.url_map))
-            for service_link in sorted(url_map_services(url_map) if url_map else ()):
-                service = state.services.get(service_link)
-                if service is not None and service_link not in services:
-                    services[service_link] = _service_endpoint(service)
-        for raw_ssl in state.ssl_proxies:
-            proxy = _proxy_endpoint(raw_ssl, Kind.TARGET_SSL_PROXY)
-            proxies.append(proxy)
-            proxy_facts[proxy.resource] = dict(proxy.settings)
-            slot = owned_policy_link(proxy.resource, policy)
-            if slot not in owned:
-                owned[slot] = _owned_policy_endpoint(slot, state.ssl_policies.get(slot))
-        # remediate's own policies first: attaching one needs it to exist.
-        inventory.endpoints.extend(owned.values())
-        inventory.endpoints.extend(proxies)
-        inventory.endpoints.extend(services.values())
+    for raw in state.proxies:
+        proxy = _proxy_endpoint(raw)
+        proxies.append(proxy)
+        proxy_facts[proxy.resource] = dict(proxy.settings)
+        slot = owned_policy_link(proxy.resource, policy)
+        if slot not in owned:
+            owned[slot] = _owned_policy_endpoint(slot, state.ssl_policies.get(slot))
+        url_map = state.url_maps.get(canonical(raw.url_map))
+        for service_link in sorted(url_map_services(url_map) if url_map else ()):
+            service = state.services.get(service_link)
+            if service is not None and service_link not in services:
+                services[service_link] = _service_endpoint(service)
+    for raw_ssl in state.ssl_proxies:
+        proxy = _proxy_endpoint(raw_ssl, Kind.TARGET_SSL_PROXY)
+        proxies.append(proxy)
+        proxy_facts[proxy.resource] = dict(proxy.settings)
+        slot = owned_policy_link(proxy.resource, policy)
+        if slot not in owned:
+            owned[slot] = _owned_policy_endpoint(slot, state.ssl_policies.get(slot))
+    # remediate's own policies first: attaching one needs it to exist.
+    inventory.endpoints.extend(owned.values())
+    inventory.endpoints.extend(proxies)
+    inventory.endpoints.extend(services.values())
     inventory.facts["gcp.ssl_policies"] = ssl_facts
     inventory.facts["gcp.proxies"] = proxy_facts
     return inventory
