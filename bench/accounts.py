@@ -25,7 +25,7 @@ from bench.aws import Run
 from bench.fleet import MEMBER_ROLE, REGIONS, account_ids, seed_accounts, unit_key
 from bench.lower_bound import fleet_lower_bound, listing_pages
 from bench.proxy import Limits, Proxy
-from bench.rss import run_measured
+from bench.rss import own_cpu, run_measured
 from remediate.providers.aws.discover import WORKERS_PER_REGION
 from remediate.sandbox.aws import MotoServer, environment
 from remediate.sandbox.org import as_account
@@ -69,7 +69,9 @@ def scenario(
     server = MotoServer()
     ids = account_ids(accounts)
     try:
-        with environment(server.env()):
+        # moto loads thousands of AMIs into each account's EC2 backend, made for the default VPC
+        # of each region here: a second an account, for nothing a load balancer needs.
+        with environment({**server.env(), "MOTO_EC2_LOAD_DEFAULT_AMIS": "false"}):
             started = time.perf_counter()
             shape = seed_accounts(ids, per_region)
             log(
@@ -107,11 +109,15 @@ def scenario(
         "fleet.remediate_api_window_s": round(plan.api_window_s, 2),
         "fleet.throttled_calls": plan.throttled,
         "fleet.remediate_peak_rss_mb": plan.peak_rss_mb,
+        "fleet.remediate_cpu_s": plan.cpu_s,
+        "fleet.remediate_emulator_cpu_s": plan.emulator_cpu_s,
         "fleet.changes": changes,
         "fleet.accounts_changed": read,
         "fleet.c7n_org_api_calls": org_run.total if org_run else None,
         "fleet.c7n_org_throttled_calls": org_run.throttled if org_run else None,
         "fleet.c7n_org_peak_rss_mb": org_run.peak_rss_mb if org_run else None,
+        "fleet.c7n_org_cpu_s": org_run.cpu_s if org_run else None,
+        "fleet.c7n_org_emulator_cpu_s": org_run.emulator_cpu_s if org_run else None,
         "fleet.calls_by_action": dict(plan.calls),
         "fleet.c7n_org_calls_by_action": dict(org_run.calls) if org_run else None,
     }
@@ -130,7 +136,9 @@ def _remediate(
     command = [sys.executable, "-m", "remediate", "plan", "-p", str(policy), "--format", "json"]
     command += ["--quiet", "--parallel", str(parallel)]
     proxy.reset()
+    before = own_cpu()
     result = run_measured(command, env)
+    emulator_cpu = own_cpu() - before
     if result.code != 0:
         raise RuntimeError(f"remediate plan failed ({result.code}): {result.stderr[-2000:]}")
     document = json.loads(result.stdout)
@@ -138,13 +146,15 @@ def _remediate(
         raise RuntimeError(f"remediate plan left units unread: {document['failed_units'][:3]}")
     changes = document["changes"]
     touched = {change["resource"].split(":")[4] for change in changes}
-    run = Run(result.seconds, peak_rss_mb=result.peak_rss_mb)
+    run = Run(result.seconds, peak_rss_mb=result.peak_rss_mb, cpu_s=result.cpu_seconds)
+    run.emulator_cpu_s = round(emulator_cpu, 2)
     run.calls, run.throttled = proxy.counts_by_action()
     run.api_window_s = proxy.api_window()
     log(
         f"remediate plan --parallel {parallel}: {run.seconds:.1f} s "
         f"({run.api_window_s:.1f} s first to last call), {run.total} calls "
         f"({run.throttled} throttled), {len(changes)} changes in {len(touched)} accounts, "
-        f"{result.peak_rss_mb:.0f} MB peak"
+        f"{result.peak_rss_mb:.0f} MB peak; CPU {run.cpu_s:.1f} s, moto and proxy "
+        f"{run.emulator_cpu_s:.1f} s"
     )
     return run, len(changes), len(touched)

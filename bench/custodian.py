@@ -16,7 +16,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from bench.rss import run_measured
+from bench.rss import own_cpu, run_measured
 
 if TYPE_CHECKING:
     from bench.aws import Run
@@ -145,7 +145,9 @@ def run_org(
     command = [str(binary), "run", "-c", str(accounts), "-s", str(output), "-u", str(policy)]
     command += ["--cache-path", str(cache), "--dryrun"]
     proxy.reset()
+    before = own_cpu()
     result = run_measured(command, {**env, "HOME": str(tmp), ORG_PARALLEL_ENV: str(parallel)})
+    emulator_cpu = own_cpu() - before
     if result.code != 0:
         raise RuntimeError(f"c7n-org failed ({result.code}): {result.stderr[-2000:]}")
     found = list(output.rglob("resources.json"))
@@ -158,6 +160,15 @@ def run_org(
     log(
         f"c7n-org ({parallel} workers): {result.seconds:.1f} s, {sum(calls.values())} calls "
         f"({throttled} throttled), {matched} resources matched in {len(accounts_seen)} accounts, "
-        f"{result.peak_rss_mb:.0f} MB peak"
+        f"{result.peak_rss_mb:.0f} MB peak; CPU {result.cpu_seconds:.1f} s, moto and proxy "
+        f"{emulator_cpu:.1f} s"
     )
-    return Run(result.seconds, calls, throttled, result.peak_rss_mb, proxy.api_window())
+    return Run(
+        result.seconds,
+        calls,
+        throttled,
+        result.peak_rss_mb,
+        proxy.api_window(),
+        result.cpu_seconds,
+        round(emulator_cpu, 2),
+    )
