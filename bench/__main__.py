@@ -19,6 +19,13 @@ def log(message: str) -> None:
     print(f"[bench {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
 
 
+def positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text}: must be at least 1")
+    return value
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     parser.add_argument("--load-balancers", type=int, default=1000, metavar="N")
@@ -30,13 +37,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--fleet-hosts", type=int, default=30, help="Nginx hosts of the fleet")
     parser.add_argument("--fleet-blocks", type=int, default=50, help="server blocks per host")
     parser.add_argument("--forks", type=int, default=20, help="Ansible forks (nginx.forks)")
-    parser.add_argument("--accounts", type=int, default=100, help="AWS accounts of the fleet")
+    parser.add_argument("--accounts", type=positive, default=100, help="AWS accounts of the fleet")
     parser.add_argument(
-        "--fleet-lbs", type=int, default=5, help="load balancers per account and region"
+        "--fleet-lbs", type=positive, default=5, help="load balancers per account and region"
     )
     parser.add_argument(
         "--parallel",
-        type=int,
+        type=positive,
         default=16,
         help="units (account x region) in flight: remediate --parallel, c7n-org's workers",
     )
