@@ -9,7 +9,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench import aws, nginx
+from bench import accounts, aws, nginx
 from bench.proxy import Limits
 
 RESULTS = Path(__file__).parent / "results.json"
@@ -17,6 +17,13 @@ RESULTS = Path(__file__).parent / "results.json"
 
 def log(message: str) -> None:
     print(f"[bench {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+
+
+def positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text}: must be at least 1")
+    return value
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -30,15 +37,33 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--fleet-hosts", type=int, default=30, help="Nginx hosts of the fleet")
     parser.add_argument("--fleet-blocks", type=int, default=50, help="server blocks per host")
     parser.add_argument("--forks", type=int, default=20, help="Ansible forks (nginx.forks)")
-    parser.add_argument("--no-custodian", action="store_true", help="skip Cloud Custodian")
-    parser.add_argument("--only", choices=["aws", "nginx"], help="run one scenario")
+    parser.add_argument("--accounts", type=positive, default=100, help="AWS accounts of the fleet")
+    parser.add_argument(
+        "--fleet-lbs", type=positive, default=5, help="load balancers per account and region"
+    )
+    parser.add_argument(
+        "--parallel",
+        type=positive,
+        default=16,
+        help="units (account x region) in flight: remediate --parallel, c7n-org's workers",
+    )
+    parser.add_argument(
+        "--no-custodian", action="store_true", help="skip Cloud Custodian and c7n-org"
+    )
+    parser.add_argument("--only", choices=["aws", "fleet", "nginx"], help="run one scenario")
     parser.add_argument("--output", type=Path, default=RESULTS)
     args = parser.parse_args(argv)
 
     results: dict[str, Any] = {}
+    limits = Limits(latency=args.latency_ms / 1000, burst=args.burst, rate=args.rate)
     if args.only in (None, "aws"):
-        limits = Limits(latency=args.latency_ms / 1000, burst=args.burst, rate=args.rate)
         results.update(aws.scenario(args.load_balancers, limits, not args.no_custodian, log))
+    if args.only in (None, "fleet"):
+        results.update(
+            accounts.scenario(
+                args.accounts, args.fleet_lbs, args.parallel, limits, not args.no_custodian, log
+            )
+        )
     if args.only in (None, "nginx"):
         results.update(
             nginx.scenario(
@@ -90,6 +115,20 @@ def table(results: dict[str, Any]) -> str:
             False,
         ),
         (
+            "fleet plan / bound",
+            results.get("fleet.remediate_plan_s"),
+            results.get("fleet.lower_bound_s"),
+            1.3,
+            False,
+        ),
+        (
+            "fleet c7n-org / plan",
+            results.get("fleet.c7n_org_s"),
+            results.get("fleet.remediate_plan_s"),
+            3.0,
+            True,
+        ),
+        (
             "nginx plan / ansible",
             results.get("nginx.plan_s"),
             results.get("nginx.ansible_floor_s"),
@@ -113,11 +152,15 @@ def table(results: dict[str, Any]) -> str:
             met = "yes" if (value >= target if at_least else value <= target) else "NO"
         bound = f"{'>=' if at_least else '<='}{target}x"
         lines.append(f"{name:<24} {ratio:>9} {bound:>9}  {met}")
-    rss = results.get("nginx.peak_rss_mb")
-    lines.append(
-        f"{'nginx peak RSS (MB)':<24} {rss if rss is not None else '-':>9} {'<300':>9}  "
-        + ("-" if rss is None else ("yes" if rss < 300 else "NO"))
-    )
+    for name, key, limit in (
+        ("nginx peak RSS (MB)", "nginx.peak_rss_mb", 300),
+        ("fleet peak RSS (MB)", "fleet.remediate_peak_rss_mb", 500),
+    ):
+        rss = results.get(key)
+        lines.append(
+            f"{name:<24} {rss if rss is not None else '-':>9} {'<' + str(limit):>9}  "
+            + ("-" if rss is None else ("yes" if rss < limit else "NO"))
+        )
     return "\n".join(lines)
 
 

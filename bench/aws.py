@@ -40,6 +40,10 @@ class Run:
     throttled: int = 0
     peak_rss_mb: float | None = None
     api_window_s: float = 0.0
+    cpu_s: float = 0.0
+    """The tool's user and system time (its processes included)."""
+    emulator_cpu_s: float = 0.0
+    """The bench process's own CPU time meanwhile: moto and the proxy serving the tool."""
 
     @property
     def total(self) -> int:

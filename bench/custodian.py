@@ -1,4 +1,5 @@
-"""Cloud Custodian on the same scenario, in its own venv (c7n pins boto3), dry-run.
+"""Cloud Custodian on the same scenario, in its own venv (c7n pins boto3), dry-run; and c7n-org
+(Custodian's runner for many accounts, pinned to the same c7n) on the fleet scenario.
 
 The policies do what `remediate plan` does, written the way that costs Custodian the fewest calls:
 cheap value filters first, then one `listener` filter (a JMESPath key, so one DescribeListeners pass
@@ -15,14 +16,16 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from bench.rss import run_measured
+from bench.rss import own_cpu, run_measured
 
 if TYPE_CHECKING:
     from bench.aws import Run
     from bench.proxy import Proxy
 
 VENV = Path(__file__).parent / ".venv-custodian"
-REQUIREMENT = "c7n==0.9.53"
+REQUIREMENTS = ("c7n==0.9.53", "c7n-org==0.6.52")  # c7n-org 0.6.52 pins c7n 0.9.53
+ORG_PARALLEL_ENV = "C7N_ORG_PARALLEL"
+"""c7n-org's worker processes (its `run` has no option for them; 4 per CPU by default)."""
 WEAK = [
     "ELBSecurityPolicy-2016-08",
     "ELBSecurityPolicy-2015-05",
@@ -81,12 +84,15 @@ POLICIES = {
 
 
 def ensure_venv(log: Callable[[str], None]) -> Path:
-    """bench/.venv-custodian with c7n installed, created on first use."""
+    """bench/.venv-custodian with c7n and c7n-org installed, created on first use (c7n-org is
+    added to a venv made before it was needed)."""
     binary = VENV / "bin" / "custodian"
-    if not binary.exists():
-        log(f"creating {VENV} with {REQUIREMENT}")
-        subprocess.run([sys.executable, "-m", "venv", str(VENV)], check=True)
-        subprocess.run([str(VENV / "bin" / "pip"), "install", "--quiet", REQUIREMENT], check=True)
+    if not binary.exists() or not (VENV / "bin" / "c7n-org").exists():
+        log(f"installing {', '.join(REQUIREMENTS)} into {VENV}")
+        if not (VENV / "bin" / "pip").exists():
+            subprocess.run([sys.executable, "-m", "venv", str(VENV)], check=True)
+        pip = [str(VENV / "bin" / "pip"), "install", "--quiet", *REQUIREMENTS]
+        subprocess.run(pip, check=True)
     return binary
 
 
@@ -116,3 +122,53 @@ def run(
         f"{matched} resources matched"
     )
     return Run(result.seconds, calls, throttled, result.peak_rss_mb, proxy.api_window())
+
+
+def run_org(
+    proxy: Proxy,
+    env: dict[str, str],
+    tmp: Path,
+    accounts: Path,
+    parallel: int,
+    log: Callable[[str], None],
+) -> Run:
+    """`c7n-org run --dryrun` of POLICIES over every account and region of `accounts` (a c7n-org
+    accounts file), `parallel` worker processes."""
+    from bench.aws import Run
+
+    binary = ensure_venv(log).parent / "c7n-org"
+    policy = tmp / "c7n-org-policies.yml"
+    policy.write_text(json.dumps(POLICIES), encoding="utf-8")
+    output = tmp / "c7n-org-out"
+    cache = tmp / "c7n-org-cache"
+    cache.mkdir()
+    command = [str(binary), "run", "-c", str(accounts), "-s", str(output), "-u", str(policy)]
+    command += ["--cache-path", str(cache), "--dryrun"]
+    proxy.reset()
+    before = own_cpu()
+    result = run_measured(command, {**env, "HOME": str(tmp), ORG_PARALLEL_ENV: str(parallel)})
+    emulator_cpu = own_cpu() - before
+    if result.code != 0:
+        raise RuntimeError(f"c7n-org failed ({result.code}): {result.stderr[-2000:]}")
+    found = list(output.rglob("resources.json"))
+    matched = sum(len(json.loads(path.read_text())) for path in found)
+    # OUT/ACCOUNT_NAME/REGION/POLICY/resources.json
+    accounts_seen = {path.relative_to(output).parts[0] for path in found}
+    if not matched:
+        raise RuntimeError(f"c7n-org matched nothing: {result.stderr[-2000:]}")
+    calls, throttled = proxy.counts_by_action()
+    log(
+        f"c7n-org ({parallel} workers): {result.seconds:.1f} s, {sum(calls.values())} calls "
+        f"({throttled} throttled), {matched} resources matched in {len(accounts_seen)} accounts, "
+        f"{result.peak_rss_mb:.0f} MB peak; CPU {result.cpu_seconds:.1f} s, moto and proxy "
+        f"{emulator_cpu:.1f} s"
+    )
+    return Run(
+        result.seconds,
+        calls,
+        throttled,
+        result.peak_rss_mb,
+        proxy.api_window(),
+        result.cpu_seconds,
+        round(emulator_cpu, 2),
+    )

@@ -2,10 +2,14 @@
 endpoint under load, or on a bad day.
 
 With `Limits`, every request waits `latency` seconds (the round trip to a real endpoint), then
-takes a token from a bucket. A bucket is kept per (service, region), as AWS throttles per account
-per region: the client's SigV4 credential scope says which. An empty bucket answers HTTP 400 with
-the `Throttling` error document ELBv2 sends; otherwise the request goes on upstream. Every request
-is counted by action, throttled or not, so the count is what the account's limit actually sees.
+takes a token from a bucket. A bucket is kept per (account, service, region), as AWS throttles per
+account per region: the client's SigV4 credential scope says the service and region, and its
+access key the account. The proxy learns which account a key signs for from the STS AssumeRole
+answers that pass through it (the key it returns signs for the account of the role's ARN); any
+other key is `default_account`'s, the account of the caller's own credentials. An empty bucket
+answers HTTP 400 with the `Throttling` error document ELBv2 sends; otherwise the request goes on
+upstream. Every request is counted by action and by account, throttled or not, so the count is
+what the accounts' limits actually see.
 
 An `intercept` hook (the fault-injection tests use one) sees each request with a function that
 forwards it, and answers with a `Response` of its own, the upstream's, `RESET` (the connection is
@@ -28,7 +32,10 @@ from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, ClassVar, Literal
 
-SCOPE = re.compile(r"Credential=[^/]+/\d{8}/([^/]+)/([^/]+)/aws4_request")
+SCOPE = re.compile(r"Credential=([^/]+)/\d{8}/([^/]+)/([^/]+)/aws4_request")
+ACCESS_KEY = re.compile(rb"<AccessKeyId>([^<]+)</AccessKeyId>")
+DEFAULT_ACCOUNT = "123456789012"
+"""moto's default account: where the sandbox's own credentials sign."""
 THROTTLED = (
     b'<ErrorResponse xmlns="http://elasticloadbalancing.amazonaws.com/doc/2015-12-01/">'
     b"<Error><Type>Sender</Type><Code>Throttling</Code><Message>Rate exceeded</Message></Error>"
@@ -56,6 +63,7 @@ class Request:
     service: str
     region: str
     action: str
+    account: str = DEFAULT_ACCOUNT
 
 
 @dataclass(frozen=True)
@@ -92,19 +100,21 @@ class TokenBucket:
 
 
 class Counts:
-    """Requests seen, by (service, action), and how many of them were throttled."""
+    """Requests seen, by (service, action) and by account, and how many were throttled."""
 
     def __init__(self) -> None:
         self.lock = threading.Lock()
         self.calls: Counter[tuple[str, str]] = Counter()
         self.throttled: Counter[tuple[str, str]] = Counter()
+        self.accounts: Counter[str] = Counter()
         self.first: float | None = None
         self.last: float | None = None
 
-    def add(self, key: tuple[str, str], throttled: bool, arrived: float) -> None:
+    def add(self, key: tuple[str, str], throttled: bool, arrived: float, account: str) -> None:
         with self.lock:
             self.first = arrived if self.first is None else min(self.first, arrived)
             self.calls[key] += 1
+            self.accounts[account] += 1
             if throttled:
                 self.throttled[key] += 1
 
@@ -115,14 +125,21 @@ class Proxy:
     Without `limits` it forwards at once and never throttles (faults come from `intercept`)."""
 
     def __init__(
-        self, upstream: str, limits: Limits | None = None, intercept: Intercept | None = None
+        self,
+        upstream: str,
+        limits: Limits | None = None,
+        intercept: Intercept | None = None,
+        default_account: str = DEFAULT_ACCOUNT,
     ) -> None:
         self.limits = limits
         self.intercept = intercept
+        self.default_account = default_account
         self.stopped = threading.Event()
         self.upstream = urllib.parse.urlsplit(upstream)
         self.counts = Counts()
-        self.buckets: dict[tuple[str, str], TokenBucket] = {}
+        self.buckets: dict[tuple[str, str, str], TokenBucket] = {}
+        self.keys: dict[str, str] = {}
+        """Access key id -> the account it signs for, learnt from AssumeRole answers."""
         self._lock = threading.Lock()
         self._local = threading.local()
         handler = type("Handler", (_Handler,), {"proxy": self})
@@ -170,7 +187,29 @@ class Proxy:
                 calls[action] += number
             return calls, sum(counts.throttled.values())
 
-    def bucket(self, key: tuple[str, str], limits: Limits) -> TokenBucket:
+    def calls_by_account(self) -> Counter[str]:
+        """Calls by the account they signed for (throttled ones included), since the last reset."""
+        counts = self.counts
+        with counts.lock:
+            return Counter(counts.accounts)
+
+    def account_of(self, access_key: str) -> str:
+        with self._lock:
+            return self.keys.get(access_key, self.default_account)
+
+    def learn(self, request: Request, response: Response) -> None:
+        """Remember the account that the key an AssumeRole answer hands out signs for (the
+        account of the role's ARN: `arn:aws:iam::ACCOUNT:role/NAME`)."""
+        if request.action != "AssumeRole" or response.status != 200:
+            return
+        found = ACCESS_KEY.search(response.body)
+        role = urllib.parse.parse_qs(request.body.decode("latin-1")).get("RoleArn", [""])[0]
+        parts = role.split(":", 5)
+        if found and len(parts) == 6:
+            with self._lock:
+                self.keys[found.group(1).decode()] = parts[4]
+
+    def bucket(self, key: tuple[str, str, str], limits: Limits) -> TokenBucket:
         with self._lock:
             if key not in self.buckets:
                 self.buckets[key] = TokenBucket(limits.burst, limits.rate)
@@ -216,7 +255,8 @@ class _Handler(BaseHTTPRequestHandler):
         arrived = time.monotonic()
         body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
         scope = SCOPE.search(self.headers.get("Authorization", ""))
-        region, service = scope.groups() if scope else ("-", "-")
+        key, region, service = scope.groups() if scope else ("-", "-", "-")
+        account = self.proxy.account_of(key)
         action = urllib.parse.parse_qs(body.decode("latin-1")).get("Action", ["-"])[0]
         if action == "-":
             action = self.headers.get("X-Amz-Target", "-").rpartition(".")[2] or "-"
@@ -224,13 +264,15 @@ class _Handler(BaseHTTPRequestHandler):
         allowed = True
         if limits is not None:
             time.sleep(limits.latency)
-            allowed = self.proxy.bucket((service, region), limits).take()
-        self.proxy.counts.add((service, action), throttled=not allowed, arrived=arrived)
+            allowed = self.proxy.bucket((account, service, region), limits).take()
+        self.proxy.counts.add(
+            (service, action), throttled=not allowed, arrived=arrived, account=account
+        )
         if not allowed:
             self._reply(400, [("Content-Type", "text/xml")], THROTTLED)
             return
         headers = {k: v for k, v in self.headers.items() if k.lower() not in self.HOP_BY_HOP}
-        request = Request(self.command, self.path, headers, body, service, region, action)
+        request = Request(self.command, self.path, headers, body, service, region, action, account)
         answer: Answer
         if self.proxy.intercept is None:
             answer = self.proxy.forward(request)
@@ -243,6 +285,7 @@ class _Handler(BaseHTTPRequestHandler):
             self._reset()
         else:
             assert isinstance(answer, Response)
+            self.proxy.learn(request, answer)
             kept = [(k, v) for k, v in answer.headers if k.lower() not in self.HOP_BY_HOP]
             self._reply(answer.status, kept, answer.body)
 

@@ -13,6 +13,7 @@ from typing import Any
 import boto3
 import pytest
 
+from bench.proxy import Proxy
 from remediate.providers.aws.accounts import Credentials
 from remediate.providers.aws.model import Account
 from remediate.sandbox.aws import MotoServer
@@ -145,6 +146,49 @@ def test_a_saved_plan_applies_the_accounts_it_can_read_and_names_the_one_it_cann
     assert again.code == 0, again.stderr
     assert "applied by run" in again.stderr
     assert ssl_policy_in(media, listener_of(org, "media")) != WEAK_POLICY
+
+
+def test_a_member_accounts_classic_listener_is_planned_in_it_without_asking_sts_who_it_is(
+    cli: Cli,
+    org: SandboxOrg,
+    aws: MotoServer,
+    write_policy: WritePolicy,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A Classic ELB ARN is built from the account id: a unit knows its account from the
+    accounts list, so it names the member's account without an STS GetCallerIdentity."""
+    shop = org.accounts["shop"]
+    session = as_account(shop)
+    certificate = session.client("acm", region_name="us-east-1").request_certificate(
+        DomainName="classic.shop.example.com"
+    )["CertificateArn"]
+    session.client("elb", region_name="us-east-1").create_load_balancer(
+        LoadBalancerName="shop-classic",
+        Listeners=[
+            {
+                "Protocol": "HTTPS",
+                "LoadBalancerPort": 443,
+                "InstanceProtocol": "HTTP",
+                "InstancePort": 8080,
+                "SSLCertificateId": certificate,
+            }
+        ],
+        AvailabilityZones=["us-east-1a"],
+    )
+    policy = write_policy(ORG_POLICY)
+    with Proxy(aws.url) as proxy:
+        monkeypatch.setenv("AWS_ENDPOINT_URL", proxy.url)
+        result = cli("plan", "-p", str(policy), "--format", "json", "--account", "shop")
+        calls, _ = proxy.counts_by_action()
+    assert result.code == 0, result.stderr
+    classic = [
+        c["resource"]
+        for c in json.loads(result.stdout)["changes"]
+        if c["resource"].endswith(":loadbalancer/shop-classic/listener/443")
+    ]
+    assert classic and {arn.split(":")[4] for arn in classic} == {shop}
+    assert calls["AssumeRole"] == 1
+    assert calls["GetCallerIdentity"] == 1  # the organization's own account, listing it
 
 
 def test_filters_by_account_id_name_and_tag(

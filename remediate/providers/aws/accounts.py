@@ -5,7 +5,9 @@ Credentials of an assumed role expire (an hour by default, at most an hour for a
 account's are botocore `RefreshableCredentials`, assumed when first used and assumed again
 shortly before they expire, so a long run never signs with expired keys. They are shared
 by every region of the account; each unit still builds its own boto3 session (sessions are not
-thread-safe, credentials are).
+thread-safe, credentials are). The sessions share one botocore data loader, which caches the
+service models and endpoint data it has parsed: a session of its own would parse them again for
+every unit (about 0.3 s of CPU for a unit's five clients, against 0.06 s with the cache).
 """
 
 from __future__ import annotations
@@ -197,6 +199,7 @@ class Credentials:
         self._lock = threading.Lock()
         self._locks: dict[str, threading.Lock] = {}
         self._by_account: dict[str, RefreshableCredentials] = {}
+        self._loader = botocore.session.Session().get_component("data_loader")
 
     @property
     def base(self) -> boto3.session.Session:
@@ -225,6 +228,8 @@ class Credentials:
     def _signing(self, credentials: Any, region: str | None) -> boto3.session.Session:
         """A session of its own for one unit's thread, signing with `credentials`."""
         core = botocore.session.Session()
+        # Loading is read-only once parsed; two threads missing the cache at once parse twice.
+        core.register_component("data_loader", self._loader)
         # botocore reads a session's credentials from here; no public setter takes refreshable ones.
         core._credentials = credentials  # type: ignore[attr-defined]
         return boto3.session.Session(botocore_session=core, region_name=region or self._region)

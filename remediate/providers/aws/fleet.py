@@ -81,7 +81,9 @@ def discover_unit(policy: Policy, unit: Unit, progress: Progress) -> Inventory:
     if not isinstance(scope, Scope):
         raise TypeError(f"{unit.key}: not a unit the AWS provider listed")
     session = scope.credentials.session(scope.account, scope.region)
-    inventory = discover(policy, progress, session, [scope.region], _label(scope.account))
+    inventory = discover(
+        policy, progress, session, [scope.region], _label(scope.account), scope.account.id
+    )
     # The catalogs (security policies by region) are AWS's, the same in every account; a unit
     # that needed none (no Classic load balancer here) leaves its region out rather than erase
     # another account's catalog of the same region when the units' facts are merged.
