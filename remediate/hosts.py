@@ -382,7 +382,8 @@ def file_outcomes(
 
 
 def unpack_archive(host: str, encoded: str) -> dict[str, str]:
-    """The files of the base64 tar archive a collect playbook reports: {absolute path: text}."""
+    """The files of the base64 tar archive (gzipped or not) a collect playbook reports:
+    {absolute path: text}."""
     files: dict[str, str] = {}
     try:
         raw = io.BytesIO(base64.b64decode(encoded, validate=True))

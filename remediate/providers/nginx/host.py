@@ -2,8 +2,8 @@
 
 `playbooks/collect.yml` runs one shell task a host: `nginx -v`, every file of the effective tree
 from `nginx -T` (includes and globs resolved by nginx itself), each file's real path and hard link
-count, and all the files, exact bytes, as one tar archive. Running it through ansible-runner makes
-`ansible_connection=local` and SSH hosts behave the same.
+count, and all the files, exact bytes, as one gzipped tar archive. Running it through
+ansible-runner makes `ansible_connection=local` and SSH hosts behave the same.
 
 Files keep the path nginx names them by (`sites-enabled/default`, a symlink on Debian): that is
 the path users know. `links` maps such a path to the real file behind it, which is where apply
