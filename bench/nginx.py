@@ -171,23 +171,42 @@ def plan(policy: Path, env: dict[str, str]) -> tuple[float, float, int]:
 
 
 def breakdown(policy_path: Path) -> dict[str, float]:
-    """Where one plan's time goes, measured step by step in this process: the Ansible collection,
-    the parse of every tree, the rules (edits, diffs) and the rendering of the plan."""
+    """Where one plan's time goes, measured step by step in this process: the Ansible collection
+    (the plan parses each host's tree as its result arrives, so this includes the parse), the
+    part of it spent parsing, the rules (edits, diffs) and the rendering of the plan."""
     from remediate import planner, render
     from remediate.inventory import Inventory
     from remediate.model import Plan
     from remediate.policy import load
     from remediate.progress import Silent
     from remediate.providers.nginx import discover, rules
-    from remediate.providers.nginx.config import parse_tree
-    from remediate.providers.nginx.host import collect
+    from remediate.providers.nginx.host import COLLECT_PLAYBOOK, COLLECT_TASK, Prepared, prepare
+    from remediate.providers.nginx.host import read as read_hosts
+    from remediate.providers.nginx.runner import run_playbook
 
     policy = load(policy_path)
+    inventory_file = discover.inventory_path(policy)
+    parsing = 0.0
+
+    def timed(host: str, result: Any) -> Prepared:
+        nonlocal parsing
+        began = time.perf_counter()
+        try:
+            return prepare(host, result)
+        finally:
+            parsing += time.perf_counter() - began
+
     started = time.perf_counter()
-    hosts = collect(discover.inventory_path(policy), Silent())
+    run = run_playbook(
+        COLLECT_PLAYBOOK, inventory_file, Silent(), label="nginx", early={COLLECT_TASK: timed}
+    )
+    hosts = read_hosts(run, inventory_file, Silent())
     collected = time.perf_counter()
-    parsed = {h.host: parse_tree(h.files, h.conf_path, h.prefix) for h in hosts}
-    parsed_at = time.perf_counter()
+    parsed = {}
+    for h in hosts:
+        early = run.early[(h.host, COLLECT_TASK)]
+        assert isinstance(early, Prepared)
+        parsed[h.host] = early.config
     inventory = Inventory(providers=["nginx"])
     inventory.endpoints.extend(discover.endpoint_of(h, policy, parsed[h.host]) for h in hosts)
     inventory.facts[rules.TREES] = {h.host: h.files for h in hosts}
@@ -198,10 +217,18 @@ def breakdown(policy_path: Path) -> dict[str, float]:
     rendered = time.perf_counter()
     return {
         "nginx.ansible_s": round(collected - started, 2),
-        "nginx.parse_s": round(parsed_at - collected, 2),
-        "nginx.rules_s": round(ruled - parsed_at, 2),
+        "nginx.parse_s": round(parsing, 2),
+        "nginx.rules_s": round(ruled - collected, 2),
         "nginx.render_s": round(rendered - ruled, 2),
     }
+
+
+def startup(env: dict[str, str]) -> float:
+    """A fresh `remediate` process that does nothing (`--help`): imports and start-up."""
+    result = run_measured([sys.executable, "-m", "remediate", "--help"], env)
+    if result.code != 0:
+        raise RuntimeError(f"remediate --help failed: {result.stderr[-500:]}")
+    return result.seconds
 
 
 def scenario(
@@ -233,7 +260,7 @@ def scenario(
             plan_s, peak, changes = plan(policy, env)
         except RuntimeError as exc:
             return skipped(server_blocks, str(exc))
-        steps = breakdown(policy)
+        steps = {**breakdown(policy), "nginx.startup_s": round(startup(env), 2)}
         log(
             f"one host, {server_blocks} server blocks: plan {plan_s:.2f} s "
             f"({changes} changes, {peak:.0f} MB peak), bare ansible nginx -T {floor:.2f} s, "

@@ -34,12 +34,17 @@ def _die_with_parent() -> bool:
 
 def wrapper(directory: Path, command: Path) -> Path:
     """An executable of the same name as `command` in `directory` that runs `command ARGS...`
-    through this guard: put `directory` first on a tool's PATH and what it starts is guarded."""
+    through this guard: put `directory` first on a tool's PATH and what it starts is guarded.
+
+    It runs this file by its path, without site-packages (`-S`): importing it as
+    `remediate.childguard` would import the whole `remediate` package first, most of a CPU
+    second before every playbook run, for a module that needs only the standard library."""
     directory.mkdir(parents=True, exist_ok=True)
     path = directory / command.name
     path.write_text(
-        f"#!{sys.executable}\nimport sys\nfrom remediate.childguard import main\n"
-        f"main([{str(command)!r}, *sys.argv[1:]])\n",
+        f"#!{sys.executable} -S\nimport runpy, sys\n"
+        f"sys.argv[1:1] = [{str(command)!r}]\n"
+        f"runpy.run_path({__file__!r}, run_name='__main__')\n",
         encoding="utf-8",
     )
     path.chmod(path.stat().st_mode | stat.S_IXUSR)

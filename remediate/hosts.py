@@ -52,6 +52,10 @@ TIMEOUT_SECONDS = 900
 _NGINX_LOG_PREFIX = re.compile(r"\d{4}/\d\d/\d\d \d\d:\d\d:\d\d (\[\w+\]) \d+#\d+: ")
 
 
+EarlyReader = Callable[[str, Mapping[str, Any]], object]
+"""Reads one host's result of a task (host, result) as soon as it arrives (`run_playbook`)."""
+
+
 @dataclass
 class PlaybookRun:
     """What one playbook run reported, host by host."""
@@ -62,6 +66,8 @@ class PlaybookRun:
     hosts: set[str] = field(default_factory=set)
     plays: dict[str, PlaybookRun] = field(default_factory=dict)
     """The same, play by play (by play name)."""
+    early: dict[tuple[str, str], object] = field(default_factory=dict)
+    """{(host, task): what the run's `early` reader made of that result as it arrived}."""
 
     def task_results(self, host: str, task: str) -> list[dict[str, Any]]:
         """The results of `task` on `host`: one per loop item, or the single result."""
@@ -99,9 +105,15 @@ def run_playbook(
     check: bool = False,
     label: str,
     forks: int = FORKS,
+    early: Mapping[str, EarlyReader] | None = None,
 ) -> PlaybookRun:
     """Run the playbook `resource` (a file of an installed package) against `inventory`; hosts
-    run in parallel (forks). `label` prefixes each host in progress lines (`nginx web1`)."""
+    run in parallel (forks). `label` prefixes each host in progress lines (`nginx web1`).
+
+    `early` maps a task name to a reader called with each host's result of that task as soon as
+    it arrives, while Ansible goes on with the other hosts (and with its own shutdown): what it
+    returns is kept in `PlaybookRun.early`. A reader that raises RemediateError keeps nothing;
+    the caller meets the same error where it reads the result itself."""
     import ansible_runner
 
     name = resource.name
@@ -137,6 +149,14 @@ def run_playbook(
                 if kind == "runner_on_unreachable":
                     reason = f"unreachable: {reason}"
                 run.failures[host] = reason
+        reader = (early or {}).get(task)
+        if kind == "runner_on_ok" and reader is not None:
+            try:
+                value = reader(host, res)
+            except RemediateError:
+                return True
+            for run in (outcome, play):
+                run.early[(host, task)] = value
         return True
 
     path = _path()
@@ -186,13 +206,15 @@ def run_playbook(
 @dataclass(frozen=True)
 class Collector:
     """What a host-based provider reads from its hosts: `playbook`, whose one play is named
-    `play`, run on the hosts of `inventory`."""
+    `play`, run on the hosts of `inventory`; `early` reads results as they arrive
+    (`run_playbook`)."""
 
     provider: str
     playbook: Traversable
     play: str
     inventory: Path
     forks: int = FORKS
+    early: Mapping[str, EarlyReader] = field(default_factory=dict)
 
 
 @runtime_checkable
@@ -227,7 +249,14 @@ def collection(own: Collector, policy: Policy, progress: Progress) -> PlaybookRu
 
 
 def _alone(own: Collector, progress: Progress) -> PlaybookRun:
-    return run_playbook(own.playbook, own.inventory, progress, label=own.provider, forks=own.forks)
+    return run_playbook(
+        own.playbook,
+        own.inventory,
+        progress,
+        label=own.provider,
+        forks=own.forks,
+        early=own.early,
+    )
 
 
 def _sharing(own: Collector, policy: Policy, selected: Sequence[str]) -> list[Collector]:
@@ -275,6 +304,7 @@ def _together(collectors: Sequence[Collector], progress: Progress) -> PlaybookRu
             progress,
             label=label,
             forks=max(c.forks for c in collectors),
+            early={task: read for c in collectors for task, read in c.early.items()},
         )
     for host in sorted(run.hosts):
         progress.done(f"{label} {host}", "collected")
@@ -382,7 +412,8 @@ def file_outcomes(
 
 
 def unpack_archive(host: str, encoded: str) -> dict[str, str]:
-    """The files of the base64 tar archive a collect playbook reports: {absolute path: text}."""
+    """The files of the base64 tar archive (gzipped or not) a collect playbook reports:
+    {absolute path: text}."""
     files: dict[str, str] = {}
     try:
         raw = io.BytesIO(base64.b64decode(encoded, validate=True))

@@ -20,6 +20,7 @@ from remediate.provider import discovery
 from remediate.providers.haproxy.discover import collector as haproxy_collector
 from remediate.providers.haproxy.host import read as haproxy_read
 from remediate.providers.nginx.discover import collector as nginx_collector
+from remediate.providers.nginx.host import COLLECT_TASK, Prepared
 from remediate.sandbox.nginx import echo_backend, free_port
 from tests.conftest import Cli
 from tests.nginx_env import NGINX, NginxHost, websocket_backend
@@ -155,3 +156,9 @@ def test_a_host_one_collect_play_fails_on_is_still_read_by_the_next(
     read = {host.host: host for host in haproxy_read(haproxy_part, inventory, Silent()).hosts}
     assert sorted(read) == ["edge1", "lb2"]
     assert read["lb2"].files[str(only_haproxy.conf)] == only_haproxy.conf.read_text()
+    # Nginx's part of the shared run was read and parsed as edge1's result arrived.
+    prepared = nginx_part.early[("edge1", COLLECT_TASK)]
+    assert isinstance(prepared, Prepared)
+    assert prepared.host.files[str(nginx.site)] == nginx.site.read_text()
+    assert prepared.config.tls_servers()
+    assert ("lb2", COLLECT_TASK) not in nginx_part.early

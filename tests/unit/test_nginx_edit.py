@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from remediate.errors import RemediateError
-from remediate.providers.nginx import edit
+from remediate.providers.nginx import edit, lexer
 from remediate.providers.nginx.config import Directive
 
 PATH = "/etc/nginx/nginx.conf"
@@ -19,7 +19,7 @@ def directive(
 
 
 def words(text: str) -> list[tuple[str, int, int, int, bool]]:
-    return [(t.text, t.start, t.end, t.line, t.quoted) for t in edit.tokens(text)]
+    return [(t.text, t.start, t.end, t.line, t.quoted) for t in lexer.tokens(text)]
 
 
 def test_tokens_carry_offsets_lines_and_quoting() -> None:
@@ -45,20 +45,20 @@ def test_a_quoted_string_over_two_lines_counts_its_newline() -> None:
 
 
 def test_variables_in_braces_and_escapes_stay_in_one_word() -> None:
-    assert [t.text for t in edit.tokens("set $a ${b}c\\;d;")] == ["set", "$a", "${b}c\\;d", ";"]
-    assert [t.text for t in edit.tokens("x{y;}")] == ["x", "{", "y", ";", "}"]
-    assert [t.text for t in edit.tokens("a\tb\r\nc")] == ["a", "b", "c"]
+    assert [t.text for t in lexer.tokens("set $a ${b}c\\;d;")] == ["set", "$a", "${b}c\\;d", ";"]
+    assert [t.text for t in lexer.tokens("x{y;}")] == ["x", "{", "y", ";", "}"]
+    assert [t.text for t in lexer.tokens("a\tb\r\nc")] == ["a", "b", "c"]
 
 
 def test_an_unterminated_quote_ends_at_the_end_of_the_text() -> None:
-    [first, second] = list(edit.tokens("a 'bc"))
+    [first, second] = list(lexer.tokens("a 'bc"))
     assert (second.text, second.start, second.end, second.quoted) == ("'bc", 2, 5, True)
     assert first.text == "a"
 
 
 def test_statements_in_document_order_with_their_ends() -> None:
     text = "events {}\nhttp {\n    ssl_protocols TLSv1 TLSv1.2;\n}\n"
-    found = edit.statements(text)
+    found = lexer.statements(text)
     assert [(s.name.text, [a.text for a in s.args], s.start, s.end) for s in found] == [
         ("events", [], 0, 8),
         ("http", [], 10, 16),
@@ -68,7 +68,7 @@ def test_statements_in_document_order_with_their_ends() -> None:
 
 
 def test_a_quoted_name_starts_a_statement_and_a_closing_brace_does_not() -> None:
-    found = edit.statements("} 'a' b;")
+    found = lexer.statements("} 'a' b;")
     assert [s.name.text for s in found] == ["'a'"]
 
 
@@ -197,7 +197,7 @@ def test_insert_before_puts_lines_and_a_blank_one_above_the_statement() -> None:
     assert after == FILE.replace("    server {\n", "    map $a $b {\n    }\n\n    server {\n")
     # Something before it on the same line: the new statement goes inline, just before it.
     inline = apply_one(tree.insert_before(PROXY, ["x;"]))
-    assert [s.name.text for s in edit.statements(inline)][-3:] == ["location", "x", "proxy_pass"]
+    assert [s.name.text for s in lexer.statements(inline)][-3:] == ["location", "x", "proxy_pass"]
     assert inline.count("\n") == FILE.count("\n")
 
 

@@ -1,5 +1,6 @@
-"""A host's Nginx configuration as a model: read with crossplane from the collected tree (a dict of
-absolute path -> text, no filesystem access), includes resolved the way nginx resolves them.
+"""A host's Nginx configuration as a model: read from the collected tree (a dict of absolute
+path -> text, no filesystem access) into crossplane's statements (by `lexer`, or by crossplane
+itself for what `lexer` leaves to it), includes resolved the way nginx resolves them.
 
 Every directive keeps the file it was written in, its line and its ordinal (its position among
 the statements of that file), so `edit` can change exactly that text later.
@@ -21,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from remediate.errors import RemediateError
+from remediate.providers.nginx.lexer import scan
 
 # nginx's built-in `ssl_protocols` when none is configured: TLSv1.3 joined the default in 1.23.4.
 DEFAULT_PROTOCOLS_OLD = ("TLSv1", "TLSv1.1", "TLSv1.2")
@@ -324,12 +326,20 @@ def _mirror_dir() -> Path:
     return directory
 
 
-@functools.lru_cache(maxsize=4096)
 def _parse_file(path: str, text: str) -> list[dict[str, Any]]:
     """crossplane's statements for one file (no include following: includes are resolved
-    against the collected dict, not the local disk). Cached by path and text: the plan parses
-    the tree again after its edits, and only the edited files have new text. Callers only read
-    the result."""
+    against the collected dict, not the local disk). Read by `lexer.scan` (cached by text: the
+    plan's edits read the same files again); where that leaves the file to crossplane, by
+    crossplane itself. Callers only read the result."""
+    parsed = scan(text).parsed
+    if parsed is not None:
+        return parsed
+    return _crossplane_parse(path, text)
+
+
+@functools.lru_cache(maxsize=256)
+def _crossplane_parse(path: str, text: str) -> list[dict[str, Any]]:
+    """crossplane.parse of one text: the files `lexer` leaves to it, and every syntax error."""
     try:
         import crossplane
     except ImportError:
@@ -374,7 +384,7 @@ class _Reader:
         for stmt in statements:
             directive = Directive(
                 name=stmt["directive"],
-                args=list(stmt["args"]),
+                args=stmt["args"],
                 file=path,
                 line=stmt["line"],
                 ordinal=next(counter),

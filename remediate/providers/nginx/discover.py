@@ -17,7 +17,15 @@ from remediate.model import Endpoint
 from remediate.policy import Policy
 from remediate.progress import Progress, Silent
 from remediate.providers.nginx.config import Config, parse_tree
-from remediate.providers.nginx.host import COLLECT_PLAY, COLLECT_PLAYBOOK, HostConfig, read
+from remediate.providers.nginx.host import (
+    COLLECT_PLAY,
+    COLLECT_PLAYBOOK,
+    COLLECT_TASK,
+    HostConfig,
+    Prepared,
+    prepare,
+    read,
+)
 from remediate.providers.nginx.model import Kind, NginxSettings
 from remediate.providers.nginx.rules import HARD_LINKS, LINKS, PARSED, TREES
 from remediate.providers.nginx.runner import PLAYBOOKS
@@ -44,6 +52,7 @@ def collector(policy: Policy, inventory: Path) -> Collector:
         COLLECT_PLAY,
         inventory,
         policy.section(NAME, NginxSettings).forks,
+        early={COLLECT_TASK: prepare},
     )
 
 
@@ -79,8 +88,14 @@ def discover(policy: Policy, progress: Progress | None = None) -> Inventory:
     trees: dict[str, dict[str, str]] = {}
     parsed: dict[str, Config] = {}
     for host in hosts:
-        # Parsed once here; the rules plan from the same parse (facts[PARSED]).
-        parsed[host.host] = parse_tree(host.files, host.conf_path, host.prefix)
+        # Parsed once, as the host's result arrived when it could be; the rules plan from the
+        # same parse (facts[PARSED]).
+        early = run.early.get((host.host, COLLECT_TASK))
+        parsed[host.host] = (
+            early.config
+            if isinstance(early, Prepared) and early.host is host
+            else parse_tree(host.files, host.conf_path, host.prefix)
+        )
         inventory.endpoints.append(endpoint_of(host, policy, parsed[host.host]))
         trees[host.host] = host.files
     inventory.facts[TREES] = trees

@@ -3,85 +3,18 @@
 crossplane finds what to change; this module changes the original text around it, so comments,
 blank lines, quoting, indentation and the include layout survive and the diff shows only what
 matters. Statements are located by their ordinal in the file (the order crossplane reports them
-in), using a small lexer that, unlike crossplane's, keeps character offsets.
+in), from `lexer`, which unlike crossplane's keeps character offsets.
 """
 
 from __future__ import annotations
 
 import difflib
-import re
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import NamedTuple
 
 from remediate.errors import RemediateError
 from remediate.providers.nginx.config import Directive
-
-
-class Token(NamedTuple):
-    text: str
-    start: int
-    end: int
-    line: int
-    quoted: bool
-
-
-@dataclass
-class Statement:
-    """Where one statement sits in its file's text."""
-
-    name: Token
-    args: list[Token]
-    end: int
-    """Offset just after the terminating `;` or `{`."""
-
-    @property
-    def start(self) -> int:
-        return self.name.start
-
-
-# One nginx token at a time, as nginx's own lexer splits them: blanks and comments between
-# tokens; `{`, `}` and `;`; a quoted string (a backslash escapes the next character, newlines
-# allowed, unterminated at the end of the file); or a word, which runs to a blank or `{};`, where a
-# backslash escapes the next character and `${...}` is a variable whose braces do not end it (as
-# crossplane reads them, whose statement order the edits follow, an escaped `\$` included).
-_TOKEN = re.compile(
-    r"""(?P<skip>\s+|\#[^\n]*)
-      | (?P<punct>[{};])
-      | (?P<quoted>(?P<q>["'])(?:\\[\s\S]?|(?!(?P=q))[^\\])*(?P=q)?)
-      | (?P<word>(?:\\?\$\{[^}]*\}?|\\[\s\S]?|[^\s{};\\])+)""",
-    re.VERBOSE,
-)
-
-
-def tokens(text: str) -> Iterator[Token]:
-    """nginx's tokens with offsets: words, quoted strings, `{`, `}`, `;`; comments skipped."""
-    line, counted = 1, 0
-    for match in _TOKEN.finditer(text):
-        kind = match.lastgroup
-        if kind == "skip":
-            continue
-        start = match.start()
-        line += text.count("\n", counted, start)
-        counted = start
-        yield Token(match.group(), start, match.end(), line, kind == "quoted")
-
-
-def statements(text: str) -> list[Statement]:
-    """Every statement of a file, in document order (blocks before their contents)."""
-    result: list[Statement] = []
-    current: Statement | None = None
-    for token in tokens(text):
-        if current is None:
-            if token.quoted or token.text != "}":
-                current = Statement(token, [], token.end)
-                result.append(current)
-        elif not token.quoted and token.text in (";", "{", "}"):
-            current.end = token.end if token.text != "}" else token.start
-            current = None
-        else:
-            current.args.append(token)
-    return result
+from remediate.providers.nginx.lexer import Statement, statements
 
 
 @dataclass(frozen=True)

@@ -2,8 +2,8 @@
 
 `playbooks/collect.yml` runs one shell task a host: `nginx -v`, every file of the effective tree
 from `nginx -T` (includes and globs resolved by nginx itself), each file's real path and hard link
-count, and all the files, exact bytes, as one tar archive. Running it through ansible-runner makes
-`ansible_connection=local` and SSH hosts behave the same.
+count, and all the files, exact bytes, as one gzipped tar archive. Running it through
+ansible-runner makes `ansible_connection=local` and SSH hosts behave the same.
 
 Files keep the path nginx names them by (`sites-enabled/default`, a symlink on Debian): that is
 the path users know. `links` maps such a path to the real file behind it, which is where apply
@@ -15,13 +15,16 @@ from __future__ import annotations
 import json
 import re
 import shlex
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from remediate.errors import DiscoveryError
 from remediate.hosts import sha256_text, unpack_archive
 from remediate.model import fingerprint
 from remediate.progress import Progress
+from remediate.providers.nginx.config import Config, parse_tree
 from remediate.providers.nginx.runner import FORKS, PlaybookRun, run_playbook
 
 COLLECT_PLAYBOOK = "collect.yml"
@@ -60,7 +63,13 @@ def collect(
     nginx's own message such as `[emerg] unknown directive "foo" in /etc/nginx/nginx.conf:12`).
     """
     run = run_playbook(
-        COLLECT_PLAYBOOK, inventory, progress, limit=hosts, label="nginx", forks=forks
+        COLLECT_PLAYBOOK,
+        inventory,
+        progress,
+        limit=hosts,
+        label="nginx",
+        forks=forks,
+        early={COLLECT_TASK: prepare},
     )
     return read(run, inventory, progress, hosts)
 
@@ -76,13 +85,37 @@ def read(
         raise DiscoveryError(f"cannot read the nginx configuration of {problems}")
     collected: list[HostConfig] = []
     for host in sorted(run.hosts):
-        results = run.task_results(host, COLLECT_TASK)
-        if not results or "stdout" not in results[0]:
-            raise DiscoveryError(f"{host}: Ansible reported no nginx configuration for this host")
-        config = _host_config(host, str(results[0]["stdout"]))
+        early = run.early.get((host, COLLECT_TASK))
+        if isinstance(early, Prepared):
+            config = early.host
+        else:
+            results = run.task_results(host, COLLECT_TASK)
+            config = host_config(host, results[0] if results else {})
         collected.append(config)
         progress.done(f"nginx {host}", f"nginx {config.version}, {len(config.files)} files")
     return collected
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """A host's collected tree read and parsed as soon as its result arrived (`prepare`)."""
+
+    host: HostConfig
+    config: Config
+
+
+def host_config(host: str, result: Mapping[str, Any]) -> HostConfig:
+    """One host's result of the collect task, read."""
+    if "stdout" not in result:
+        raise DiscoveryError(f"{host}: Ansible reported no nginx configuration for this host")
+    return _host_config(host, str(result["stdout"]))
+
+
+def prepare(host: str, result: Mapping[str, Any]) -> Prepared:
+    """The collect task's result of one host, read and parsed while Ansible is still running
+    (the other hosts, or its own shutdown): `run_playbook`'s early reader."""
+    collected = host_config(host, result)
+    return Prepared(collected, parse_tree(collected.files, collected.conf_path, collected.prefix))
 
 
 def _sections(host: str, stdout: str) -> dict[str, list[str]]:

@@ -205,15 +205,13 @@ def _label(server: Server) -> str:
 
 def _where(config: Config, servers: Sequence[Server]) -> str:
     """`*:443 (default server a), *:8443 (server b)` for the TLS sockets of `servers`."""
-    places: list[str] = []
+    places: dict[str, None] = {}
     for server in servers:
         for socket in config.sockets_of(server):
             if not socket.ssl:
                 continue
             role = "default server" if socket.default is server else "server"
-            place = f"{socket.key} ({role} {_label(server)})"
-            if place not in places:
-                places.append(place)
+            places[f"{socket.key} ({role} {_label(server)})"] = None
     return ", ".join(places)
 
 
@@ -629,12 +627,15 @@ def evaluate(endpoint: Endpoint, policy: Policy, facts: Mapping[str, Any]) -> Ve
     )
     links: Mapping[str, str] = facts.get(LINKS, {}).get(endpoint.resource, {})
     hard_links: Mapping[str, int] = facts.get(HARD_LINKS, {}).get(endpoint.resource, {})
+    # Each file's reasons and rules, in the order the fixes were found, each once.
+    reasons_of: dict[str, dict[str, None]] = {}
+    rules_of: dict[str, dict[str, None]] = {}
+    for fix in found.fixes:
+        reasons_of.setdefault(fix.edit.path, {})[fix.reason] = None
+        rules_of.setdefault(fix.edit.path, {})[fix.rule] = None
     changes: list[Desired] = []
     for path, text in new_files.items():
-        reasons: list[str] = []
-        for fix in found.fixes:
-            if fix.edit.path == path and fix.reason not in reasons:
-                reasons.append(fix.reason)
+        reasons = list(reasons_of[path])
         real = links.get(path, path)
         label = path if real == path else f"{path} (symlink to {real})"
         if path in hard_links:
@@ -642,17 +643,13 @@ def evaluate(endpoint: Endpoint, policy: Policy, facts: Mapping[str, Any]) -> Ve
                 f"{real} has {hard_links[path]} hard links: written in place, so every name "
                 "sees the new text"
             )
-        rule_ids: list[str] = []
-        for fix in found.fixes:
-            if fix.edit.path == path and fix.rule not in rule_ids:
-                rule_ids.append(fix.rule)
         changes.append(
             Desired(
                 attribute="content",
                 before=files[path],
                 after=text,
                 reason="; ".join(reasons),
-                rules=tuple(rule_ids),
+                rules=tuple(rules_of[path]),
                 diff={label: edit.unified_diff(path, files[path], text)},
                 resource=f"{endpoint.resource}:{path}",
                 kind=Kind.FILE,

@@ -40,6 +40,7 @@ def run_playbook(
     check: bool = False,
     label: str = "nginx",
     forks: int = hosts.FORKS,
+    early: Mapping[str, hosts.EarlyReader] | None = None,
 ) -> PlaybookRun:
     """Run `playbooks/<name>` against `inventory`; hosts run in parallel (forks)."""
     return hosts.run_playbook(
@@ -51,4 +52,5 @@ def run_playbook(
         check=check,
         label=label,
         forks=forks,
+        early=early,
     )
