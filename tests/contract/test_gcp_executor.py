@@ -6,6 +6,7 @@ holding back the proxies that would use it. Every assertion reads the stand-in's
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -20,6 +21,7 @@ from remediate.model import Change
 from remediate.policy import Policy, parse
 from remediate.progress import Silent
 from remediate.sandbox.compute import ComputeServer, canonical
+from tests.contract.fault_proxy import FaultProxy
 
 pytestmark = pytest.mark.contract
 
@@ -298,3 +300,46 @@ def test_current_and_fingerprints_of_deleted_resources_are_none(fleet: Fleet) ->
     }
     prints = executor.fingerprints(changes)
     assert all(prints[c.resource] is not None for c in changes)
+
+
+UNAVAILABLE = json.dumps(
+    {
+        "error": {
+            "code": 503,
+            "message": "backend unavailable",
+            "errors": [{"reason": "backendError"}],
+        }
+    }
+).encode()
+
+
+def test_a_write_whose_answer_was_lost_after_it_landed_is_applied(
+    fleet: Fleet, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The global proxy's setSslPolicy lands, then every answer to it is lost (503 until the
+    retries give up): it reads back as asked, so it is applied, saying what the write answered;
+    the proxies that did not fail are applied without a word."""
+    changes = fleet.plan()
+    owned = next(c.resource for c in changes if canonical(c.resource) == canonical(OWNED))
+    asked: list[str] = []
+
+    def lands_then_lost(method: str, path: str, body: bytes) -> tuple[int, str, bytes] | None:
+        if method == "POST" and path.endswith("/global/targetHttpsProxies/web/setSslPolicy"):
+            if not asked:
+                fleet.server.test_hooks.touch(fleet.web, sslPolicy=owned)
+            asked.append(path)
+            return 503, "application/json", UNAVAILABLE
+        return None
+
+    with FaultProxy(fleet.server.url) as proxy:
+        proxy.responders.append(lands_then_lost)
+        monkeypatch.setenv("REMEDIATE_GCP_ENDPOINT", proxy.url)
+        monkeypatch.setenv("REMEDIATE_TIMEOUT", "8")
+        outcomes = statuses(fleet.executor().apply(changes))
+    status, message = outcomes.pop((canonical(fleet.web), "ssl_policy"))
+    assert status is Status.APPLIED
+    assert message.startswith("the write answered ") and "backend unavailable" in message
+    assert message.endswith(", but it landed"), message
+    assert fleet.ssl_policy_of(fleet.web) == canonical(OWNED)
+    assert set(outcomes.values()) == {(Status.APPLIED, "")}
+    assert asked
