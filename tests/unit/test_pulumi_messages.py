@@ -17,6 +17,11 @@ def test_the_first_error_line_of_stderr_is_the_message() -> None:
     assert _first_line(exc) == "error: no Pulumi.yaml project file found"
 
 
+def test_an_error_line_opening_stdout_is_the_message() -> None:
+    exc = failed("error: the stack is locked by another update\n", "")
+    assert _first_line(exc) == "error: the stack is locked by another update"
+
+
 def test_an_error_line_among_the_diagnostics_is_the_message() -> None:
     stdout = (
         "Updating (remediation)\n\nDiagnostics:\n  pulumi:pulumi:Stack (remediate-remediation):\n"
