@@ -343,3 +343,20 @@ def test_a_write_whose_answer_was_lost_after_it_landed_is_applied(
     assert fleet.ssl_policy_of(fleet.web) == canonical(OWNED)
     assert set(outcomes.values()) == {(Status.APPLIED, "")}
     assert asked
+
+
+def test_post_quantum_key_exchange_is_created_and_corrected_when_the_policy_asks(
+    fleet: Fleet,
+) -> None:
+    fleet.policy = parse(f"gcp:\n  projects: [{PROJECT}]\n  post_quantum_key_exchange: ENABLED\n")
+    outcomes = fleet.executor().apply(fleet.plan())
+    assert {o.status for o in outcomes} == {Status.APPLIED}
+    for owned in (OWNED, OWNED_EU):
+        assert fleet.server.get(owned)["postQuantumKeyExchange"] == "ENABLED"
+    fleet.server.test_hooks.touch(OWNED_EU, postQuantumKeyExchange="DEFERRED")
+    changes = fleet.plan()
+    assert [(c.attribute, c.after) for c in changes] == [("postQuantumKeyExchange", "ENABLED")]
+    [outcome] = fleet.executor().apply(changes)
+    assert (outcome.status, outcome.message, outcome.observed) == (Status.APPLIED, "", "ENABLED")
+    assert fleet.server.get(OWNED_EU)["postQuantumKeyExchange"] == "ENABLED"
+    assert fleet.plan() == []
