@@ -360,3 +360,42 @@ def test_post_quantum_key_exchange_is_created_and_corrected_when_the_policy_asks
     assert (outcome.status, outcome.message, outcome.observed) == (Status.APPLIED, "", "ENABLED")
     assert fleet.server.get(OWNED_EU)["postQuantumKeyExchange"] == "ENABLED"
     assert fleet.plan() == []
+
+
+FORBIDDEN = json.dumps(
+    {"error": {"code": 403, "message": "cannot read", "errors": [{"reason": "forbidden"}]}}
+).encode()
+
+
+def test_when_the_read_back_fails_a_finished_operation_is_the_evidence(
+    fleet: Fleet, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every write's operation finishes, then each read of a resource is refused: the writes are
+    applied, saying they were not read back and why; a write that failed stays failed."""
+    changes = fleet.plan()
+    fleet.server.test_hooks.fail_next(fleet.tcp, "quota exceeded", code="QUOTA_EXCEEDED")
+    writes: list[str] = []
+
+    def reads_refused(method: str, path: str, body: bytes) -> tuple[int, str, bytes] | None:
+        if method != "GET":
+            writes.append(path)
+        elif writes and "/operations/" not in path:
+            return 403, "application/json", FORBIDDEN
+        return None
+
+    with FaultProxy(fleet.server.url) as proxy:
+        proxy.responders.append(reads_refused)
+        monkeypatch.setenv("REMEDIATE_GCP_ENDPOINT", proxy.url)
+        outcomes = statuses(fleet.executor().apply(changes))
+    status, message = outcomes.pop((canonical(fleet.tcp), "ssl_policy"))
+    assert status is Status.FAILED
+    assert re.fullmatch(r"operation \S+ failed: QUOTA_EXCEEDED: quota exceeded", message), message
+    assert len(outcomes) == len(changes) - 1
+    for status, message in outcomes.values():
+        assert status is Status.APPLIED
+        assert message.startswith("its operation finished; not read back (") and "cannot read" in (
+            message
+        ), message
+    assert fleet.ssl_policy_of(fleet.web) == canonical(OWNED)
+    assert fleet.ssl_policy_of(fleet.eu) == canonical(OWNED_EU)
+    assert fleet.ssl_policy_of(fleet.tcp) == canonical(fleet.weak)
