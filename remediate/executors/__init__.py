@@ -34,11 +34,11 @@ class Outcome:
 
 def confirmed(change: Change, value: object, matches: bool, failure: str | None = None) -> Outcome:
     """The outcome of a write, decided by what is read back: applied when the value read back is
-    the one asked for (even when the write itself reported an error: its answer may have been
-    lost after the change was made), failed with the write's error or saying what it reads."""
+    the one asked for, failed with the write's error or saying what it reads. A write that
+    reported an error but reads back as asked (its answer lost after the change was made) is the
+    executor's to word: each says what its API answered."""
     if matches:
-        message = f"the write reported an error ({failure}), but it reads back as applied"
-        return Outcome(change, Status.APPLIED, message if failure else "", observed=value)
+        return Outcome(change, Status.APPLIED, observed=value)
     if failure is not None:
         return Outcome(change, Status.FAILED, failure)
     return Outcome(

@@ -204,6 +204,12 @@ def _summary(counts: dict[Any, int] | None) -> str:
 
 
 def _first_line(exc: Exception) -> str:
-    text = str(exc).strip()
-    lines = [line for line in text.splitlines() if line.strip().startswith("error:")]
-    return (lines[0] if lines else text.splitlines()[0] if text else type(exc).__name__).strip()
+    """The first `error:` line of a failed CLI run, else its first line. A `CommandError` reads
+    `code: N`, then `stdout: ` and `stderr: ` each before the first line of that stream."""
+    lines = [
+        line.strip().removeprefix("stdout:").removeprefix("stderr:").strip()
+        for line in str(exc).splitlines()
+    ]
+    errors = [line for line in lines if line.startswith("error:")]
+    found = errors or [line for line in lines if line]
+    return found[0] if found else type(exc).__name__

@@ -28,6 +28,14 @@ from remediate.sandbox.aws import (
     seed_classic_fleet,
     seed_fleet,
 )
+from remediate.sandbox.org import (
+    MEMBER_ROLE,
+    OUTSIDER_ACCOUNT,
+    WEAK_POLICY,
+    as_account,
+    seed_organization,
+    trust_policy,
+)
 from tests.contract.fault_proxy import FaultProxy
 
 pytestmark = pytest.mark.contract
@@ -266,3 +274,44 @@ def test_a_change_the_executor_cannot_make_is_refused_and_nothing_is_written(
         (Status.FAILED, "arn:tg: the boto3 executor cannot change a target-group"),
     ]
     assert world.listener("shop:443")["Port"] == 443
+
+
+@pytest.mark.filterwarnings("ignore:Exception\\(STSClientError\\):UserWarning")
+def test_each_account_is_written_as_itself_and_a_denied_one_fails_alone(
+    aws: MotoServer,
+) -> None:
+    """Across an organization each listener is written through its own account's role; an
+    account whose role stopped trusting remediate since the plan fails its changes, naming the
+    role, and the others are applied (read back as each account's administrator reads)."""
+    org = seed_organization()
+    policy = parse(f"aws: {{regions: [{EAST}], organization: {{role: {MEMBER_ROLE}}}}}\n")
+    changes = engine.plan(policy, record=False).changes
+    listener = {
+        name: org.fleets[org.accounts[name]].listeners[f"{name}-web:443"] for name in org.accounts
+    }
+    assert {c.resource for c in changes} == {listener[n] for n in ("shop", "payments", "media")}
+    payments = org.accounts["payments"]
+    as_account(payments).client("iam").update_assume_role_policy(
+        RoleName=MEMBER_ROLE, PolicyDocument=trust_policy(OUTSIDER_ACCOUNT)
+    )
+    outcomes = {
+        o.change.resource: o
+        for o in executors.get("boto3", executors.Settings.from_policy(policy), Silent()).apply(
+            changes
+        )
+    }
+
+    def read(name: str) -> str:
+        client: Any = as_account(org.accounts[name]).client("elbv2", region_name=EAST)
+        found = client.describe_listeners(ListenerArns=[listener[name]])["Listeners"][0]
+        return str(found["SslPolicy"])
+
+    denied = outcomes[listener["payments"]]
+    assert denied.status is Status.FAILED
+    assert "cannot assume" in denied.message and MEMBER_ROLE in denied.message, denied.message
+    assert "AccessDenied" in denied.message
+    assert read("payments") == WEAK_POLICY
+    for name in ("shop", "media"):
+        fixed = outcomes[listener[name]]
+        assert (fixed.status, fixed.message) == (Status.APPLIED, ""), name
+        assert read(name) == fixed.change.after != WEAK_POLICY

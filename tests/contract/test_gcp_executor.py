@@ -6,6 +6,7 @@ holding back the proxies that would use it. Every assertion reads the stand-in's
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -20,6 +21,7 @@ from remediate.model import Change
 from remediate.policy import Policy, parse
 from remediate.progress import Silent
 from remediate.sandbox.compute import ComputeServer, canonical
+from tests.contract.fault_proxy import FaultProxy
 
 pytestmark = pytest.mark.contract
 
@@ -298,3 +300,102 @@ def test_current_and_fingerprints_of_deleted_resources_are_none(fleet: Fleet) ->
     }
     prints = executor.fingerprints(changes)
     assert all(prints[c.resource] is not None for c in changes)
+
+
+UNAVAILABLE = json.dumps(
+    {
+        "error": {
+            "code": 503,
+            "message": "backend unavailable",
+            "errors": [{"reason": "backendError"}],
+        }
+    }
+).encode()
+
+
+def test_a_write_whose_answer_was_lost_after_it_landed_is_applied(
+    fleet: Fleet, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The global proxy's setSslPolicy lands, then every answer to it is lost (503 until the
+    retries give up): it reads back as asked, so it is applied, saying what the write answered;
+    the proxies that did not fail are applied without a word."""
+    changes = fleet.plan()
+    owned = next(c.resource for c in changes if canonical(c.resource) == canonical(OWNED))
+    asked: list[str] = []
+
+    def lands_then_lost(method: str, path: str, body: bytes) -> tuple[int, str, bytes] | None:
+        if method == "POST" and path.endswith("/global/targetHttpsProxies/web/setSslPolicy"):
+            if not asked:
+                fleet.server.test_hooks.touch(fleet.web, sslPolicy=owned)
+            asked.append(path)
+            return 503, "application/json", UNAVAILABLE
+        return None
+
+    with FaultProxy(fleet.server.url) as proxy:
+        proxy.responders.append(lands_then_lost)
+        monkeypatch.setenv("REMEDIATE_GCP_ENDPOINT", proxy.url)
+        monkeypatch.setenv("REMEDIATE_TIMEOUT", "8")
+        outcomes = statuses(fleet.executor().apply(changes))
+    status, message = outcomes.pop((canonical(fleet.web), "ssl_policy"))
+    assert status is Status.APPLIED
+    assert message.startswith("the write answered ") and "backend unavailable" in message
+    assert message.endswith(", but it landed"), message
+    assert fleet.ssl_policy_of(fleet.web) == canonical(OWNED)
+    assert set(outcomes.values()) == {(Status.APPLIED, "")}
+    assert asked
+
+
+def test_post_quantum_key_exchange_is_created_and_corrected_when_the_policy_asks(
+    fleet: Fleet,
+) -> None:
+    fleet.policy = parse(f"gcp:\n  projects: [{PROJECT}]\n  post_quantum_key_exchange: ENABLED\n")
+    outcomes = fleet.executor().apply(fleet.plan())
+    assert {o.status for o in outcomes} == {Status.APPLIED}
+    for owned in (OWNED, OWNED_EU):
+        assert fleet.server.get(owned)["postQuantumKeyExchange"] == "ENABLED"
+    fleet.server.test_hooks.touch(OWNED_EU, postQuantumKeyExchange="DEFERRED")
+    changes = fleet.plan()
+    assert [(c.attribute, c.after) for c in changes] == [("postQuantumKeyExchange", "ENABLED")]
+    [outcome] = fleet.executor().apply(changes)
+    assert (outcome.status, outcome.message, outcome.observed) == (Status.APPLIED, "", "ENABLED")
+    assert fleet.server.get(OWNED_EU)["postQuantumKeyExchange"] == "ENABLED"
+    assert fleet.plan() == []
+
+
+FORBIDDEN = json.dumps(
+    {"error": {"code": 403, "message": "cannot read", "errors": [{"reason": "forbidden"}]}}
+).encode()
+
+
+def test_when_the_read_back_fails_a_finished_operation_is_the_evidence(
+    fleet: Fleet, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every write's operation finishes, then each read of a resource is refused: the writes are
+    applied, saying they were not read back and why; a write that failed stays failed."""
+    changes = fleet.plan()
+    fleet.server.test_hooks.fail_next(fleet.tcp, "quota exceeded", code="QUOTA_EXCEEDED")
+    writes: list[str] = []
+
+    def reads_refused(method: str, path: str, body: bytes) -> tuple[int, str, bytes] | None:
+        if method != "GET":
+            writes.append(path)
+        elif writes and "/operations/" not in path:
+            return 403, "application/json", FORBIDDEN
+        return None
+
+    with FaultProxy(fleet.server.url) as proxy:
+        proxy.responders.append(reads_refused)
+        monkeypatch.setenv("REMEDIATE_GCP_ENDPOINT", proxy.url)
+        outcomes = statuses(fleet.executor().apply(changes))
+    status, message = outcomes.pop((canonical(fleet.tcp), "ssl_policy"))
+    assert status is Status.FAILED
+    assert re.fullmatch(r"operation \S+ failed: QUOTA_EXCEEDED: quota exceeded", message), message
+    assert len(outcomes) == len(changes) - 1
+    for status, message in outcomes.values():
+        assert status is Status.APPLIED
+        assert message.startswith("its operation finished; not read back (") and "cannot read" in (
+            message
+        ), message
+    assert fleet.ssl_policy_of(fleet.web) == canonical(OWNED)
+    assert fleet.ssl_policy_of(fleet.eu) == canonical(OWNED_EU)
+    assert fleet.ssl_policy_of(fleet.tcp) == canonical(fleet.weak)

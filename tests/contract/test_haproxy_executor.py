@@ -16,8 +16,11 @@ from pathlib import Path
 
 import pytest
 
+from remediate import executors
+from remediate.errors import RemediateError
 from remediate.model import Change
 from remediate.policy import load
+from remediate.progress import Silent
 from remediate.sandbox.nginx import echo_backend, free_port
 from tests.contract.test_executors import (
     Rig,
@@ -119,3 +122,11 @@ def rig(tmp_path: Path) -> Iterator[Rig]:
             yield Rig("haproxy-ansible", policy, read, victim, move, delete, tamper, refuse)
         finally:
             lb.stop()
+
+
+def test_without_an_inventory_the_executor_names_the_setting() -> None:
+    with pytest.raises(RemediateError) as caught:
+        executors.get("haproxy-ansible", executors.Settings(), Silent())
+    assert str(caught.value) == (
+        "the ansible executor needs the HAProxy inventory: set haproxy.inventory in the policy"
+    )
