@@ -539,3 +539,26 @@ def test_what_is_applied_is_the_fresh_plans_change_not_the_saved_text(
         "HTTP/2 is off",
         "HTTP/2 is off",
     ]
+
+
+def test_a_saved_plan_applied_again_after_a_halt_applies_only_the_rest(
+    cloud: Cloud, provider: MemoryProvider, journal: Journal, tmp_path: Path
+) -> None:
+    path = tmp_path / "plan.json"
+    cloud.resources["c"]["http2"] = False
+    engine.plan(POLICY, journal=journal).save(path)
+    cloud.stuck.add(("b", "http2"))
+    first = engine.apply(Plan.load(path), POLICY, journal=journal, serial=[1], max_failures=0)
+    assert first.status is RunStatus.HALTED
+    assert [(o.change.resource, o.status) for o in first.outcomes] == [
+        ("a", Status.APPLIED),
+        ("b", Status.FAILED),
+    ]
+    cloud.stuck.clear()
+    notes: list[str] = []
+    again = engine.apply(Plan.load(path), POLICY, journal=journal, note=notes.append)
+    assert [o.change.resource for o in again.outcomes] == ["b", "c"]
+    assert notes == [
+        f"note: 1 change(s) of this plan were applied by run {first.run_id}; applying the other 2"
+    ]
+    assert [write[0] for write in cloud.writes] == ["a", "b", "b", "c"]
