@@ -358,3 +358,12 @@ def test_a_rollout_needs_verification_and_a_dry_run_of_one_writes_nothing(
     result = engine.apply(plan, POLICY, journal=journal, canary=1, dry_run=True)
     assert result.status is engine.RunStatus.DRY_RUN
     assert cloud.writes == []
+
+
+def test_the_failure_budget_counts_failures_across_batches(three: Cloud, journal: Journal) -> None:
+    three.stuck.update({("a", "http2"), ("b", "http2")})
+    plan = Plan(changes=[change(three, "a"), change(three, "b"), change(three, "c")])
+    result = engine.apply(plan, POLICY, journal=journal, serial=[1], max_failures=1)
+    assert result.halted == "2 failed, more than --max-failures 1"
+    assert [c.resource for c in result.not_reached] == ["c"]
+    assert ("c", "http2", True) not in three.writes
