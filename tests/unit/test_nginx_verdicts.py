@@ -484,3 +484,54 @@ def test_http2_on_is_added_to_every_server_without_it_from_1_25_1() -> None:
     new, found = fix({MAIN: main_with(""), SITE: site}, policy(http2=True), "1.25.1")
     assert [f.reason for f in found.fixes] == ["HTTP/2 is off on *:8443 (default server b.example)"]
     assert "    server_name b.example;\n    http2 on;\n" in new[SITE]
+
+
+def test_an_exact_location_named_by_its_uri_is_edited_not_skipped() -> None:
+    body = (
+        "    location = /api {\n        proxy_pass_request_headers off;\n"
+        "        proxy_pass http://b;\n    }"
+    )
+    new, found = fix({MAIN: HTTP, SITE: WS % body}, policy(websocket={"locations": ["*", "/api"]}))
+    assert "proxy_set_header Upgrade $http_upgrade;" in new[SITE]
+    assert found.findings == []
+    _, skipped = fix({MAIN: HTTP, SITE: WS % body}, policy(websocket={"locations": ["*"]}))
+    assert [n.rule for n in skipped.findings] == ["nginx-websocket-upgrade"]
+
+
+def test_http2_off_is_turned_on_with_its_reason_and_new_lines_follow_the_listen() -> None:
+    site = (
+        "server {\n    server_name a.example;\n    listen 443 ssl;\n    http2 off;\n"
+        "    ssl_protocols TLSv1.2 TLSv1.3;\n}\n"
+        "server {\n    server_name b.example;\n    listen 8443 ssl;\n"
+        "    ssl_protocols TLSv1.2 TLSv1.3;\n}\n"
+    )
+    new, found = fix({MAIN: main_with(""), SITE: site}, policy(http2=True), "1.25.1")
+    assert [(f.rule, f.reason) for f in found.fixes] == [
+        ("nginx-http2", "HTTP/2 is off on *:443 (default server a.example)"),
+        ("nginx-http2", "HTTP/2 is off on *:8443 (default server b.example)"),
+    ]
+    assert new[SITE] == site.replace("http2 off;", "http2 on;").replace(
+        "listen 8443 ssl;\n", "listen 8443 ssl;\n    http2 on;\n"
+    )
+
+
+def test_a_compliant_location_does_not_stop_the_next_one_being_fixed() -> None:
+    body = (
+        "    location /ok/ {\n        proxy_http_version 1.1;\n        proxy_pass http://b;\n"
+        "        proxy_set_header Upgrade $http_upgrade;\n"
+        "        proxy_set_header Connection $connection_upgrade;\n    }\n"
+        "    location /ws/ {\n        proxy_set_header Host $host;\n        proxy_pass http://b;\n"
+        "        proxy_http_version 1.1;\n    }"
+    )
+    new, _ = fix({MAIN: HTTP, SITE: WS % body}, policy(websocket={"locations": ["*"]}))
+    assert new[SITE] == WS % body.replace(
+        "proxy_http_version 1.1;\n    }",
+        "proxy_http_version 1.1;\n        proxy_set_header Upgrade $http_upgrade;\n"
+        "        proxy_set_header Connection $connection_upgrade;\n    }",
+    )
+
+
+def test_an_unnamed_stream_socket_is_expected_with_no_server_name() -> None:
+    stream = STREAM.replace("        server_name db.example;\n", "")
+    [socket] = rules.sockets(parse_tree({MAIN: stream}, MAIN), policy(), "1.22.1")
+    assert (socket.port, socket.server_name, socket.stream) == (5432, "", True)
