@@ -10,6 +10,8 @@ import json
 import tarfile
 from typing import Any
 
+import pytest
+
 from remediate.policy import Policy
 from remediate.policy import model as policy_model
 from remediate.providers.nginx import edit, rules
@@ -18,6 +20,9 @@ from remediate.providers.nginx.host import _host_config
 
 MAIN = "/etc/nginx/nginx.conf"
 SITE = "/etc/nginx/conf.d/site.conf"
+
+# In-memory trees and collection output only: the unit layer.
+pytestmark = pytest.mark.unit
 
 
 def policy(**overrides: Any) -> Policy:

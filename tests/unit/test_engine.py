@@ -294,3 +294,76 @@ def test_a_provider_outside_the_policy_or_unknown_is_one_clear_error() -> None:
     with pytest.raises(RemediateError) as missing:
         engine.select(POLICY, ["gcp"])
     assert str(missing.value) == "--only gcp: the policy has no gcp section"
+
+
+@pytest.fixture
+def three(cloud: Cloud) -> Cloud:
+    cloud.resources["c"] = {"http2": False, "idle": 60}
+    return cloud
+
+
+def test_a_canary_that_fails_halts_the_rollout_and_records_the_rest_as_not_applied(
+    three: Cloud, journal: Journal
+) -> None:
+    three.stuck.add(("a", "http2"))
+    plan = Plan(changes=[change(three, "a"), change(three, "b"), change(three, "c")])
+    result = engine.apply(plan, POLICY, journal=journal, canary=1)
+    assert result.status is engine.RunStatus.HALTED
+    assert result.halted == "the canary did not verify (a)"
+    assert [c.resource for c in result.not_reached] == ["b", "c"]
+    assert [(o.change.resource, o.status) for o in result.outcomes] == [("a", Status.FAILED)]
+    assert result.checks == []
+    assert three.writes == [("a", "http2", True)]
+    run = journal.run(result.run_id)
+    assert (run.status, run.summary) == (
+        "halted",
+        {"failed": 1, "not-applied": 2, "halted": "the canary did not verify (a)"},
+    )
+    assert [(c.change.resource, c.outcome, c.message) for c in run.changes] == [
+        ("a", "failed", "written, but http2 reads back as False"),
+        ("b", "not-applied", "not reached: the canary did not verify (a)"),
+        ("c", "not-applied", "not reached: the canary did not verify (a)"),
+    ]
+
+
+def test_a_rollout_goes_batch_by_batch_until_failures_exceed_the_budget(
+    three: Cloud, journal: Journal
+) -> None:
+    three.stuck.add(("b", "http2"))
+    plan = Plan(changes=[change(three, "a"), change(three, "b"), change(three, "c")])
+    result = engine.apply(plan, POLICY, journal=journal, serial=[1], max_failures=0)
+    assert result.halted == "1 failed, more than --max-failures 0"
+    assert [o.change.resource for o in result.outcomes] == ["a", "b"]
+    assert [c.resource for c in result.not_reached] == ["c"]
+    assert three.resources["c"]["http2"] is False
+    # Within the budget, every batch is applied.
+    three.stuck.clear()
+    three.resources["b"]["http2"] = False
+    again = Plan(changes=[change(three, "b"), change(three, "c")])
+    result = engine.apply(again, POLICY, journal=journal, serial=[1], max_failures=0)
+    assert result.status is engine.RunStatus.APPLIED
+    assert result.halted == "" and result.not_reached == []
+    assert [o.change.resource for o in result.outcomes] == ["b", "c"]
+
+
+def test_a_rollout_needs_verification_and_a_dry_run_of_one_writes_nothing(
+    cloud: Cloud, journal: Journal
+) -> None:
+    plan = Plan(changes=[change(cloud, "a"), change(cloud, "b")])
+    with pytest.raises(RemediateError) as error:
+        engine.apply(plan, POLICY, journal=journal, canary=1, verify=False)
+    assert str(error.value) == (
+        "a canary or batched rollout verifies each batch before the next: drop --no-verify"
+    )
+    result = engine.apply(plan, POLICY, journal=journal, canary=1, dry_run=True)
+    assert result.status is engine.RunStatus.DRY_RUN
+    assert cloud.writes == []
+
+
+def test_the_failure_budget_counts_failures_across_batches(three: Cloud, journal: Journal) -> None:
+    three.stuck.update({("a", "http2"), ("b", "http2")})
+    plan = Plan(changes=[change(three, "a"), change(three, "b"), change(three, "c")])
+    result = engine.apply(plan, POLICY, journal=journal, serial=[1], max_failures=1)
+    assert result.halted == "2 failed, more than --max-failures 1"
+    assert [c.resource for c in result.not_reached] == ["c"]
+    assert ("c", "http2", True) not in three.writes

@@ -539,3 +539,77 @@ def test_what_is_applied_is_the_fresh_plans_change_not_the_saved_text(
         "HTTP/2 is off",
         "HTTP/2 is off",
     ]
+
+
+def test_a_saved_plan_applied_again_after_a_halt_applies_only_the_rest(
+    cloud: Cloud, provider: MemoryProvider, journal: Journal, tmp_path: Path
+) -> None:
+    path = tmp_path / "plan.json"
+    cloud.resources["c"]["http2"] = False
+    engine.plan(POLICY, journal=journal).save(path)
+    cloud.stuck.add(("b", "http2"))
+    first = engine.apply(Plan.load(path), POLICY, journal=journal, serial=[1], max_failures=0)
+    assert first.status is RunStatus.HALTED
+    assert [(o.change.resource, o.status) for o in first.outcomes] == [
+        ("a", Status.APPLIED),
+        ("b", Status.FAILED),
+    ]
+    cloud.stuck.clear()
+    notes: list[str] = []
+    again = engine.apply(Plan.load(path), POLICY, journal=journal, note=notes.append)
+    assert [o.change.resource for o in again.outcomes] == ["b", "c"]
+    assert notes == [
+        f"note: 1 change(s) of this plan were applied by run {first.run_id}; applying the other 2"
+    ]
+    assert [write[0] for write in cloud.writes] == ["a", "b", "b", "c"]
+
+
+def test_plan_and_apply_refuses_bad_batch_sizes_before_planning(
+    provider: MemoryProvider, journal: Journal
+) -> None:
+    for sizes in ({"canary": 0}, {"serial": ["0%"]}, {"max_failures": -1}):
+        with pytest.raises(RemediateError):
+            engine.plan_and_apply(POLICY, journal=journal, **sizes)  # type: ignore[arg-type]
+    assert provider.discovered == 0
+
+
+def test_plan_and_apply_reconciles_a_dead_run_before_planning(
+    cloud: Cloud, provider: MemoryProvider, journal: Journal
+) -> None:
+    planned = engine.plan(POLICY, journal=journal, record=False).changes[0]
+    pid = os.fork()
+    if pid == 0:  # the earlier run: journals its write ahead and dies before writing
+        run_id = journal.start("apply", "digest")
+        journal.pending(run_id, [planned])
+        os._exit(0)
+    os.waitpid(pid, 0)
+    shown: list[Plan] = []
+    fresh, result = engine.plan_and_apply(
+        POLICY, journal=journal, show=shown.append, confirm=lambda plan: False
+    )
+    assert shown == [fresh]
+    assert [c.resource for c in fresh.changes] == ["a", "b"]
+    [dead] = [run for run in journal.runs() if run.kind == "apply"]
+    assert [item.run_id for item in result.recovered] == [dead.id]
+    assert result.run_id == "" and cloud.writes == []
+
+
+def test_plan_and_apply_applies_with_the_callers_executor_progress_and_rollout(
+    cloud: Cloud, provider: MemoryProvider, journal: Journal, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    use_executor(monkeypatch, "other", MemoryExecutor(cloud))
+    seen = Silent()
+    cloud.stuck.add(("a", "http2"))
+    _, result = engine.plan_and_apply(
+        POLICY, journal=journal, progress=seen, executor="other", canary=1
+    )
+    assert provider.progress == [seen]
+    assert result.status is RunStatus.HALTED
+    assert result.checks == []
+    assert [c.resource for c in result.not_reached] == ["b"]
+    [written, _] = journal.run(result.run_id).changes
+    assert (written.change.resource, written.change.executor) == ("a", "other")
+    cloud.stuck.clear()
+    _, result = engine.plan_and_apply(POLICY, journal=journal, verify=False)
+    assert result.status is RunStatus.APPLIED
+    assert result.checks is None
