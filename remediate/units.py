@@ -17,7 +17,7 @@ from __future__ import annotations
 import hashlib
 import os
 import threading
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
@@ -227,3 +227,17 @@ def run(
         PROGRESS_KEY, f"{len(results.done)} of {total} units read, {len(results.failed)} failed"
     )
     return results
+
+
+def nested(roots: Iterable[str], children: Callable[[str], Iterable[str]]) -> Iterator[str]:
+    """Each of `roots` and of the parents nested in them (an organization's OUs, its folders),
+    once, breadth first; `children(parent)` is asked after the caller has read `parent`."""
+    pending = list(roots)
+    visited: set[str] = set()
+    while pending:
+        parent = pending.pop(0)
+        if parent in visited:
+            continue
+        visited.add(parent)
+        yield parent
+        pending.extend(children(parent))

@@ -29,6 +29,7 @@ from remediate.policy import read_yaml, validate
 from remediate.providers.aws.discover import client_config
 from remediate.providers.aws.model import Account, AccountId, AWSSettings, Organization, Role
 from remediate.timeouts import Timeouts
+from remediate.units import nested
 
 SESSION_NAME = "remediate"
 """Every role session remediate opens is named `remediate-ACCOUNT`: CloudTrail shows who."""
@@ -168,19 +169,16 @@ def _all_accounts(client: Any) -> Iterator[dict[str, Any]]:
 
 def _accounts_under(client: Any, parents: Iterable[str]) -> Iterator[dict[str, Any]]:
     """The accounts of each parent (root or OU) and of the OUs nested in it."""
-    pending = list(parents)
-    visited: set[str] = set()
-    while pending:
-        parent = pending.pop(0)
-        if parent in visited:
-            continue
-        visited.add(parent)
-        for page in client.get_paginator("list_accounts_for_parent").paginate(ParentId=parent):
-            yield from page["Accounts"]
+
+    def ous(parent: str) -> Iterator[str]:
         for page in client.get_paginator("list_organizational_units_for_parent").paginate(
             ParentId=parent
         ):
-            pending.extend(ou["Id"] for ou in page["OrganizationalUnits"])
+            yield from (ou["Id"] for ou in page["OrganizationalUnits"])
+
+    for parent in nested(parents, ous):
+        for page in client.get_paginator("list_accounts_for_parent").paginate(ParentId=parent):
+            yield from page["Accounts"]
 
 
 class Credentials:

@@ -31,6 +31,7 @@ from remediate.errors import DiscoveryError
 from remediate.providers.gcp.discover import FAILURES, call_options, credentials_for, failure
 from remediate.providers.gcp.model import GCPSettings, is_glob
 from remediate.timeouts import Timeouts
+from remediate.units import nested
 
 ENDPOINT_ENV = "REMEDIATE_GCP_RESOURCE_MANAGER_ENDPOINT"
 SCOPES = ["https://www.googleapis.com/auth/cloud-platform.read-only"]
@@ -89,29 +90,26 @@ class ResourceManager:
     def under(self, roots: Iterable[str]) -> Iterator[resourcemanager_v3.Project]:
         """The ACTIVE projects in each root (an organization or a folder) and in the folders
         nested in it, at any depth."""
-        pending = list(roots)
-        visited: set[str] = set()
-        while pending:
-            parent = pending.pop(0)
-            if parent in visited:
-                continue
-            visited.add(parent)
-            needs = (
-                "(the credentials need resourcemanager.projects.list and "
-                "resourcemanager.folders.list on it)"
+        needs = (
+            "(the credentials need resourcemanager.projects.list and "
+            "resourcemanager.folders.list on it)"
+        )
+
+        def folders(parent: str) -> list[str]:
+            found = self.call(
+                f"cannot list the folders in {parent} {needs}",
+                self.folders.list_folders,
+                resourcemanager_v3.ListFoldersRequest(parent=parent),
             )
+            return [folder.name for folder in found if folder.state == FOLDER_ACTIVE]
+
+        for parent in nested(roots, folders):
             projects = self.call(
                 f"cannot list the projects in {parent} {needs}",
                 self.projects.list_projects,
                 resourcemanager_v3.ListProjectsRequest(parent=parent),
             )
             yield from (project for project in projects if project.state == ACTIVE)
-            folders = self.call(
-                f"cannot list the folders in {parent} {needs}",
-                self.folders.list_folders,
-                resourcemanager_v3.ListFoldersRequest(parent=parent),
-            )
-            pending.extend(folder.name for folder in folders if folder.state == FOLDER_ACTIVE)
 
 
 def resolve(settings: GCPSettings) -> list[Project]:
