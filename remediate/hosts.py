@@ -28,6 +28,7 @@ import tempfile
 from abc import ABC, abstractmethod
 from collections import defaultdict
 from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from importlib import resources
@@ -111,9 +112,10 @@ def run_playbook(
     run in parallel (forks). `label` prefixes each host in progress lines (`nginx web1`).
 
     `early` maps a task name to a reader called with each host's result of that task as soon as
-    it arrives, while Ansible goes on with the other hosts (and with its own shutdown): what it
-    returns is kept in `PlaybookRun.early`. A reader that raises RemediateError keeps nothing;
-    the caller meets the same error where it reads the result itself."""
+    it arrives, on a thread of its own, while Ansible goes on with the other hosts and with its
+    own shutdown (and ansible-runner goes on reading its events): what it returns is kept in
+    `PlaybookRun.early`. A reader that raises RemediateError keeps nothing; the caller meets the
+    same error where it reads the result itself."""
     import ansible_runner
 
     name = resource.name
@@ -123,6 +125,8 @@ def run_playbook(
     if not inventory.exists():
         raise RemediateError(f"{inventory}: Ansible inventory not found")
     outcome = PlaybookRun()
+    readers = ThreadPoolExecutor(max_workers=1, thread_name_prefix="remediate-early")
+    reading: list[tuple[PlaybookRun, str, str, Future[object]]] = []
 
     def on_event(event: dict[str, Any]) -> bool:
         data = event.get("event_data") or {}
@@ -151,12 +155,7 @@ def run_playbook(
                 run.failures[host] = reason
         reader = (early or {}).get(task)
         if kind == "runner_on_ok" and reader is not None:
-            try:
-                value = reader(host, res)
-            except RemediateError:
-                return True
-            for run in (outcome, play):
-                run.early[(host, task)] = value
+            reading.append((play, host, task, readers.submit(reader, host, res)))
         return True
 
     path = _path()
@@ -164,6 +163,7 @@ def run_playbook(
     if program is None:
         raise RemediateError("ansible-playbook not found: install remediate with its Nginx extra")
     with (
+        readers,
         tempfile.TemporaryDirectory(prefix="remediate-ansible-") as private,
         resources.as_file(resource) as playbook,
     ):
@@ -200,6 +200,13 @@ def run_playbook(
             raise RemediateError(
                 f"ansible-playbook {name} {runner.status} (rc {runner.rc}): {tail}"
             )
+    for play, host, task, future in reading:
+        try:
+            value = future.result()
+        except RemediateError:
+            continue
+        for run in (outcome, play):
+            run.early[(host, task)] = value
     return outcome
 
 
