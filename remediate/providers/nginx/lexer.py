@@ -44,17 +44,18 @@ class Statement:
         return self.name.start
 
 
-# One nginx token at a time, as nginx's own lexer splits them: blanks and comments between
-# tokens; `{`, `}` and `;`; a quoted string (a backslash escapes the next character, newlines
+# One nginx token at a time, after the blanks before it, as nginx's own lexer splits them: a
+# comment; `{`, `}` and `;`; a quoted string (a backslash escapes the next character, newlines
 # allowed, unterminated at the end of the file); or a word, which runs to a blank or `{};`, where a
 # backslash escapes the next character and `${...}` is a variable whose braces do not end it (as
-# crossplane reads them, whose statement order the edits follow, an escaped `\$` included).
+# crossplane reads them, whose statement order the edits follow, an escaped `\$` included). Only
+# blanks at the end of the text match none of them.
 _TOKEN = re.compile(
-    r"""(?P<space>\s+)
-      | (?P<comment>\#[^\n]*)
+    r"""\s*(?:
+        (?P<comment>\#[^\n]*)
       | (?P<punct>[{};])
       | (?P<quoted>(?P<q>["'])(?:\\[\s\S]?|(?!(?P=q))[^\\])*(?P=q)?)
-      | (?P<word>(?:\\?\$\{[^}]*\}?|\\[\s\S]?|[^\s{};\\])+)""",
+      | (?P<word>(?:\\?\$\{[^}]*\}?|\\[\s\S]?|[^\s{};\\])+))""",
     re.VERBOSE,
 )
 _ESCAPE = re.compile(r"\\([\s\S])")
@@ -64,14 +65,15 @@ def tokens(text: str, comments: bool = False) -> Iterator[Token]:
     """nginx's tokens with offsets: words, quoted strings, `{`, `}`, `;`; comments (an unquoted
     token starting with `#`) only when asked for."""
     line, counted = 1, 0
+    count = text.count
     for match in _TOKEN.finditer(text):
         kind = match.lastgroup
-        if kind == "space" or (kind == "comment" and not comments):
+        if kind == "comment" and not comments:
             continue
-        start = match.start()
-        line += text.count("\n", counted, start)
+        start, end = match.span(kind)
+        line += count("\n", counted, start)
         counted = start
-        yield Token(match.group(), start, match.end(), line, kind == "quoted")
+        yield Token(text[start:end], start, end, line, kind == "quoted")
 
 
 @dataclass(frozen=True)
