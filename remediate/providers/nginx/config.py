@@ -50,7 +50,7 @@ def default_protocols(version: tuple[int, ...]) -> tuple[str, ...]:
     return DEFAULT_PROTOCOLS if version >= TLS13_DEFAULT_SINCE else DEFAULT_PROTOCOLS_OLD
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, slots=True)
 class Directive:
     """One statement; `children` has included files spliced in after their `include` statement."""
 
@@ -84,7 +84,7 @@ class Directive:
         return f"{self.file}:{self.line}"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Listen:
     directive: Directive
     socket: str

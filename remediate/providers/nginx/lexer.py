@@ -70,7 +70,7 @@ def tokens(text: str, comments: bool = False) -> Iterator[Token]:
         kind = match.lastgroup
         if kind == "comment" and not comments:
             continue
-        start, end = match.span(kind)
+        start, end = match.span(match.lastindex or 0)
         line += count("\n", counted, start)
         counted = start
         yield Token(text[start:end], start, end, line, kind == "quoted")
