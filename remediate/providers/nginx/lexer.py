@@ -30,7 +30,7 @@ class Token(NamedTuple):
     quoted: bool
 
 
-@dataclass
+@dataclass(slots=True)
 class Statement:
     """Where one statement sits in its file's text."""
 
