@@ -15,7 +15,7 @@ from typing import Annotated
 import typer
 
 from remediate import correction as drift_module
-from remediate import engine, metrics, registry, render, verification
+from remediate import engine, registry, render, verification
 from remediate import policy as policy_module
 from remediate import undo as rollback_module
 from remediate.errors import RemediateError
@@ -546,6 +546,8 @@ def drift(
         else:
             _out(render.drift_text(report))
         if metrics_file is not None:
+            from remediate import metrics
+
             metrics.write(metrics_file, report, drift_module.last_success(journal))
         if report.error:
             _err(f"error: {report.error}")
