@@ -39,6 +39,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--fleet-hosts", type=int, default=30, help="Nginx hosts of the fleet")
     parser.add_argument("--fleet-blocks", type=int, default=50, help="server blocks per host")
     parser.add_argument("--forks", type=int, default=20, help="Ansible forks (nginx.forks)")
+    parser.add_argument(
+        "--repeat",
+        type=positive,
+        default=3,
+        help="Nginx: floor and plan measured this many times each, alternately (medians)",
+    )
     parser.add_argument("--accounts", type=positive, default=100, help="AWS accounts of the fleet")
     parser.add_argument(
         "--fleet-lbs", type=positive, default=5, help="load balancers per account and region"
@@ -78,6 +84,7 @@ def main(argv: list[str] | None = None) -> int:
                 fleet_hosts=args.fleet_hosts,
                 fleet_blocks=args.fleet_blocks,
                 forks=args.forks,
+                repeat=args.repeat,
             )
         )
     args.output.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")

@@ -15,10 +15,12 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import statistics
 import sys
 import tempfile
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -161,13 +163,34 @@ def ansible_floor(inventory: Path, forks: int, env: dict[str, str]) -> float:
     return result.seconds
 
 
-def plan(policy: Path, env: dict[str, str]) -> tuple[float, float, int]:
+@dataclass(frozen=True)
+class Planned:
+    seconds: float
+    peak_mb: float
+    changes: int
+
+
+def plan(policy: Path, env: dict[str, str]) -> Planned:
     """`remediate plan --only nginx` as a user runs it: seconds, peak MiB, changes."""
     command = [sys.executable, "-m", "remediate", "plan", "-p", str(policy), "--only", "nginx"]
     result = run_measured([*command, "--format", "json", "--quiet"], env)
     if result.code != 0:
         raise RuntimeError(f"remediate plan --only nginx failed: {result.stderr.strip()[-500:]}")
-    return result.seconds, result.peak_rss_mb, len(json.loads(result.stdout)["changes"])
+    return Planned(result.seconds, result.peak_rss_mb, len(json.loads(result.stdout)["changes"]))
+
+
+def alternate(
+    inventory: Path, policy: Path, forks: int, env: dict[str, str], repeat: int
+) -> tuple[list[float], list[Planned]]:
+    """The floor and the plan of one inventory, `repeat` times each, one after the other: on a
+    shared machine one pair can differ by a third from the next, and alternating puts both
+    sides of the ratio under the same load."""
+    floors: list[float] = []
+    plans: list[Planned] = []
+    for _ in range(repeat):
+        floors.append(ansible_floor(inventory, forks, env))
+        plans.append(plan(policy, env))
+    return floors, plans
 
 
 def breakdown(policy_path: Path) -> dict[str, float]:
@@ -238,6 +261,7 @@ def scenario(
     fleet_hosts: int = 30,
     fleet_blocks: int = 50,
     forks: int = 20,
+    repeat: int = 3,
 ) -> dict[str, Any]:
     if not Path(NGINX).exists():
         return skipped(server_blocks, "no nginx binary (make system-deps installs it)")
@@ -255,14 +279,15 @@ def scenario(
         )
         if parse.code != 0:
             raise RuntimeError(f"crossplane parse failed: {parse.stderr[-2000:]}")
-        floor = ansible_floor(inventory, forks, env)
         try:
-            plan_s, peak, changes = plan(policy, env)
+            floors, plans = alternate(inventory, policy, forks, env, repeat)
         except RuntimeError as exc:
             return skipped(server_blocks, str(exc))
+        floor, plan_s = statistics.median(floors), statistics.median(p.seconds for p in plans)
+        peak, changes = max(p.peak_mb for p in plans), plans[-1].changes
         steps = {**breakdown(policy), "nginx.startup_s": round(startup(env), 2)}
         log(
-            f"one host, {server_blocks} server blocks: plan {plan_s:.2f} s "
+            f"one host, {server_blocks} server blocks, median of {repeat}: plan {plan_s:.2f} s "
             f"({changes} changes, {peak:.0f} MB peak), bare ansible nginx -T {floor:.2f} s, "
             f"crossplane parse {parse.seconds:.2f} s; in-process steps {steps}"
         )
@@ -275,10 +300,13 @@ def scenario(
         write_inventory(fleet_inventory, fleet)
         fleet_policy = Path(tmp) / "fleet.yaml"
         write_policy(fleet_policy, fleet_inventory, forks)
-        fleet_floor = ansible_floor(fleet_inventory, forks, env)
-        fleet_plan_s, fleet_peak, fleet_changes = plan(fleet_policy, env)
+        fleet_floors, fleet_plans = alternate(fleet_inventory, fleet_policy, forks, env, repeat)
+        fleet_floor = statistics.median(fleet_floors)
+        fleet_plan_s = statistics.median(p.seconds for p in fleet_plans)
+        fleet_peak, fleet_changes = max(p.peak_mb for p in fleet_plans), fleet_plans[-1].changes
         log(
-            f"{fleet_hosts} hosts x {fleet_blocks} server blocks, forks {forks}: plan "
+            f"{fleet_hosts} hosts x {fleet_blocks} server blocks, forks {forks}, median of "
+            f"{repeat}: plan "
             f"{fleet_plan_s:.2f} s ({fleet_changes} changes, {fleet_peak:.0f} MB peak), "
             f"bare ansible nginx -T {fleet_floor:.2f} s"
         )
@@ -298,4 +326,9 @@ def scenario(
         "nginx.fleet_plan_s": round(fleet_plan_s, 2),
         "nginx.fleet_ansible_floor_s": round(fleet_floor, 2),
         "nginx.fleet_peak_rss_mb": fleet_peak,
+        "nginx.repeat": repeat,
+        "nginx.plan_samples_s": [round(p.seconds, 2) for p in plans],
+        "nginx.ansible_floor_samples_s": [round(f, 2) for f in floors],
+        "nginx.fleet_plan_samples_s": [round(p.seconds, 2) for p in fleet_plans],
+        "nginx.fleet_ansible_floor_samples_s": [round(f, 2) for f in fleet_floors],
     }
