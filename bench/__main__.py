@@ -99,6 +99,18 @@ def _ratio(numerator: Any, denominator: Any) -> str:
     return f"{numerator / denominator:.2f}x"
 
 
+def fleet_bound(results: dict[str, Any]) -> float | None:
+    """What the fleet plan is held to: the larger of the formula's bound (what the latency and
+    the buckets allow, with a server that has no CPU limit) and the floor client measured in the
+    same run (what this emulator on this machine allows)."""
+    known = [
+        value
+        for value in (results.get("fleet.lower_bound_s"), results.get("fleet.floor_s"))
+        if value
+    ]
+    return max(known) if known else None
+
+
 def table(results: dict[str, Any]) -> str:
     """The measured numbers, then each goal of the benchmark issue as a ratio and a verdict."""
     rows = [(key, value) for key, value in results.items() if not isinstance(value, dict)]
@@ -129,7 +141,7 @@ def table(results: dict[str, Any]) -> str:
         (
             "fleet plan / bound",
             results.get("fleet.remediate_plan_s"),
-            results.get("fleet.lower_bound_s"),
+            fleet_bound(results),
             1.3,
             False,
         ),

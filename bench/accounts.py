@@ -58,6 +58,19 @@ def accounts_file(ids: Sequence[str], path: Path) -> None:
     path.write_text(yaml.safe_dump(document, sort_keys=False), encoding="utf-8")
 
 
+def warm_up(session: Any) -> None:
+    """One call to each service the tools read, straight to moto: moto imports a service's
+    modules and templates on its first request (a second or more of the bench process's CPU),
+    which no measured run should pay for, or the first tool would pay for the others."""
+    for region in REGIONS:
+        session.client("elb", region_name=region).describe_load_balancers()
+        session.client("apigatewayv2", region_name=region).get_domain_names()
+        apigateway = session.client("apigateway", region_name=region)
+        apigateway.get_domain_names()
+        apigateway.get_rest_apis()
+    session.client("sts", region_name=REGIONS[0]).get_caller_identity()
+
+
 def scenario(
     accounts: int,
     per_region: int,
@@ -81,6 +94,7 @@ def scenario(
             # Every account has the same shape: one account's listings are paged per region.
             sample = as_account(ids[0])
             region_pages = {region: listing_pages(region, sample) for region in REGIONS}
+            warm_up(sample)
         pages = {unit_key(a, r): region_pages[r] for a in ids for r in REGIONS}
         with Proxy(server.url, limits) as proxy, tempfile.TemporaryDirectory() as tmp_name:
             tmp = Path(tmp_name)
@@ -90,6 +104,7 @@ def scenario(
             listed = tmp / "accounts.yml"
             accounts_file(ids, listed)
             plan, changes, read = _remediate(proxy, env, tmp, listed, parallel, log)
+            floor = _floor(proxy, env, listed, parallel, limits, plan, log)
             org_run = (
                 custodian.run_org(proxy, env, tmp, listed, parallel, log) if with_c7n_org else None
             )
@@ -104,6 +119,10 @@ def scenario(
         "fleet.remediate_plan_s": round(plan.seconds, 2),
         "fleet.c7n_org_s": round(org_run.seconds, 2) if org_run else None,
         "fleet.lower_bound_s": round(bound.seconds, 2),
+        "fleet.floor_s": round(floor.seconds, 2),
+        "fleet.floor_cpu_s": floor.cpu_s,
+        "fleet.floor_emulator_cpu_s": floor.emulator_cpu_s,
+        "fleet.floor_api_window_s": round(floor.api_window_s, 2),
         "fleet.api_calls": plan.total,
         "fleet.min_api_calls": bound.calls,
         "fleet.remediate_api_window_s": round(plan.api_window_s, 2),
@@ -158,3 +177,40 @@ def _remediate(
         f"{run.emulator_cpu_s:.1f} s"
     )
     return run, len(changes), len(touched)
+
+
+def _floor(
+    proxy: Proxy,
+    env: dict[str, str],
+    listed: Path,
+    parallel: int,
+    limits: Limits,
+    plan: Run,
+    log: Any,
+) -> Run:
+    """The floor client's run (`bench.floor`, a fresh process) over the same accounts file;
+    it must make exactly the calls remediate made, none throttled."""
+    command = [sys.executable, "-m", "bench.floor", str(listed), "--parallel", str(parallel)]
+    command += ["--workers", str(WORKERS_PER_REGION)]
+    command += ["--burst", str(limits.burst), "--rate", str(limits.rate)]
+    proxy.reset()
+    before = own_cpu()
+    result = run_measured(command, env)
+    emulator_cpu = own_cpu() - before
+    if result.code != 0:
+        raise RuntimeError(f"the floor client failed ({result.code}): {result.stderr[-2000:]}")
+    run = Run(result.seconds, peak_rss_mb=result.peak_rss_mb, cpu_s=result.cpu_seconds)
+    run.emulator_cpu_s = round(emulator_cpu, 2)
+    run.calls, run.throttled = proxy.counts_by_action()
+    run.api_window_s = proxy.api_window()
+    log(
+        f"floor client: {run.seconds:.1f} s ({run.api_window_s:.1f} s first to last call), "
+        f"{run.total} calls ({run.throttled} throttled); CPU {run.cpu_s:.1f} s, moto and proxy "
+        f"{run.emulator_cpu_s:.1f} s"
+    )
+    if run.throttled or run.calls != plan.calls:
+        raise RuntimeError(
+            f"the floor client's calls differ from remediate's: {dict(run.calls)} "
+            f"({run.throttled} throttled) against {dict(plan.calls)}"
+        )
+    return run

@@ -14,6 +14,7 @@ going from N to N+1 shards moves about 1/(N+1) of them.
 
 from __future__ import annotations
 
+import gc
 import hashlib
 import os
 import threading
@@ -32,6 +33,14 @@ INDEX_ENV = "JOB_COMPLETION_INDEX"
 COUNT_ENV = "REMEDIATE_SHARDS"
 DEFAULT_PARALLEL = 8
 PROGRESS_KEY = "units"
+UNITS_GC_THRESHOLD = 10_000
+"""The cyclic collector's first threshold while units are read (Python's default is 700).
+Reading a unit leaves cyclic garbage behind (an AWS unit's four botocore clients are classes
+built at run time, about 4,000 objects that only the cyclic collector frees), and at 700 new
+objects a collection, a fleet of 200 units ran it about 3,400 times: the clients of the units
+in flight were scanned again and again and moved to the oldest generation, whose collections
+cost the most. Measured on the benchmark's fleet (200 units): 9.3 CPU seconds of the process's
+29.5 in the collector at 700, 3.6 of 24.7 at 10,000, peak RSS 150 MB then 197 MB."""
 
 R = TypeVar("R")
 
@@ -216,8 +225,13 @@ def run(
 
     with lock:
         report()
-    with ThreadPoolExecutor(max_workers=max(1, min(parallel, total))) as pool:
-        answers = list(pool.map(one, units))
+    threshold = gc.get_threshold()
+    gc.set_threshold(UNITS_GC_THRESHOLD, *threshold[1:])
+    try:
+        with ThreadPoolExecutor(max_workers=max(1, min(parallel, total))) as pool:
+            answers = list(pool.map(one, units))
+    finally:
+        gc.set_threshold(*threshold)
     for unit, (value, failure) in zip(units, answers, strict=True):
         if failure is not None:
             results.failed.append(failure)

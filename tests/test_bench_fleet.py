@@ -3,6 +3,12 @@ their role, the proxy's rate buckets per account, and the lower bound's arithmet
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
+from collections import Counter
+from pathlib import Path
 from typing import Any
 
 import boto3
@@ -10,6 +16,8 @@ import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
+from bench.__main__ import fleet_bound, table
+from bench.accounts import POLICY, accounts_file
 from bench.fleet import MEMBER_ROLE, REGIONS, account_ids, seed_accounts, unit_key
 from bench.lower_bound import fleet_lower_bound
 from bench.proxy import DEFAULT_ACCOUNT, Limits, Proxy
@@ -97,3 +105,52 @@ def test_the_fleet_bound_is_the_sts_bucket_or_the_units_in_flight() -> None:
     # 3 s, then its unit's calls.
     many = fleet_lower_bound(shape, pages, accounts=100, limits=limits, workers=8, parallel=2)
     assert round(many.seconds, 3) == round(0.04 + 3.0 + 0.12, 3)
+
+
+def test_the_floor_client_makes_the_calls_remediate_makes(
+    aws: MotoServer, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """The bench holds the plan to the floor client only if both do the same work: the same
+    calls by action through the proxy, none throttled."""
+    monkeypatch.setenv("MOTO_EC2_LOAD_DEFAULT_AMIS", "false")
+    members = account_ids(2)
+    seed_accounts(members, 2)
+    listed = tmp_path / "accounts.yml"
+    accounts_file(members, listed)
+    policy = tmp_path / "policy.yaml"
+    policy.write_text(
+        POLICY.format(regions=", ".join(REGIONS), accounts_file=json.dumps(str(listed))),
+        encoding="utf-8",
+    )
+    calls: dict[str, Counter[str]] = {}
+    with Proxy(aws.url, Limits(latency=0, burst=1000, rate=1000)) as proxy:
+        env = {
+            **os.environ,
+            "AWS_ENDPOINT_URL": proxy.url,
+            "REMEDIATE_STATE_DIR": str(tmp_path / "state"),
+        }
+        floor = [sys.executable, "-m", "bench.floor", str(listed), "--parallel", "4"]
+        plan = [sys.executable, "-m", "remediate", "plan", "-p", str(policy), "--quiet"]
+        for name, command in (("floor", floor), ("remediate", plan)):
+            proxy.reset()
+            done = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
+            assert done.returncode == 0, done.stderr
+            calls[name], throttled = proxy.counts_by_action()
+            assert throttled == 0
+    # Per unit: 3 ELBv2 listings, 2 DescribeListeners, 2 attribute reads (both ALBs serve
+    # HTTPS), Classic DescribeLoadBalancers and 3 API Gateway listings; one AssumeRole an account.
+    units = len(members) * len(REGIONS)
+    assert calls["floor"]["AssumeRole"] == len(members)
+    assert calls["floor"]["DescribeListeners"] == 2 * units
+    assert calls["floor"]["DescribeLoadBalancerAttributes"] == 2 * units
+    assert calls["floor"]["DescribeLoadBalancers"] == 2 * units
+    assert sum(calls["floor"].values()) == len(members) + 11 * units
+    assert calls["floor"] == calls["remediate"]
+
+
+def test_the_fleet_goal_is_held_to_the_larger_of_the_bound_and_the_floor() -> None:
+    results = {"fleet.remediate_plan_s": 13.0, "fleet.lower_bound_s": 3.16, "fleet.floor_s": 10.0}
+    assert fleet_bound(results) == 10.0
+    assert "fleet plan / bound           1.30x    <=1.3x  yes" in table(results)
+    assert fleet_bound({**results, "fleet.floor_s": 2.0}) == 3.16
+    assert fleet_bound({"fleet.remediate_plan_s": 13.0}) is None

@@ -271,7 +271,7 @@ def test_role_chaining_signs_as_the_last_role_of_the_chain(aws: MotoServer) -> N
         role=[f"arn:aws:iam::{hub}:role/hub", "audit"],
         external_id="s3cret",
     )
-    session = Credentials(boto3.session.Session()).session(account, "us-east-1")
+    session = Credentials(boto3.session.Session()).session(account)
     identity = session.client("sts").get_caller_identity()
     assert identity["Account"] == target
     assert identity["Arn"] == f"arn:aws:sts::{target}:assumed-role/audit/remediate-{target}"
@@ -280,7 +280,7 @@ def test_role_chaining_signs_as_the_last_role_of_the_chain(aws: MotoServer) -> N
     from remediate.errors import DiscoveryError
 
     with pytest.raises(DiscoveryError, match=r"cannot assume .*hub -> .*audit: AccessDenied"):
-        Credentials(boto3.session.Session()).session(wrong, "us-east-1")
+        Credentials(boto3.session.Session()).session(wrong)
 
 
 def test_moto_would_assume_a_missing_role_but_the_sandbox_refuses_as_aws_does(
@@ -461,3 +461,17 @@ def test_a_bad_accounts_section_is_one_line_and_exit_1(
     assert result.code == 1
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and message in lines[0], result.stderr
+
+
+def test_the_accounts_share_one_model_loader_whose_search_path_does_not_grow(
+    aws: MotoServer,
+) -> None:
+    """Every account's session reads service models through one loader (parsed once), and
+    wrapping a session per account does not add boto3's data directory to it again each time."""
+    credentials = Credentials(boto3.session.Session())
+    sessions = [credentials.session(Account(id=f"{n:012d}")) for n in range(1, 4)]
+    loaders = {id(session._session.get_component("data_loader")) for session in sessions}
+    assert len(loaders) == 1
+    paths = sessions[0]._session.get_component("data_loader").search_paths
+    assert len(paths) == len(set(paths))
+    assert credentials.session(Account(id="000000000001")) is sessions[0]

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import gc
 import threading
 
 import pytest
 
 from remediate.errors import DiscoveryError, RemediateError
 from remediate.progress import Silent
-from remediate.units import Selection, Shard, Unit, owner, run
+from remediate.units import UNITS_GC_THRESHOLD, Selection, Shard, Unit, owner, run
 
 
 def units_of(count: int) -> list[Unit]:
@@ -141,3 +142,19 @@ def test_a_defect_in_a_unit_is_not_turned_into_a_report() -> None:
 
     with pytest.raises(KeyError):
         run(units_of(1), read, 2, Silent())
+
+
+def test_units_are_read_with_the_collector_threshold_raised_and_it_is_put_back() -> None:
+    before = gc.get_threshold()
+    seen: list[int] = []
+
+    def read(unit: Unit) -> str:
+        seen.append(gc.get_threshold()[0])
+        if unit.key.endswith("eu-west-1"):
+            raise ValueError("a defect")
+        return unit.key
+
+    with pytest.raises(ValueError):
+        run(units_of(2), read, 2, Silent())
+    assert set(seen) == {UNITS_GC_THRESHOLD}
+    assert gc.get_threshold() == before

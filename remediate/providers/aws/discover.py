@@ -180,6 +180,12 @@ class Deadline:
         client.meta.events.register_first("needs-retry", self.check)
 
 
+_OPENING = threading.Lock()
+"""Held while a `Session` makes its clients: the regions of one account share a boto3 session
+(`accounts.Credentials`), and boto3 sessions are not thread-safe. Making a client is CPU work in
+Python, which the GIL runs one thread at a time anyway."""
+
+
 @dataclass(frozen=True)
 class Session:
     """A client per region, made up front: boto3 sessions are not thread-safe, clients are."""
@@ -206,6 +212,13 @@ class Session:
         credentials sign for passes `account_id`: no STS client is then made (a client costs
         about 20 ms of CPU to build, which adds up over a fleet of accounts)."""
         session = session or boto3.session.Session()
+        with _OPENING:
+            return cls._open(regions, session, account_id)
+
+    @classmethod
+    def _open(
+        cls, regions: Iterable[str], session: boto3.session.Session, account_id: str | None
+    ) -> Session:
         if session.get_credentials() is None:
             raise DiscoveryError(
                 "no AWS credentials found: configure the standard credential chain "

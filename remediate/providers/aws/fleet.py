@@ -80,7 +80,7 @@ def discover_unit(policy: Policy, unit: Unit, progress: Progress) -> Inventory:
     scope = unit.scope
     if not isinstance(scope, Scope):
         raise TypeError(f"{unit.key}: not a unit the AWS provider listed")
-    session = scope.credentials.session(scope.account, scope.region)
+    session = scope.credentials.session(scope.account)
     inventory = discover(
         policy, progress, session, [scope.region], _label(scope.account), scope.account.id
     )

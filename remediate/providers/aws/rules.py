@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 from remediate.model import Endpoint
@@ -156,17 +157,27 @@ def choose_ssl_policy(
                     )
                 return candidate
         raise RuleError(f"aws.ssl_policy {explicit} is not offered by describe_ssl_policies")
+    best = _best(tuple(catalog), minimum, load_balancer_type, fips)
+    if best is None:
+        raise RuleError(
+            f"no {'FIPS ' if fips else ''}security policy offered for {load_balancer_type} "
+            f"load balancers accepts only TLS {minimum} and above"
+        )
+    return best
+
+
+@lru_cache(maxsize=64)
+def _best(
+    catalog: tuple[SslPolicy, ...], minimum: str, load_balancer_type: str, fips: bool
+) -> SslPolicy | None:
+    """The best fitting policy of `catalog`, remembered: a fleet's regions share one catalog,
+    and ranking it again for each weak listener was most of the planner's time in a fleet."""
     fitting = [
         p
         for p in catalog
         if p.meets(minimum) and p.supports(load_balancer_type) and (p.fips or not fips)
     ]
-    if not fitting:
-        raise RuleError(
-            f"no {'FIPS ' if fips else ''}security policy offered for {load_balancer_type} "
-            f"load balancers accepts only TLS {minimum} and above"
-        )
-    return min(fitting, key=_rank)
+    return min(fitting, key=_rank) if fitting else None
 
 
 def listener_verdict(
