@@ -154,9 +154,10 @@ def main(argv: list[str] | None = None) -> int:
         for item in listed
         for region in item["regions"]
     ]
-    # What remediate does while it reads units (`remediate.units.UNITS_GC_THRESHOLD`): the floor
-    # must not pay for a garbage collector setting that the plan avoids.
-    gc.set_threshold(10_000, *gc.get_threshold()[1:])
+    # What the `remediate` command does from its start (`remediate.cli._settle`): the floor must
+    # not pay for a garbage collector setting that the plan avoids.
+    gc.freeze()
+    gc.set_threshold(50_000, 20, 100)
     floor = Floor(args.parallel, args.workers, args.burst, args.rate)
     floor.run(units)
     return 0

@@ -34,7 +34,8 @@ COUNT_ENV = "REMEDIATE_SHARDS"
 DEFAULT_PARALLEL = 8
 PROGRESS_KEY = "units"
 UNITS_GC_THRESHOLD = 10_000
-"""The cyclic collector's first threshold while units are read (Python's default is 700).
+"""The cyclic collector's least first threshold while units are read (Python's default is 700;
+a higher one, such as the `remediate` command's, is kept).
 Reading a unit leaves cyclic garbage behind (an AWS unit's four botocore clients are classes
 built at run time, about 4,000 objects that only the cyclic collector frees), and at 700 new
 objects a collection, a fleet of 200 units ran it about 3,400 times: the clients of the units
@@ -226,7 +227,7 @@ def run(
     with lock:
         report()
     threshold = gc.get_threshold()
-    gc.set_threshold(UNITS_GC_THRESHOLD, *threshold[1:])
+    gc.set_threshold(max(threshold[0], UNITS_GC_THRESHOLD), *threshold[1:])
     try:
         with ThreadPoolExecutor(max_workers=max(1, min(parallel, total))) as pool:
             answers = list(pool.map(one, units))

@@ -144,8 +144,16 @@ def test_a_defect_in_a_unit_is_not_turned_into_a_report() -> None:
         run(units_of(1), read, 2, Silent())
 
 
-def test_units_are_read_with_the_collector_threshold_raised_and_it_is_put_back() -> None:
-    before = gc.get_threshold()
+@pytest.mark.parametrize(
+    ("first", "while_reading"),
+    [(700, UNITS_GC_THRESHOLD), (UNITS_GC_THRESHOLD * 5, UNITS_GC_THRESHOLD * 5)],
+    ids=["python-default-raised", "higher-kept"],
+)
+def test_units_are_read_with_the_collector_threshold_raised_and_it_is_put_back(
+    first: int, while_reading: int
+) -> None:
+    outside = gc.get_threshold()
+    gc.set_threshold(first, 10, 10)
     seen: list[int] = []
 
     def read(unit: Unit) -> str:
@@ -154,7 +162,10 @@ def test_units_are_read_with_the_collector_threshold_raised_and_it_is_put_back()
             raise ValueError("a defect")
         return unit.key
 
-    with pytest.raises(ValueError):
-        run(units_of(2), read, 2, Silent())
-    assert set(seen) == {UNITS_GC_THRESHOLD}
-    assert gc.get_threshold() == before
+    try:
+        with pytest.raises(ValueError):
+            run(units_of(2), read, 2, Silent())
+        assert set(seen) == {while_reading}
+        assert gc.get_threshold() == (first, 10, 10)
+    finally:
+        gc.set_threshold(*outside)
