@@ -9,7 +9,6 @@ the statements of that file), so `edit` can change exactly that text later.
 from __future__ import annotations
 
 import atexit
-import dataclasses
 import fnmatch
 import functools
 import posixpath
@@ -19,7 +18,7 @@ import threading
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from remediate.errors import RemediateError
 from remediate.providers.nginx.lexer import scan
@@ -84,8 +83,10 @@ class Directive:
         return f"{self.file}:{self.line}"
 
 
-@dataclass(frozen=True, slots=True)
-class Listen:
+class Listen(NamedTuple):
+    """One `listen` of a server. A named tuple: a large tree has tens of thousands, and a frozen
+    dataclass's constructor (a guarded set per field) was a tenth of its parse."""
+
     directive: Directive
     socket: str
     address: str
@@ -435,7 +436,7 @@ def _servers(top: Directive | None) -> tuple[list[Server], dict[str, Socket]]:
             directive = Directive("listen", ["80"], block.file, block.line, block.ordinal)
             implicit = parse_listen(directive)
             assert implicit is not None
-            server.listens = [dataclasses.replace(implicit, implicit=True)]
+            server.listens = [implicit._replace(implicit=True)]
         if top.name == "http":
             _collect_locations(server, block, [top, block])
         servers.append(server)
