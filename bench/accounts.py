@@ -25,7 +25,7 @@ from bench.aws import Run
 from bench.fleet import MEMBER_ROLE, REGIONS, account_ids, seed_accounts, unit_key
 from bench.lower_bound import fleet_lower_bound, listing_pages
 from bench.proxy import Limits, Proxy
-from bench.rss import own_cpu, run_measured
+from bench.rss import Measured, own_cpu, run_measured
 from remediate.providers.aws.discover import WORKERS_PER_REGION
 from remediate.sandbox.aws import MotoServer, environment
 from remediate.sandbox.org import as_account
@@ -142,6 +142,25 @@ def scenario(
     }
 
 
+def _through_proxy(
+    proxy: Proxy, command: list[str], env: dict[str, str], what: str
+) -> tuple[Run, Measured]:
+    """`command` run as a fresh process against the fleet, the proxy's counters reset first: its
+    wall and CPU time, peak memory, the calls it made by action, and the bench's own CPU meanwhile
+    (moto and the proxy serving it)."""
+    proxy.reset()
+    before = own_cpu()
+    result = run_measured(command, env)
+    emulator_cpu = own_cpu() - before
+    if result.code != 0:
+        raise RuntimeError(f"{what} failed ({result.code}): {result.stderr[-2000:]}")
+    run = Run(result.seconds, peak_rss_mb=result.peak_rss_mb, cpu_s=result.cpu_seconds)
+    run.emulator_cpu_s = round(emulator_cpu, 2)
+    run.calls, run.throttled = proxy.counts_by_action()
+    run.api_window_s = proxy.api_window()
+    return run, result
+
+
 def _remediate(
     proxy: Proxy, env: dict[str, str], tmp: Path, listed: Path, parallel: int, log: Any
 ) -> tuple[Run, int, int]:
@@ -154,21 +173,12 @@ def _remediate(
     env = {**env, "REMEDIATE_STATE_DIR": str(tmp / "state")}
     command = [sys.executable, "-m", "remediate", "plan", "-p", str(policy), "--format", "json"]
     command += ["--quiet", "--parallel", str(parallel)]
-    proxy.reset()
-    before = own_cpu()
-    result = run_measured(command, env)
-    emulator_cpu = own_cpu() - before
-    if result.code != 0:
-        raise RuntimeError(f"remediate plan failed ({result.code}): {result.stderr[-2000:]}")
+    run, result = _through_proxy(proxy, command, env, "remediate plan")
     document = json.loads(result.stdout)
     if document.get("failed_units"):
         raise RuntimeError(f"remediate plan left units unread: {document['failed_units'][:3]}")
     changes = document["changes"]
     touched = {change["resource"].split(":")[4] for change in changes}
-    run = Run(result.seconds, peak_rss_mb=result.peak_rss_mb, cpu_s=result.cpu_seconds)
-    run.emulator_cpu_s = round(emulator_cpu, 2)
-    run.calls, run.throttled = proxy.counts_by_action()
-    run.api_window_s = proxy.api_window()
     log(
         f"remediate plan --parallel {parallel}: {run.seconds:.1f} s "
         f"({run.api_window_s:.1f} s first to last call), {run.total} calls "
@@ -193,16 +203,7 @@ def _floor(
     command = [sys.executable, "-m", "bench.floor", str(listed), "--parallel", str(parallel)]
     command += ["--workers", str(WORKERS_PER_REGION)]
     command += ["--burst", str(limits.burst), "--rate", str(limits.rate)]
-    proxy.reset()
-    before = own_cpu()
-    result = run_measured(command, env)
-    emulator_cpu = own_cpu() - before
-    if result.code != 0:
-        raise RuntimeError(f"the floor client failed ({result.code}): {result.stderr[-2000:]}")
-    run = Run(result.seconds, peak_rss_mb=result.peak_rss_mb, cpu_s=result.cpu_seconds)
-    run.emulator_cpu_s = round(emulator_cpu, 2)
-    run.calls, run.throttled = proxy.counts_by_action()
-    run.api_window_s = proxy.api_window()
+    run, _ = _through_proxy(proxy, command, env, "the floor client")
     log(
         f"floor client: {run.seconds:.1f} s ({run.api_window_s:.1f} s first to last call), "
         f"{run.total} calls ({run.throttled} throttled); CPU {run.cpu_s:.1f} s, moto and proxy "
