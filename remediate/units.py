@@ -14,7 +14,6 @@ going from N to N+1 shards moves about 1/(N+1) of them.
 
 from __future__ import annotations
 
-import gc
 import hashlib
 import os
 import threading
@@ -33,15 +32,7 @@ INDEX_ENV = "JOB_COMPLETION_INDEX"
 COUNT_ENV = "REMEDIATE_SHARDS"
 DEFAULT_PARALLEL = 8
 PROGRESS_KEY = "units"
-UNITS_GC_THRESHOLD = 10_000
-"""The cyclic collector's least first threshold while units are read (Python's default is 700;
-a higher one, such as the `remediate` command's, is kept).
-Reading a unit leaves cyclic garbage behind (an AWS unit's four botocore clients are classes
-built at run time, about 4,000 objects that only the cyclic collector frees), and at 700 new
-objects a collection, a fleet of 200 units ran it about 3,400 times: the clients of the units
-in flight were scanned again and again and moved to the oldest generation, whose collections
-cost the most. Measured on the benchmark's fleet (200 units): 9.3 CPU seconds of the process's
-29.5 in the collector at 700, 3.6 of 24.7 at 10,000, peak RSS 150 MB then 197 MB."""
+
 
 R = TypeVar("R")
 
@@ -226,13 +217,8 @@ def run(
 
     with lock:
         report()
-    threshold = gc.get_threshold()
-    gc.set_threshold(max(threshold[0], UNITS_GC_THRESHOLD), *threshold[1:])
-    try:
-        with ThreadPoolExecutor(max_workers=max(1, min(parallel, total))) as pool:
-            answers = list(pool.map(one, units))
-    finally:
-        gc.set_threshold(*threshold)
+    with ThreadPoolExecutor(max_workers=max(1, min(parallel, total))) as pool:
+        answers = list(pool.map(one, units))
     for unit, (value, failure) in zip(units, answers, strict=True):
         if failure is not None:
             results.failed.append(failure)

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import gc
 import threading
 
 import pytest
 
 from remediate.errors import DiscoveryError, RemediateError
 from remediate.progress import Silent
-from remediate.units import UNITS_GC_THRESHOLD, Selection, Shard, Unit, owner, run
+from remediate.units import Selection, Shard, Unit, owner, run
 
 
 def units_of(count: int) -> list[Unit]:
@@ -142,30 +141,3 @@ def test_a_defect_in_a_unit_is_not_turned_into_a_report() -> None:
 
     with pytest.raises(KeyError):
         run(units_of(1), read, 2, Silent())
-
-
-@pytest.mark.parametrize(
-    ("first", "while_reading"),
-    [(700, UNITS_GC_THRESHOLD), (UNITS_GC_THRESHOLD * 5, UNITS_GC_THRESHOLD * 5)],
-    ids=["python-default-raised", "higher-kept"],
-)
-def test_units_are_read_with_the_collector_threshold_raised_and_it_is_put_back(
-    first: int, while_reading: int
-) -> None:
-    outside = gc.get_threshold()
-    gc.set_threshold(first, 10, 10)
-    seen: list[int] = []
-
-    def read(unit: Unit) -> str:
-        seen.append(gc.get_threshold()[0])
-        if unit.key.endswith("eu-west-1"):
-            raise ValueError("a defect")
-        return unit.key
-
-    try:
-        with pytest.raises(ValueError):
-            run(units_of(2), read, 2, Silent())
-        assert set(seen) == {while_reading}
-        assert gc.get_threshold() == (first, 10, 10)
-    finally:
-        gc.set_threshold(*outside)
