@@ -13,8 +13,8 @@ HTTPS listener, by its `DescribeLoadBalancerAttributes`, and the four listings o
 ELBv2 (Classic `DescribeLoadBalancers`, API Gateway v2 `GetDomainNames`, API Gateway
 `GetDomainNames` and `GetRestApis`). `--parallel` units in flight, each with up to `--workers`
 calls in flight (on one shared pool of threads); nothing is done with the answers beyond finding
-the next calls (the proxy counts them). The cyclic garbage collector runs at the threshold
-remediate sets while it reads units.
+the next calls (the proxy counts them). The garbage collector runs with the settings the
+`remediate` command gives itself (`remediate.cli._settle`).
 """
 
 from __future__ import annotations
@@ -39,7 +39,10 @@ remediate's retries do (the bench checks that the floor was never throttled)."""
 
 
 class Pace:
-    """A blocking token bucket: call n leaves no earlier than (n - burst) / rate."""
+    """A blocking token bucket: call n leaves no earlier than (n - burst) / rate. The same
+    arithmetic as `remediate.providers.aws.discover.RateLimit`, kept here because the floor
+    imports nothing of remediate: that import (boto3 and the models) is start-up it would not
+    need (0.6 to 0.8 s measured on a busy machine)."""
 
     def __init__(self, burst: int, rate: float) -> None:
         self.rate = rate
