@@ -114,6 +114,16 @@ def test_tls13_offered_wins_over_a_lower_floor() -> None:
     assert choose_ssl_policy([only12, with13], "1.2", "application") is with13
 
 
+def test_each_catalog_gets_its_own_policy_back_when_an_equal_one_was_ranked_before() -> None:
+    """The ranking is remembered by catalog contents; the policy returned is the one of the
+    catalog asked about (its region's read), not an equal one of an earlier call."""
+    first = [ssl_policy("A-2024-01", "1.2", ciphers=AEAD), ssl_policy("Z-2020-01", "1.3")]
+    second = [ssl_policy("A-2024-01", "1.2", ciphers=AEAD), ssl_policy("Z-2020-01", "1.3")]
+    assert first == second
+    assert choose_ssl_policy(first, "1.2", "application") is first[1]
+    assert choose_ssl_policy(second, "1.2", "application") is second[1]
+
+
 def test_a_policy_the_load_balancer_type_does_not_support_is_never_chosen() -> None:
     alb_only = ssl_policy("A-TLS13-2024-01", "1.2", "1.3", ciphers=TLS13, types=("application",))
     nlb_ok = ssl_policy("B-TLS13-2021-06", "1.2", "1.3", ciphers=TLS13, types=("network",))

@@ -157,27 +157,29 @@ def choose_ssl_policy(
                     )
                 return candidate
         raise RuleError(f"aws.ssl_policy {explicit} is not offered by describe_ssl_policies")
-    best = _best(tuple(catalog), minimum, load_balancer_type, fips)
+    offered = tuple(catalog)
+    best = _best(offered, minimum, load_balancer_type, fips)
     if best is None:
         raise RuleError(
             f"no {'FIPS ' if fips else ''}security policy offered for {load_balancer_type} "
             f"load balancers accepts only TLS {minimum} and above"
         )
-    return best
+    return offered[best]
 
 
 @lru_cache(maxsize=64)
 def _best(
     catalog: tuple[SslPolicy, ...], minimum: str, load_balancer_type: str, fips: bool
-) -> SslPolicy | None:
-    """The best fitting policy of `catalog`, remembered: a fleet's regions share one catalog,
-    and ranking it again for each weak listener was most of the planner's time in a fleet."""
+) -> int | None:
+    """Where in `catalog` the best fitting policy is, remembered: a fleet's regions share one
+    catalog, and ranking it again for each weak listener was most of the planner's time in a
+    fleet. An index, not the policy: an equal catalog read elsewhere gets its own object back."""
     fitting = [
-        p
-        for p in catalog
+        index
+        for index, p in enumerate(catalog)
         if p.meets(minimum) and p.supports(load_balancer_type) and (p.fips or not fips)
     ]
-    return min(fitting, key=_rank) if fitting else None
+    return min(fitting, key=lambda index: _rank(catalog[index])) if fitting else None
 
 
 def listener_verdict(
