@@ -11,7 +11,7 @@ import pytest
 
 from bench.nginx import write_tree
 from remediate.providers.nginx.config import NginxConfigError, _crossplane_parse
-from remediate.providers.nginx.lexer import scan
+from remediate.providers.nginx.lexer import Token, scan, tokens
 
 CORPUS = Path(__file__).resolve().parents[1] / "corpus" / "nginx"
 NOT_CONFIG = {"SOURCE", "LICENSE", "case.json"}
@@ -114,3 +114,49 @@ def test_what_it_reads_is_what_crossplane_reads(text: str) -> None:
 @pytest.mark.parametrize("text", LEFT_TO_CROSSPLANE)
 def test_corners_are_left_to_crossplane(text: str) -> None:
     assert scan(text).parsed is None
+
+
+def token_by_token(text: str) -> list[tuple[Token, list[Token], int]]:
+    """Each statement (name, arguments, end offset) from nginx's tokens one at a time: what
+    `scan`, which reads plain statements whole, must find. A statement the text leaves
+    unterminated ends where its name does; one cut short by `}` ends before it."""
+    found: list[tuple[Token, list[Token], int]] = []
+    name: Token | None = None
+    args: list[Token] = []
+    for token in tokens(text, comments=True):
+        comment = not token.quoted and token.text.startswith("#")
+        punct = not token.quoted and token.text in (";", "{", "}")
+        if name is None:
+            if not comment and not (punct and token.text == "}"):
+                name, args = token, []
+        elif punct:
+            found.append((name, args, token.end if token.text != "}" else token.start))
+            name = None
+        elif not comment:
+            args.append(token)
+    if name is not None:
+        found.append((name, args, name.end))
+    return found
+
+
+STATEMENT_CORNERS = [
+    "location ~ ^/x$ { return 200; }",
+    "location ~ ^/x${ a; }",
+    "set $a ${b}c;",
+    "a b\\ c;",
+    "a \\; b;",
+    "a b$ ;",
+    "a\n\n  b\n c\n;\n\nd {\n}\n",
+    "a b;c d{e f;}",
+    "a 'b' c;",
+    "a b",
+    "  ",
+]
+
+
+@pytest.mark.parametrize(
+    "text", [t for _, t in CORPUS_TEXTS] + READ_HERE + LEFT_TO_CROSSPLANE + STATEMENT_CORNERS
+)
+def test_statements_are_where_the_tokens_put_them(text: str) -> None:
+    found = [(s.name, s.args, s.end) for s in scan(text).statements]
+    assert found == token_by_token(text)

@@ -30,18 +30,31 @@ class Token(NamedTuple):
     quoted: bool
 
 
-@dataclass(slots=True)
 class Statement:
     """Where one statement sits in its file's text."""
 
-    name: Token
-    args: list[Token]
-    end: int
-    """Offset just after the terminating `;` or `{`."""
+    __slots__ = ("_args", "_text", "end", "name")
+
+    def __init__(
+        self, name: Token, end: int, args: list[Token] | None = None, text: str = ""
+    ) -> None:
+        self.name = name
+        self.end = end
+        """Offset just after the terminating `;` or `{`."""
+        self._args = args
+        self._text = text
 
     @property
     def start(self) -> int:
         return self.name.start
+
+    @property
+    def args(self) -> list[Token]:
+        """The argument tokens. A statement read whole (`_PLAIN`) has its arguments tokenised
+        only when asked: edits ask for a few statements of a file, parsing for none."""
+        if self._args is None:
+            self._args = list(tokens(self._text, start=self.name, end=self.end - 1))
+        return self._args
 
 
 # One nginx token at a time, after the blanks before it, as nginx's own lexer splits them: a
@@ -61,19 +74,35 @@ _TOKEN = re.compile(
 _ESCAPE = re.compile(r"\\([\s\S])")
 
 
-def tokens(text: str, comments: bool = False) -> Iterator[Token]:
+# A whole statement whose words are plain (no quote, escape, `${` or comment among them), a
+# comment, or a `}`: most of a real file, read with one match each instead of one per token.
+# Anything else fails to match and is read token by token (`_TOKEN`).
+_PLAIN_WORD = r"(?:[^\s{};\\#\"'$]|\$(?!\{))(?:[^\s{};\\$]|\$(?!\{))*"
+_PLAIN = re.compile(
+    rf"""\s*(?:
+        (?P<comment>\#[^\n]*)
+      | (?P<close>\}})
+      | (?P<name>{_PLAIN_WORD})(?P<args>(?:\s+{_PLAIN_WORD})*)\s*(?P<term>[;{{]))""",
+    re.VERBOSE,
+)
+
+
+def tokens(
+    text: str, comments: bool = False, *, start: Token | None = None, end: int | None = None
+) -> Iterator[Token]:
     """nginx's tokens with offsets: words, quoted strings, `{`, `}`, `;`; comments (an unquoted
-    token starting with `#`) only when asked for."""
-    line, counted = 1, 0
+    token starting with `#`) only when asked for. From just after the token `start` (counting
+    lines from it) up to offset `end` when given, else the whole text."""
+    line, counted = (start.line, start.end) if start is not None else (1, 0)
     count = text.count
-    for match in _TOKEN.finditer(text):
+    for match in _TOKEN.finditer(text, counted, len(text) if end is None else end):
         kind = match.lastgroup
         if kind == "comment" and not comments:
             continue
-        start, end = match.span(match.lastindex or 0)
-        line += count("\n", counted, start)
-        counted = start
-        yield Token(text[start:end], start, end, line, kind == "quoted")
+        first, last = match.span(match.lastindex or 0)
+        line += count("\n", counted, first)
+        counted = first
+        yield Token(text[first:last], first, last, line, kind == "quoted")
 
 
 @dataclass(frozen=True)
@@ -143,6 +172,11 @@ class _Parse:
         else:
             self.stack.pop()
 
+    def whole(self, name: str, line: int, args: list[str], term: str) -> None:
+        """A plain statement read at once: its name, line, arguments and terminator."""
+        self.current = {"directive": name, "line": line, "args": args}
+        self.end(term)
+
     def end(self, term: str) -> None:
         stmt = self.current
         assert stmt is not None
@@ -186,30 +220,60 @@ def _if_args(args: list[str]) -> None:
 
 @functools.lru_cache(maxsize=4096)
 def scan(text: str) -> Scan:
-    """A file's statements, for `edit` and for `config`, from one pass over its tokens (cached by
+    """A file's statements, for `edit` and for `config`, from one pass over its text (cached by
     text: a plan reads each file once to parse it and again for its edits; callers only read
     the result)."""
     statements: list[Statement] = []
     parse = _Parse(text)
+    plain = _PLAIN.match
+    count = text.count
+    line, counted, position = 1, 0, 0
     current: Statement | None = None
-    for token in tokens(text, comments=True):
-        comment = not token.quoted and token.text.startswith("#")
+    while True:
+        found = plain(text, position) if current is None else None
+        if found is not None:
+            position = found.end()
+            kind = found.lastgroup
+            if kind == "close":
+                if parse.ok:
+                    parse.close_block()
+            elif kind == "term":
+                first, last = found.span("name")
+                line += count("\n", counted, first)
+                counted = first
+                name = found.group("name")
+                statements.append(
+                    Statement(Token(name, first, last, line, False), position, None, text)
+                )
+                if parse.ok:
+                    parse.whole(name, line, found.group("args").split(), found.group("term"))
+            continue
+        # Not a plain statement (or inside one that is not): one token at a time.
+        match = _TOKEN.match(text, position)
+        if match is None:
+            break
+        position = match.end()
+        kind = match.lastgroup
+        first, last = match.span(match.lastindex or 0)
+        line += count("\n", counted, first)
+        counted = first
+        token = Token(text[first:last], first, last, line, kind == "quoted")
         if current is None:
-            if comment:
+            if kind == "comment":
                 continue
-            if token.quoted or token.text != "}":
-                current = Statement(token, [], token.end)
+            if kind == "quoted" or token.text != "}":
+                current = Statement(token, token.end, [])
                 statements.append(current)
                 if parse.ok:
                     parse.start(token)
             elif parse.ok:
                 parse.close_block()
-        elif not token.quoted and token.text in (";", "{", "}"):
+        elif kind == "punct":
             current.end = token.end if token.text != "}" else token.start
             current = None
             if parse.ok:
                 parse.end(token.text)
-        elif comment:
+        elif kind == "comment":
             # crossplane reports a comment among the arguments as a statement of its own.
             parse.ok = False
         else:
