@@ -8,10 +8,13 @@ ansible-runner passes on) appends a line for every playbook that starts.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import replace
+from datetime import date
 from pathlib import Path
 
 import pytest
 
+from remediate import planner
 from remediate.hosts import collection
 from remediate.policy import Policy
 from remediate.policy import load as load_policy
@@ -20,7 +23,9 @@ from remediate.provider import discovery
 from remediate.providers.haproxy.discover import collector as haproxy_collector
 from remediate.providers.haproxy.host import read as haproxy_read
 from remediate.providers.nginx.discover import collector as nginx_collector
+from remediate.providers.nginx.discover import discover as nginx_discover
 from remediate.providers.nginx.host import COLLECT_TASK, Prepared
+from remediate.providers.nginx.rules import REVIEWED
 from remediate.sandbox.nginx import echo_backend, free_port
 from tests.conftest import Cli
 from tests.nginx_env import NGINX, NginxHost, websocket_backend
@@ -161,4 +166,31 @@ def test_a_host_one_collect_play_fails_on_is_still_read_by_the_next(
     assert isinstance(prepared, Prepared)
     assert prepared.host.files[str(nginx.site)] == nginx.site.read_text()
     assert prepared.config.tls_servers()
+    # ... and reviewed under the policy discovery ran with.
+    assert prepared.reviewed is not None
+    assert prepared.reviewed[0] is policy
+    assert f"edge1:{nginx.site}" in [c.resource for c in prepared.reviewed[1].changes]
     assert ("lb2", COLLECT_TASK) not in nginx_part.early
+
+
+def test_the_verdict_reached_as_a_host_arrived_is_the_plan_only_under_its_own_policy(
+    tmp_path: Path, edge: tuple[NginxHost, HAProxyHost]
+) -> None:
+    nginx, _ = edge
+    inventory = tmp_path / "hosts.ini"
+    inventory.write_text(nginx.inventory_line() + "\n", encoding="utf-8")
+    policy = write_policy(tmp_path, inventory)
+    stricter = policy.model_copy(update={"tls": policy.tls.model_copy(update={"minimum": "1.3"})})
+    today = date(2026, 12, 2)
+    with discovery(["nginx"]):
+        found = nginx_discover(policy, Silent())
+    assert list(found.facts[REVIEWED]) == ["edge1"]
+    unreviewed = replace(found, facts={k: v for k, v in found.facts.items() if k != REVIEWED})
+
+    for under in (policy, stricter):
+        reached, fresh = (planner.plan(inv, under, today) for inv in (found, unreviewed))
+        assert (reached.changes, reached.findings) == (fresh.changes, fresh.findings)
+    # The two policies plan different texts: the stricter one was not served the early verdict.
+    weaker, strict = (planner.plan(found, p, today).changes[0].after for p in (policy, stricter))
+    assert "ssl_protocols TLSv1.2 TLSv1.3;" in str(weaker)
+    assert "ssl_protocols TLSv1.3;" in str(strict)

@@ -8,10 +8,13 @@ inventory's facts (`nginx.trees`, `nginx.parsed`), not in the plan.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
-from remediate.errors import DiscoveryError
-from remediate.hosts import Collector, collection, sha256_text
+from remediate.errors import DiscoveryError, RemediateError
+from remediate.hosts import Collector, EarlyReader, collection, sha256_text
 from remediate.inventory import Inventory
 from remediate.model import Endpoint
 from remediate.policy import Policy
@@ -27,8 +30,16 @@ from remediate.providers.nginx.host import (
     read,
 )
 from remediate.providers.nginx.model import Kind, NginxSettings
-from remediate.providers.nginx.rules import HARD_LINKS, LINKS, PARSED, TREES
+from remediate.providers.nginx.rules import (
+    HARD_LINKS,
+    LINKS,
+    PARSED,
+    REVIEWED,
+    TREES,
+    host_verdict,
+)
 from remediate.providers.nginx.runner import PLAYBOOKS
+from remediate.rules import Verdict
 
 NAME = "nginx"
 
@@ -52,8 +63,33 @@ def collector(policy: Policy, inventory: Path) -> Collector:
         COLLECT_PLAY,
         inventory,
         policy.section(NAME, NginxSettings).forks,
-        early={COLLECT_TASK: prepare},
+        early={COLLECT_TASK: _reviewing(policy)},
     )
+
+
+def _reviewing(policy: Policy) -> EarlyReader:
+    """`prepare`, then the rules' verdict under `policy`: the plan's work on a host done as soon
+    as its tree arrives, while Ansible is still finishing (the other hosts, its own shutdown)."""
+
+    def read(host: str, result: Mapping[str, Any]) -> Prepared:
+        prepared = prepare(host, result)
+        collected = prepared.host
+        try:
+            verdict = host_verdict(
+                collected.files,
+                collected.version,
+                prepared.config,
+                policy,
+                host=host,
+                links=collected.links,
+                hard_links=collected.hard_links,
+            )
+        except RemediateError:
+            # Planning meets the same error again, where it reports it.
+            return prepared
+        return replace(prepared, reviewed=(policy, verdict))
+
+    return read
 
 
 def endpoint_of(host: HostConfig, policy: Policy, config: Config | None = None) -> Endpoint:
@@ -87,19 +123,22 @@ def discover(policy: Policy, progress: Progress | None = None) -> Inventory:
     inventory = Inventory(providers=[NAME])
     trees: dict[str, dict[str, str]] = {}
     parsed: dict[str, Config] = {}
+    reviewed: dict[str, tuple[Policy, Verdict]] = {}
     for host in hosts:
-        # Parsed once, as the host's result arrived when it could be; the rules plan from the
-        # same parse (facts[PARSED]).
+        # Parsed once, and reviewed, as the host's result arrived when it could be; the rules
+        # plan from the same parse (facts[PARSED]), or take that verdict (facts[REVIEWED]).
         early = run.early.get((host.host, COLLECT_TASK))
-        parsed[host.host] = (
-            early.config
-            if isinstance(early, Prepared) and early.host is host
-            else parse_tree(host.files, host.conf_path, host.prefix)
-        )
+        if isinstance(early, Prepared) and early.host is host:
+            parsed[host.host] = early.config
+            if early.reviewed is not None:
+                reviewed[host.host] = early.reviewed
+        else:
+            parsed[host.host] = parse_tree(host.files, host.conf_path, host.prefix)
         inventory.endpoints.append(endpoint_of(host, policy, parsed[host.host]))
         trees[host.host] = host.files
     inventory.facts[TREES] = trees
     inventory.facts[PARSED] = parsed
+    inventory.facts[REVIEWED] = reviewed
     inventory.facts[LINKS] = {host.host: host.links for host in hosts}
     inventory.facts[HARD_LINKS] = {host.host: host.hard_links for host in hosts}
     return inventory

@@ -18,7 +18,7 @@ import shlex
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from remediate.errors import DiscoveryError
 from remediate.hosts import sha256_text, unpack_archive
@@ -26,6 +26,10 @@ from remediate.model import fingerprint
 from remediate.progress import Progress
 from remediate.providers.nginx.config import Config, parse_tree
 from remediate.providers.nginx.runner import FORKS, PlaybookRun, run_playbook
+
+if TYPE_CHECKING:
+    from remediate.policy import Policy
+    from remediate.rules import Verdict
 
 COLLECT_PLAYBOOK = "collect.yml"
 COLLECT_PLAY = "Collect the effective Nginx configuration"
@@ -102,6 +106,9 @@ class Prepared:
 
     host: HostConfig
     config: Config
+    reviewed: tuple[Policy, Verdict] | None = None
+    """The rules' verdict on the host and the policy it is under, when discovery asked for it
+    (`discover.collector`)."""
 
 
 def host_config(host: str, result: Mapping[str, Any]) -> HostConfig:

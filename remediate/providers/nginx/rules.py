@@ -40,6 +40,9 @@ PARSED = "nginx.parsed"
 # facts[HARD_LINKS][host] = {path: number of names} for files with several hard links.
 LINKS = "nginx.links"
 HARD_LINKS = "nginx.hard_links"
+# facts[REVIEWED][host] = (policy, verdict): the host reviewed as soon as its tree arrived, while
+# Ansible was still finishing (`discover.collector`).
+REVIEWED = "nginx.reviewed"
 
 PROTOCOLS = {"TLSv1": "1.0", "TLSv1.1": "1.1", "TLSv1.2": "1.2", "TLSv1.3": "1.3"}
 SSL_PROTOCOLS = ("SSLv2", "SSLv3")
@@ -604,16 +607,41 @@ def _answering(socket: Listening) -> Server:
 
 
 def evaluate(endpoint: Endpoint, policy: Policy, facts: Mapping[str, Any]) -> Verdict:
-    """One change per file to edit on the host `endpoint` names: the file's whole new text, its
-    unified diff and, in words, every reason it changes."""
+    """One change per file to edit on the host `endpoint` names (`host_verdict`); the verdict
+    discovery already reached under the same policy when it did (facts[REVIEWED])."""
     files: Mapping[str, str] | None = facts.get(TREES, {}).get(endpoint.resource)
     if files is None:
         return Verdict(findings=[Note(UNREAD, "the config tree of this host was not collected")])
+    reviewed: tuple[Policy, Verdict] | None = facts.get(REVIEWED, {}).get(endpoint.resource)
+    if reviewed is not None and reviewed[0] == policy:
+        return reviewed[1]
     context = endpoint.context
-    version = str(context["version"])
     config = facts.get(PARSED, {}).get(endpoint.resource)
     if config is None:
         config = parse_tree(files, context["conf_path"], context.get("prefix"))
+    return host_verdict(
+        files,
+        str(context["version"]),
+        config,
+        policy,
+        host=endpoint.resource,
+        links=facts.get(LINKS, {}).get(endpoint.resource, {}),
+        hard_links=facts.get(HARD_LINKS, {}).get(endpoint.resource, {}),
+    )
+
+
+def host_verdict(
+    files: Mapping[str, str],
+    version: str,
+    config: Config,
+    policy: Policy,
+    *,
+    host: str,
+    links: Mapping[str, str],
+    hard_links: Mapping[str, int],
+) -> Verdict:
+    """One change per file to edit on `host` (its tree `files`, parsed as `config`): the file's
+    whole new text, its unified diff and, in words, every reason it changes."""
     found = review(config, policy, version)
     new_files = edit.apply(files, [fix.edit for fix in found.fixes])
     if not new_files:
@@ -625,8 +653,6 @@ def evaluate(endpoint: Endpoint, policy: Policy, facts: Mapping[str, Any]) -> Ve
         s.model_copy(update={"http2": s.http2 or (policy.http2 and not s.stream)})
         for s in sockets(config, policy, version)
     )
-    links: Mapping[str, str] = facts.get(LINKS, {}).get(endpoint.resource, {})
-    hard_links: Mapping[str, int] = facts.get(HARD_LINKS, {}).get(endpoint.resource, {})
     # Each file's reasons and rules, in the order the fixes were found, each once.
     reasons_of: dict[str, dict[str, None]] = {}
     rules_of: dict[str, dict[str, None]] = {}
@@ -651,10 +677,10 @@ def evaluate(endpoint: Endpoint, policy: Policy, facts: Mapping[str, Any]) -> Ve
                 reason="; ".join(reasons),
                 rules=tuple(rules_of[path]),
                 diff={label: edit.unified_diff(path, files[path], text)},
-                resource=f"{endpoint.resource}:{path}",
+                resource=f"{host}:{path}",
                 kind=Kind.FILE,
                 target=HostFile(
-                    host=endpoint.resource,
+                    host=host,
                     path=path,
                     real_path=real if real != path else "",
                     sockets=after_sockets,
