@@ -129,11 +129,13 @@ def run_playbook(
     reading: list[tuple[PlaybookRun, str, str, Future[object]]] = []
 
     def on_event(event: dict[str, Any]) -> bool:
+        """Keep what the run needs of an event. Returns False: ansible-runner then does not
+        also write each event, collected files and all, to the private directory."""
         data = event.get("event_data") or {}
         host = data.get("host")
         kind = event.get("event", "")
         if not host:
-            return True
+            return False
         play = outcome.plays.setdefault(str(data.get("play", "")), PlaybookRun())
         task = str(data.get("task", ""))
         res = data.get("res") or {}
@@ -156,7 +158,7 @@ def run_playbook(
         reader = (early or {}).get(task)
         if kind == "runner_on_ok" and reader is not None:
             reading.append((play, host, task, readers.submit(reader, host, res)))
-        return True
+        return False
 
     path = _path()
     program = shutil.which("ansible-playbook", path=path)
