@@ -12,7 +12,7 @@ from remediate.policy import Policy
 from remediate.policy import model as policy_model
 from remediate.providers.nginx import edit, rules
 from remediate.providers.nginx.config import parse_tree
-from remediate.rules import Note
+from remediate.rules import Note, Verdict
 from remediate.targets import HostFile, Socket
 
 MAIN = "/etc/nginx/nginx.conf"
@@ -119,6 +119,21 @@ def test_the_sockets_after_the_edits_have_http2_only_where_the_policy_turns_it_o
     assert isinstance(off.target, HostFile) and isinstance(on.target, HostFile)
     assert [s.http2 for s in off.target.sockets] == [False]
     assert [s.http2 for s in on.target.sockets] == [True]
+
+
+def test_a_verdict_reached_at_discovery_is_taken_only_under_an_equal_policy() -> None:
+    files = {MAIN: main_with("    ssl_protocols TLSv1 TLSv1.2;"), SITE: APP}
+    pol = policy()
+    reached = Verdict(findings=[Note("nginx-tls-floor", "reached while Ansible finished")])
+    facts = {rules.TREES: {"web1": files}, rules.REVIEWED: {"web1": (pol, reached)}}
+    # Equal, not only the same object: a policy read again from the same file.
+    assert rules.evaluate(host(), policy(), facts) is reached
+    fresh = rules.evaluate(host(), policy(http2=True), facts)
+    assert fresh == rules.evaluate(host(), policy(http2=True), {rules.TREES: {"web1": files}})
+    assert [c.resource for c in fresh.changes] == [f"web1:{MAIN}", f"web1:{SITE}"]
+    # Another host's verdict is not this one's.
+    other = {**facts, rules.REVIEWED: {"web2": (pol, reached)}}
+    assert rules.evaluate(host(), pol, other) is not reached
 
 
 def test_a_relative_conf_path_is_read_under_the_hosts_prefix() -> None:

@@ -4,9 +4,10 @@
 
 crossplane's own lexer reads a file one character at a time through several generators, and only
 from a path; for a tree of hundreds of files that was most of a plan's parse. The regular
-expression below splits tokens as crossplane does, and `Scan.parsed` is crossplane's statement
-list for the file (as `crossplane.parse(path, single=True, check_ctx=False, comments=False)`
-reports it: directive, line, args, block), with crossplane's own argument checks
+expressions below split tokens as crossplane does (a statement of plain words in one match, any
+other a token at a time), and `Scan.parsed` is crossplane's statement list for the file (as
+`crossplane.parse(path, single=True, check_ctx=False, comments=False)` reports it: directive,
+line, args, block), with crossplane's own argument checks
 (`crossplane.analyzer`). Where crossplane's reading has corners this pass does not reproduce
 (carriage returns, `${` variables, Lua blocks, a comment among a statement's arguments, anything
 that is not well formed), `parsed` is None and the caller asks crossplane itself, so errors and
