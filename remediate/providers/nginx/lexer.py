@@ -32,7 +32,9 @@ class Token(NamedTuple):
 
 
 class Statement:
-    """Where one statement sits in its file's text."""
+    """Where one statement sits in its file's text: its `name` token, its argument tokens and
+    `end`, the offset just after its terminating `;` or `{`. A statement read whole is given the
+    file's `text` instead of its arguments (`args`)."""
 
     __slots__ = ("_args", "_text", "end", "name")
 
@@ -41,7 +43,6 @@ class Statement:
     ) -> None:
         self.name = name
         self.end = end
-        """Offset just after the terminating `;` or `{`."""
         self._args = args
         self._text = text
 
@@ -238,7 +239,7 @@ def scan(text: str) -> Scan:
             if kind == "close":
                 if parse.ok:
                     parse.close_block()
-            elif kind == "term":
+            elif kind == "term":  # the last group a whole statement closes
                 first, last = found.span("name")
                 line += count("\n", counted, first)
                 counted = first
