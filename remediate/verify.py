@@ -17,6 +17,7 @@ import ssl
 import time
 import warnings
 from collections.abc import Mapping, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -27,7 +28,7 @@ from remediate.model import REPORT_FORMAT_VERSION
 from remediate.policy import tls_key
 
 if TYPE_CHECKING:
-    from websockets.sync.client import ClientConnection
+    from remediate.websocket_client import WebSocket
 
 TLS_VERSIONS: dict[str, ssl.TLSVersion] = {
     "1.0": ssl.TLSVersion.TLSv1,
@@ -217,27 +218,23 @@ def _websocket_handshake_once(target: Target, path: str) -> tuple[bool, HttpResu
     except InvalidStatus as exc:
         headers = {k.lower(): v for k, v in exc.response.headers.raw_items()}
         return False, HttpResult(exc.response.status_code, "HTTP/1.1", headers)
-    except (InvalidHandshake, ConnectionClosed, OSError, TimeoutError):
+    except (InvalidHandshake, ConnectionClosed, OSError):
         return False, None
     finally:
         sock.close()
 
 
-def _websocket(target: Target, path: str, sock: socket.socket, **options: Any) -> ClientConnection:
+def _websocket(target: Target, path: str, sock: socket.socket) -> AbstractContextManager[WebSocket]:
     """A WebSocket opened on `path` over the connected `sock` (TLS and SNI as the target says)."""
-    from websockets.sync.client import connect as ws_connect
+    from remediate.websocket_client import open_websocket
 
-    connection: ClientConnection = ws_connect(
+    return open_websocket(
+        sock,
         _ws_uri(target, path),
-        sock=sock,
-        ssl=client_context() if target.tls else None,
+        timeout=RESPONSE_TIMEOUT,
+        context=client_context() if target.tls else None,
         server_hostname=target.sni if target.tls else None,
-        proxy=None,
-        open_timeout=RESPONSE_TIMEOUT,
-        close_timeout=1,
-        **options,
     )
-    return connection
 
 
 def _ws_uri(target: Target, path: str) -> str:
@@ -251,8 +248,8 @@ def websocket_stays_open(target: Target, path: str, idle: float) -> tuple[bool |
     during it (or the ping went unanswered); None when no WebSocket could be opened, which says
     nothing about idle connections.
 
-    Nothing is sent while idle (the client's automatic keepalive pings are off): an idle timeout
-    on the way must be the only thing that can end the connection."""
+    Nothing is sent while idle: an idle timeout on the way must be the only thing that can end
+    the connection."""
     from websockets.exceptions import ConnectionClosed, InvalidHandshake
 
     try:
@@ -260,23 +257,21 @@ def websocket_stays_open(target: Target, path: str, idle: float) -> tuple[bool |
     except OSError as exc:
         return None, f"no connection: {exc.strerror or type(exc).__name__}"
     try:
-        with _websocket(target, path, sock, ping_interval=None) as connection:
+        with _websocket(target, path, sock) as connection:
             started = time.monotonic()
-            while (left := idle - (time.monotonic() - started)) > 0:
-                try:
-                    connection.recv(timeout=left)
-                except TimeoutError:
-                    break
-                except ConnectionClosed:
-                    return False, f"closed after {time.monotonic() - started:.1f} s idle"
             try:
-                answered = connection.ping().wait(RESPONSE_TIMEOUT)
-            except ConnectionClosed:
+                while (left := idle - (time.monotonic() - started)) > 0:
+                    try:
+                        connection.receive(timeout=left)
+                    except TimeoutError:
+                        break
+                answered = connection.ping(RESPONSE_TIMEOUT)
+            except (ConnectionClosed, OSError):
                 return False, f"closed after {time.monotonic() - started:.1f} s idle"
             if not answered:
                 return False, f"no answer to a ping after {idle:g} s idle"
             return True, f"open after {idle:g} s idle"
-    except (InvalidHandshake, ConnectionClosed, OSError, TimeoutError):
+    except (InvalidHandshake, ConnectionClosed, OSError):
         return None, "the WebSocket handshake failed"
     finally:
         sock.close()

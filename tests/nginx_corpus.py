@@ -31,6 +31,7 @@ from typing import Any
 from remediate.sandbox.certs import self_signed
 from remediate.sandbox.nginx import free_port
 from remediate.verify import Target, client_context, connect
+from remediate.websocket_client import open_websocket
 
 CORPUS = Path(__file__).resolve().parent / "corpus" / "nginx"
 NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
@@ -175,20 +176,15 @@ class CorpusHost:
 
 def websocket_echo(target: Target, path: str) -> bool:
     """Whether a WebSocket opened on `path` through the target echoes a message back."""
-    from websockets.sync.client import connect as ws_connect
-
-    uri = f"wss://{target.authority}{path}"
-    sock = connect(target)
     try:
-        with ws_connect(
-            uri,
-            sock=sock,
-            ssl=client_context(),
+        with open_websocket(
+            connect(target),
+            f"wss://{target.authority}{path}",
+            timeout=5,
+            context=client_context(),
             server_hostname=target.sni,
-            proxy=None,
-            open_timeout=5,
         ) as socket_:
-            socket_.send("remediate corpus")
-            return socket_.recv(timeout=5) == "remediate corpus"
+            socket_.send_text("remediate corpus")
+            return socket_.receive(timeout=5).data == b"remediate corpus"
     except Exception:  # any failed handshake or read is a failed probe
         return False

@@ -23,7 +23,6 @@ from pathlib import Path
 
 import pytest
 from websockets.exceptions import ConnectionClosed
-from websockets.sync.client import connect
 
 from remediate import engine, verification
 from remediate import policy as policy_module
@@ -33,7 +32,8 @@ from remediate.model import Plan
 from remediate.providers.haproxy.rules import MODERN_CIPHERS
 from remediate.sandbox.certs import self_signed
 from remediate.sandbox.nginx import echo_backend, free_port
-from remediate.verify import Target, alpn_selected, client_context, tls_accepted
+from remediate.verify import Target, alpn_selected, client_context, connect, tls_accepted
+from remediate.websocket_client import open_websocket
 from tests.conftest import Cli
 from tests.nginx_env import SshNamespace, ssh_namespace
 from tests.test_nginx_apply import _can_use_netns
@@ -234,15 +234,16 @@ def write_setup(tmp_path: Path, *hosts: HAProxyHost) -> Path:
 
 def websocket_survives_idle(host: HAProxyHost, idle: float = IDLE) -> bool:
     """A WebSocket through the frontend, idle for longer than the client timeout, then used."""
-    context = client_context()
-    with connect(f"wss://{host.address}:{host.port}/", ssl=context, open_timeout=5) as socket:
-        socket.send("before")
-        assert socket.recv(timeout=5) == "before"
+    sock = connect(host.target)
+    uri = f"wss://{host.address}:{host.port}/"
+    with open_websocket(sock, uri, timeout=5, context=client_context()) as websocket:
+        websocket.send_text("before")
+        assert websocket.receive(timeout=5).data == b"before"
         time.sleep(idle)
         try:
-            socket.send("after")
-            return socket.recv(timeout=5) == "after"
-        except (ConnectionClosed, TimeoutError, OSError):
+            websocket.send_text("after")
+            return websocket.receive(timeout=5).data == b"after"
+        except (ConnectionClosed, OSError):
             return False
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import socket
 import ssl
 import subprocess
 import warnings
@@ -15,7 +16,6 @@ from pathlib import Path
 
 import pytest
 from websockets.exceptions import InvalidStatus
-from websockets.sync.client import connect
 
 from remediate.policy import model as policy_model
 from remediate.providers.nginx import edit, rules
@@ -23,6 +23,7 @@ from remediate.providers.nginx.config import NginxConfigError, parse_tree
 from remediate.providers.nginx.discover import endpoint_of
 from remediate.providers.nginx.host import HostConfig
 from remediate.sandbox.certs import self_signed
+from remediate.websocket_client import open_websocket
 from tests.loopback import free_port, wait_for_port, websocket_backend
 
 NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
@@ -129,8 +130,6 @@ def serving(prefix: Path, port: int) -> Iterator[None]:
 
 def handshake(port: int, version: ssl.TLSVersion) -> tuple[str | None, str | None]:
     """(negotiated TLS version, ALPN protocol), or (None, alert) when the server refuses."""
-    import socket
-
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
     context.check_hostname = False
     context.verify_mode = ssl.CERT_NONE
@@ -151,9 +150,10 @@ def websocket_echo(port: int) -> str:
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
     context.check_hostname = False
     context.verify_mode = ssl.CERT_NONE
-    with connect(f"wss://127.0.0.1:{port}/ws/", ssl=context, open_timeout=5) as ws:
-        ws.send("ping")
-        return str(ws.recv(timeout=5))
+    sock = socket.create_connection(("127.0.0.1", port), timeout=5)
+    with open_websocket(sock, f"wss://127.0.0.1:{port}/ws/", timeout=5, context=context) as ws:
+        ws.send_text("ping")
+        return ws.receive(timeout=5).data.decode()
 
 
 def test_planned_edits_pass_nginx_t_and_fix_what_a_client_sees(tmp_path: Path) -> None:
