@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import socket
 import threading
+import time
 from collections.abc import Iterator
 
 import pytest
@@ -206,3 +207,24 @@ def test_websocket_probes_over_tls_never_miss_the_answer(edge: Edge) -> None:
             websocket.send_text(f"message {number}")
             assert websocket.receive(timeout=5).data == f"message {number}".encode()
             assert websocket.ping(timeout=5) is True
+
+
+@pytest.mark.parametrize("tls", [False, True], ids=["ws", "wss"])
+def test_a_silent_server_is_given_up_on_at_the_deadline(tls: bool) -> None:
+    """A server that takes the connection and never answers (neither the TLS handshake nor the
+    WebSocket one): the probe gives up when its own time is up, not when the server does."""
+    with socket.create_server(("127.0.0.1", 0)) as server:
+        port = server.getsockname()[1]
+        sock = socket.create_connection(("127.0.0.1", port), timeout=5)
+        started = time.monotonic()
+        with (
+            pytest.raises(TimeoutError),
+            open_websocket(
+                sock,
+                f"{'wss' if tls else 'ws'}://127.0.0.1:{port}/",
+                timeout=0.5,
+                context=client_context() if tls else None,
+            ),
+        ):
+            pass
+        assert time.monotonic() - started < 2
