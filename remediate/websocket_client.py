@@ -18,7 +18,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 from websockets.client import ClientProtocol
-from websockets.exceptions import ConnectionClosed, ConnectionClosedError
+from websockets.exceptions import ConnectionClosed
 from websockets.frames import Frame, Opcode
 from websockets.http11 import USER_AGENT, Response
 from websockets.protocol import Event, State
@@ -36,6 +36,7 @@ class WebSocket:
         self._sock = sock
         self._protocol = protocol
         self.response: Response | None = None
+        self._pending: list[Event] = []
 
     def send_text(self, text: str) -> None:
         self._protocol.send_text(text.encode())
@@ -46,10 +47,10 @@ class WebSocket:
         ConnectionClosed when the connection ends first. A ping on the way is answered."""
         deadline = time.monotonic() + timeout
         while True:
-            for event in self._read(deadline):
-                if isinstance(event, Frame) and event.opcode in _DATA:
-                    return event
-                self._raise_if_closing(event)
+            event = self._next(deadline)
+            if isinstance(event, Frame) and event.opcode in _DATA:
+                return event
+            self._raise_if_closing(event)
 
     def ping(self, timeout: float) -> bool:
         """Whether a ping is answered within `timeout` seconds (ConnectionClosed when the
@@ -60,14 +61,14 @@ class WebSocket:
         deadline = time.monotonic() + timeout
         try:
             while True:
-                for event in self._read(deadline):
-                    if (
-                        isinstance(event, Frame)
-                        and event.opcode is Opcode.PONG
-                        and event.data == payload
-                    ):
-                        return True
-                    self._raise_if_closing(event)
+                event = self._next(deadline)
+                if (
+                    isinstance(event, Frame)
+                    and event.opcode is Opcode.PONG
+                    and event.data == payload
+                ):
+                    return True
+                self._raise_if_closing(event)
         except TimeoutError:
             return False
 
@@ -92,16 +93,27 @@ class WebSocket:
         self._protocol.send_request(request)
         self._flush()
         while True:
-            for event in self._read(deadline):
-                if isinstance(event, Response) and self._protocol.handshake_exc is None:
-                    self.response = event
-                    return event
+            event = self._next(deadline)
             if self._protocol.handshake_exc is not None:
                 raise self._protocol.handshake_exc
+            if isinstance(event, Response):
+                self.response = event
+                return event
 
-    def _raise_if_closing(self, event: Event) -> None:
+    def _raise_if_closing(self, event: Event | None) -> None:
         if isinstance(event, Frame) and event.opcode is Opcode.CLOSE:
-            raise ConnectionClosedError(self._protocol.close_rcvd, self._protocol.close_sent)
+            protocol = self._protocol
+            raise ConnectionClosed(
+                protocol.close_rcvd, protocol.close_sent, protocol.close_rcvd_then_sent
+            )
+
+    def _next(self, deadline: float) -> Event | None:
+        """The next event: one an earlier read brought (a greeting may come in the same read as
+        the answer to the handshake), else the first of those one more read brings; None when it
+        brings none."""
+        if not self._pending:
+            self._pending = self._read(deadline)
+        return self._pending.pop(0) if self._pending else None
 
     def _read(self, deadline: float) -> list[Event]:
         """The events one read from the socket brings (TimeoutError at the deadline,
@@ -110,7 +122,7 @@ class WebSocket:
             raise self._protocol.close_exc
         left = deadline - time.monotonic()
         if left <= 0:
-            raise TimeoutError("the WebSocket peer did not answer in time")
+            raise TimeoutError
         self._sock.settimeout(left)
         data = self._sock.recv(65536)
         if data:

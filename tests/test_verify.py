@@ -4,12 +4,18 @@ server on loopback."""
 from __future__ import annotations
 
 import json
+import re
 import socket
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import AbstractContextManager, contextmanager
+from dataclasses import dataclass, field
 
 import pytest
+from websockets.exceptions import ConnectionClosed
+from websockets.http11 import USER_AGENT
+from websockets.utils import accept_key
 
 from remediate.verify import (
     Target,
@@ -19,7 +25,7 @@ from remediate.verify import (
     tls_accepted,
     websocket_ok,
 )
-from remediate.websocket_client import open_websocket
+from remediate.websocket_client import WebSocket, open_websocket
 from tests.conftest import Cli
 from tests.loopback import Edge, edge
 
@@ -227,4 +233,90 @@ def test_a_silent_server_is_given_up_on_at_the_deadline(tls: bool) -> None:
             ),
         ):
             pass
+        assert time.monotonic() - started < 2
+
+
+@dataclass
+class Peer:
+    """A hand-written WebSocket server: what it was sent, and its port."""
+
+    port: int
+    requests: list[bytes] = field(default_factory=list)
+
+
+@contextmanager
+def websocket_peer(after_handshake: bytes) -> Iterator[Peer]:
+    """A server that answers one WebSocket handshake, sends the raw frames `after_handshake`, and
+    then neither answers nor closes anything until the test is done."""
+    server = socket.create_server(("127.0.0.1", 0))
+    peer = Peer(server.getsockname()[1])
+    held: list[socket.socket] = []
+
+    def serve() -> None:
+        connection, _ = server.accept()
+        held.append(connection)
+        request = b""
+        while b"\r\n\r\n" not in request:
+            request += connection.recv(4096)
+        peer.requests.append(request)
+        key = re.search(rb"(?im)^sec-websocket-key: *(\S+)", request)
+        assert key is not None
+        connection.sendall(
+            b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+            + f"Sec-WebSocket-Accept: {accept_key(key.group(1).decode())}\r\n\r\n".encode()
+            + after_handshake
+        )
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    try:
+        yield peer
+    finally:
+        server.close()
+        for connection in held:
+            connection.close()
+        thread.join(timeout=5)
+
+
+# Frames a server sends (unmasked): FIN and the opcode, the length, the payload.
+PING, PONG, CLOSE_1000 = b"\x89\x00", b"\x8a\x00", b"\x88\x02\x03\xe8"
+TEXT_HI, TEXT_YO = b"\x81\x02hi", b"\x81\x02yo"
+
+
+def _open(peer: Peer) -> AbstractContextManager[WebSocket]:
+    sock = socket.create_connection(("127.0.0.1", peer.port), timeout=5)
+    return open_websocket(sock, f"ws://127.0.0.1:{peer.port}/", timeout=5)
+
+
+def test_the_probe_says_who_it_is() -> None:
+    """Access logs name the probe: its request carries websockets' User-Agent."""
+    with websocket_peer(b"") as peer, _open(peer):
+        pass
+    assert f"user-agent: {USER_AGENT}\r\n".lower().encode() in peer.requests[0].lower()
+
+
+def test_frames_that_come_with_the_answer_are_kept_and_control_frames_skipped() -> None:
+    """A server may send frames right behind its 101 (a greeting), in the same read: they are
+    the connection's first frames. A ping among them is answered, not taken for the data."""
+    with websocket_peer(PING + TEXT_HI + TEXT_YO) as peer, _open(peer) as websocket:
+        assert websocket.receive(timeout=5).data == b"hi"
+        assert websocket.receive(timeout=5).data == b"yo"
+
+
+def test_a_ping_is_answered_only_by_its_own_pong() -> None:
+    """A stray pong (the server's own keepalive, say) is not the answer: unanswered, the ping is
+    False when its time is up."""
+    with websocket_peer(PONG) as peer, _open(peer) as websocket:
+        started = time.monotonic()
+        assert websocket.ping(timeout=0.5) is False
+        assert 0.5 <= time.monotonic() - started < 2
+
+
+@pytest.mark.parametrize("call", ["receive", "ping"])
+def test_a_close_frame_ends_the_connection_at_once(call: str) -> None:
+    """The server's close frame is the end, even while it keeps the TCP connection open."""
+    with websocket_peer(CLOSE_1000) as peer, _open(peer) as websocket:
+        started = time.monotonic()
+        with pytest.raises(ConnectionClosed):
+            getattr(websocket, call)(timeout=5)
         assert time.monotonic() - started < 2
