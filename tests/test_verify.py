@@ -245,9 +245,10 @@ class Peer:
 
 
 @contextmanager
-def websocket_peer(after_handshake: bytes) -> Iterator[Peer]:
-    """A server that answers one WebSocket handshake, sends the raw frames `after_handshake`, and
-    then neither answers nor closes anything until the test is done."""
+def websocket_peer(*after_handshake: bytes) -> Iterator[Peer]:
+    """A server that answers one WebSocket handshake, sends each of the raw bytes
+    `after_handshake` (the first with the answer, the others a tenth of a second apart), and then
+    neither answers nor closes anything until the test is done."""
     server = socket.create_server(("127.0.0.1", 0))
     peer = Peer(server.getsockname()[1])
     held: list[socket.socket] = []
@@ -264,8 +265,11 @@ def websocket_peer(after_handshake: bytes) -> Iterator[Peer]:
         connection.sendall(
             b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
             + f"Sec-WebSocket-Accept: {accept_key(key.group(1).decode())}\r\n\r\n".encode()
-            + after_handshake
+            + (after_handshake[0] if after_handshake else b"")
         )
+        for chunk in after_handshake[1:]:
+            time.sleep(0.1)
+            connection.sendall(chunk)
 
     thread = threading.Thread(target=serve, daemon=True)
     thread.start()
@@ -290,7 +294,7 @@ def _open(peer: Peer) -> AbstractContextManager[WebSocket]:
 
 def test_the_probe_says_who_it_is() -> None:
     """Access logs name the probe: its request carries websockets' User-Agent."""
-    with websocket_peer(b"") as peer, _open(peer):
+    with websocket_peer() as peer, _open(peer):
         pass
     assert f"user-agent: {USER_AGENT}\r\n".lower().encode() in peer.requests[0].lower()
 
@@ -310,6 +314,11 @@ def test_a_ping_is_answered_only_by_its_own_pong() -> None:
         started = time.monotonic()
         assert websocket.ping(timeout=0.5) is False
         assert 0.5 <= time.monotonic() - started < 2
+
+
+def test_a_frame_split_across_reads_is_put_back_together() -> None:
+    with websocket_peer(b"", TEXT_HI[:1], TEXT_HI[1:]) as peer, _open(peer) as websocket:
+        assert websocket.receive(timeout=5).data == b"hi"
 
 
 @pytest.mark.parametrize("call", ["receive", "ping"])
