@@ -211,7 +211,7 @@ def _websocket_handshake_once(target: Target, path: str) -> tuple[bool, HttpResu
     except OSError:
         return False, None
     try:
-        with _websocket(target, path, sock) as connection:
+        with websocket(target, path, sock) as connection:
             response = connection.response
             headers = {k.lower(): v for k, v in response.headers.raw_items()} if response else {}
             return True, HttpResult(101, "HTTP/1.1", headers)
@@ -224,14 +224,17 @@ def _websocket_handshake_once(target: Target, path: str) -> tuple[bool, HttpResu
         sock.close()
 
 
-def _websocket(target: Target, path: str, sock: socket.socket) -> AbstractContextManager[WebSocket]:
-    """A WebSocket opened on `path` over the connected `sock` (TLS and SNI as the target says)."""
+def websocket(
+    target: Target, path: str, sock: socket.socket, timeout: float = RESPONSE_TIMEOUT
+) -> AbstractContextManager[WebSocket]:
+    """A WebSocket opened on `path` over `sock`, connected to the target (TLS and SNI as the
+    target says); see `websocket_client.open_websocket` for what it raises."""
     from remediate.websocket_client import open_websocket
 
     return open_websocket(
         sock,
         _ws_uri(target, path),
-        timeout=RESPONSE_TIMEOUT,
+        timeout=timeout,
         context=client_context() if target.tls else None,
         server_hostname=target.sni if target.tls else None,
     )
@@ -257,7 +260,7 @@ def websocket_stays_open(target: Target, path: str, idle: float) -> tuple[bool |
     except OSError as exc:
         return None, f"no connection: {exc.strerror or type(exc).__name__}"
     try:
-        with _websocket(target, path, sock) as connection:
+        with websocket(target, path, sock) as connection:
             started = time.monotonic()
             try:
                 while (left := idle - (time.monotonic() - started)) > 0:

@@ -30,8 +30,7 @@ from typing import Any
 
 from remediate.sandbox.certs import self_signed
 from remediate.sandbox.nginx import free_port
-from remediate.verify import Target, client_context, connect
-from remediate.websocket_client import open_websocket
+from remediate.verify import Target, connect, websocket
 
 CORPUS = Path(__file__).resolve().parent / "corpus" / "nginx"
 NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
@@ -177,13 +176,7 @@ class CorpusHost:
 def websocket_echo(target: Target, path: str) -> bool:
     """Whether a WebSocket opened on `path` through the target echoes a message back."""
     try:
-        with open_websocket(
-            connect(target),
-            f"wss://{target.authority}{path}",
-            timeout=5,
-            context=client_context(),
-            server_hostname=target.sni,
-        ) as socket_:
+        with websocket(target, path, connect(target), timeout=5) as socket_:
             socket_.send_text("remediate corpus")
             return socket_.receive(timeout=5).data == b"remediate corpus"
     except Exception:  # any failed handshake or read is a failed probe

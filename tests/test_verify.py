@@ -23,6 +23,7 @@ from remediate.verify import (
     client_context,
     connect,
     tls_accepted,
+    websocket,
     websocket_ok,
 )
 from remediate.websocket_client import WebSocket, open_websocket
@@ -202,17 +203,11 @@ def test_websocket_probes_over_tls_never_miss_the_answer(edge: Edge) -> None:
     for nginx to give up: a verification failure that is not there."""
     target = Target("127.0.0.1", edge.fixed, "localhost")
     for number in range(300):
-        with open_websocket(
-            connect(target),
-            f"wss://{target.authority}/ws/",
-            timeout=5,
-            context=client_context(),
-            server_hostname=target.sni,
-        ) as websocket:
-            assert websocket.response is not None and websocket.response.status_code == 101
-            websocket.send_text(f"message {number}")
-            assert websocket.receive(timeout=5).data == f"message {number}".encode()
-            assert websocket.ping(timeout=5) is True
+        with websocket(target, "/ws/", connect(target), timeout=5) as connection:
+            assert connection.response is not None and connection.response.status_code == 101
+            connection.send_text(f"message {number}")
+            assert connection.receive(timeout=5).data == f"message {number}".encode()
+            assert connection.ping(timeout=5) is True
 
 
 @pytest.mark.parametrize("tls", [False, True], ids=["ws", "wss"])
