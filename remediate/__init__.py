@@ -15,7 +15,7 @@ lock, the journal, read-back after each write)::
 in a region) of a fleet; `plan.failed_units` names those that could not be read. `drift` runs one
 drift pass (optionally fixing), `rollback` undoes an applied run. Providers
 (AWS ELBv2, GCP load balancers, Nginx hosts...) come from the `remediate.providers` entry points;
-`providers()` lists them.
+`registered_providers()` lists them (`remediate.providers` is the package of the built-in ones).
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ from remediate.policy import Policy
 from remediate.policy import build as build_policy
 from remediate.policy import load as load_policy
 from remediate.provider import Provider
-from remediate.registry import providers
+from remediate.registry import providers as registered_providers
 from remediate.render import plan_text as render_plan
 from remediate.undo import rollback
 from remediate.units import FailedUnit, Selection, Shard
@@ -65,7 +65,7 @@ __all__ = [
     "drift",
     "load_policy",
     "plan",
-    "providers",
+    "registered_providers",
     "render_plan",
     "rollback",
 ]

@@ -8,6 +8,7 @@ import json
 import subprocess
 import sys
 import textwrap
+import types
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -35,6 +36,17 @@ def test_the_builtin_providers_come_from_the_entry_points() -> None:
         assert len(ids) == len(set(ids)), provider.name
         assert all(rule.url.startswith("https://") for rule in provider.rules)
         assert provider.default_executor in provider.executors()
+
+
+def test_every_name_the_library_exports_is_what_it_says() -> None:
+    """Each name of `remediate.__all__` after the providers are loaded (which binds the package
+    `remediate.providers` on `remediate`): no export is a module in its place. The facade's list
+    of providers was `remediate.providers()`, which the package shadowed before any call."""
+    registry.providers()
+    for name in remediate.__all__:
+        assert not isinstance(getattr(remediate, name), types.ModuleType), name
+    assert remediate.registered_providers() is registry.providers()
+    assert list(remediate.registered_providers()) == ["aws", "gcp", "haproxy", "nginx"]
 
 
 def test_an_unknown_provider_or_executor_is_one_line_naming_the_known_ones() -> None:
