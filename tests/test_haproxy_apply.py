@@ -32,8 +32,7 @@ from remediate.model import Plan
 from remediate.providers.haproxy.rules import MODERN_CIPHERS
 from remediate.sandbox.certs import self_signed
 from remediate.sandbox.nginx import echo_backend, free_port
-from remediate.verify import Target, alpn_selected, client_context, connect, tls_accepted
-from remediate.websocket_client import open_websocket
+from remediate.verify import Target, alpn_selected, connect, tls_accepted, websocket
 from tests.conftest import Cli
 from tests.nginx_env import SshNamespace, ssh_namespace
 from tests.test_nginx_apply import _can_use_netns
@@ -234,15 +233,13 @@ def write_setup(tmp_path: Path, *hosts: HAProxyHost) -> Path:
 
 def websocket_survives_idle(host: HAProxyHost, idle: float = IDLE) -> bool:
     """A WebSocket through the frontend, idle for longer than the client timeout, then used."""
-    sock = connect(host.target)
-    uri = f"wss://{host.address}:{host.port}/"
-    with open_websocket(sock, uri, timeout=5, context=client_context()) as websocket:
-        websocket.send_text("before")
-        assert websocket.receive(timeout=5).data == b"before"
+    with websocket(host.target, "/", connect(host.target), timeout=5) as connection:
+        connection.send_text("before")
+        assert connection.receive(timeout=5).data == b"before"
         time.sleep(idle)
         try:
-            websocket.send_text("after")
-            return websocket.receive(timeout=5).data == b"after"
+            connection.send_text("after")
+            return connection.receive(timeout=5).data == b"after"
         except (ConnectionClosed, OSError):
             return False
 

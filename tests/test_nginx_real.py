@@ -23,7 +23,7 @@ from remediate.providers.nginx.config import NginxConfigError, parse_tree
 from remediate.providers.nginx.discover import endpoint_of
 from remediate.providers.nginx.host import HostConfig
 from remediate.sandbox.certs import self_signed
-from remediate.websocket_client import open_websocket
+from remediate.verify import Target, connect, websocket
 from tests.loopback import free_port, wait_for_port, websocket_backend
 
 NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
@@ -147,11 +147,8 @@ def handshake(port: int, version: ssl.TLSVersion) -> tuple[str | None, str | Non
 
 
 def websocket_echo(port: int) -> str:
-    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-    context.check_hostname = False
-    context.verify_mode = ssl.CERT_NONE
-    sock = socket.create_connection(("127.0.0.1", port), timeout=5)
-    with open_websocket(sock, f"wss://127.0.0.1:{port}/ws/", timeout=5, context=context) as ws:
+    target = Target("127.0.0.1", port)
+    with websocket(target, "/ws/", connect(target), timeout=5) as ws:
         ws.send_text("ping")
         return ws.receive(timeout=5).data.decode()
 

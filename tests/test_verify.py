@@ -20,13 +20,12 @@ from websockets.utils import accept_key
 from remediate.verify import (
     Target,
     alpn_selected,
-    client_context,
     connect,
     tls_accepted,
     websocket,
     websocket_ok,
 )
-from remediate.websocket_client import WebSocket, open_websocket
+from remediate.websocket_client import WebSocket
 from tests.conftest import Cli
 from tests.loopback import Edge, edge
 
@@ -216,17 +215,10 @@ def test_a_silent_server_is_given_up_on_at_the_deadline(tls: bool) -> None:
     WebSocket one): the probe gives up when its own time is up, not when the server does."""
     with socket.create_server(("127.0.0.1", 0)) as server:
         port = server.getsockname()[1]
-        sock = socket.create_connection(("127.0.0.1", port), timeout=5)
+        target = Target("127.0.0.1", port, tls=tls)
+        sock = connect(target)
         started = time.monotonic()
-        with (
-            pytest.raises(TimeoutError),
-            open_websocket(
-                sock,
-                f"{'wss' if tls else 'ws'}://127.0.0.1:{port}/",
-                timeout=0.5,
-                context=client_context() if tls else None,
-            ),
-        ):
+        with pytest.raises(TimeoutError), websocket(target, "/", sock, timeout=0.5):
             pass
         assert time.monotonic() - started < 2
 
@@ -283,8 +275,8 @@ TEXT_HI, TEXT_YO = b"\x81\x02hi", b"\x81\x02yo"
 
 
 def _open(peer: Peer) -> AbstractContextManager[WebSocket]:
-    sock = socket.create_connection(("127.0.0.1", peer.port), timeout=5)
-    return open_websocket(sock, f"ws://127.0.0.1:{peer.port}/", timeout=5)
+    target = Target("127.0.0.1", peer.port, tls=False)
+    return websocket(target, "/", connect(target), timeout=5)
 
 
 def test_the_probe_says_who_it_is() -> None:
