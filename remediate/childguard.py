@@ -5,7 +5,8 @@ remediate itself was killed: the journal would say `pending` while the write goe
 parent-death signal does that, but it must be set inside the child, and libraries such as
 ansible-runner start their process without a hook for it. So the child is started through this
 module: `python -m remediate.childguard COMMAND ARGS...` asks the kernel for SIGTERM when its
-parent dies, runs COMMAND in a process group of its own, and on that signal kills the whole group.
+parent dies, runs COMMAND in a process group of its own (which gets SIGTERM when the guard
+dies), and on that signal stops COMMAND and kills its whole group.
 """
 
 from __future__ import annotations
@@ -17,10 +18,12 @@ import signal
 import stat
 import subprocess
 import sys
+import time
 from pathlib import Path
 from types import FrameType
 
 _PR_SET_PDEATHSIG = 1
+_GRACE_SECONDS = 2.0
 
 
 def _die_with_parent() -> bool:
@@ -32,17 +35,19 @@ def _die_with_parent() -> bool:
         return False
 
 
-def wrapper(directory: Path, command: Path) -> Path:
+def wrapper(directory: Path, command: Path, started: Path | None = None) -> Path:
     """An executable of the same name as `command` in `directory` that runs `command ARGS...`
     through this guard: put `directory` first on a tool's PATH and what it starts is guarded.
+    It creates the file `started`, when given, as it starts.
 
     It runs this file by its path, without site-packages (`-S`): importing it as
     `remediate.childguard` would import the whole `remediate` package first, most of a CPU
     second before every playbook run, for a module that needs only the standard library."""
     directory.mkdir(parents=True, exist_ok=True)
     path = directory / command.name
+    announce = f"open({str(started)!r}, 'w').close()\n" if started else ""
     path.write_text(
-        f"#!{sys.executable} -S\nimport runpy, sys\n"
+        f"#!{sys.executable} -S\nimport runpy, sys\n{announce}"
         f"sys.argv[1:1] = [{str(command)!r}]\n"
         f"runpy.run_path({__file__!r}, run_name='__main__')\n",
         encoding="utf-8",
@@ -54,10 +59,20 @@ def wrapper(directory: Path, command: Path) -> Path:
 def main(argv: list[str]) -> None:
     parent = os.getppid()
     _die_with_parent()
-    child = subprocess.Popen(argv, start_new_session=True)
+    # The command gets SIGTERM when this guard dies, however it dies: ansible-runner stops a
+    # cancelled run with SIGKILL to the guard's process group, which the command is not in.
+    # (preexec_fn is unsafe only in a process with threads; the guard has none.)
+    child = subprocess.Popen(argv, start_new_session=True, preexec_fn=_die_with_parent)  # noqa: PLW1509
 
     def stop(signum: int, frame: FrameType | None) -> None:
-        with contextlib.suppress(ProcessLookupError):
+        # SIGTERM first: ansible-playbook then stops its workers, each of which leads a process
+        # group of its own that a signal to the command's group would miss. Whatever is left
+        # of that group after a moment is killed.
+        with contextlib.suppress(ProcessLookupError, ChildProcessError):
+            os.killpg(child.pid, signal.SIGTERM)
+            deadline = time.monotonic() + _GRACE_SECONDS
+            while os.waitpid(child.pid, os.WNOHANG) == (0, 0) and time.monotonic() < deadline:
+                time.sleep(0.02)
             os.killpg(child.pid, signal.SIGKILL)
         os._exit(128 + signum)
 
