@@ -20,27 +20,81 @@ drift pass (optionally fixing), `rollback` undoes an applied run. Providers
 
 from __future__ import annotations
 
-from importlib.metadata import PackageNotFoundError, version
+import importlib
+from typing import TYPE_CHECKING, Any
 
-from remediate.correction import drift
-from remediate.engine import ApplyResult, RunStatus, apply, discover, plan
-from remediate.errors import RemediateError
-from remediate.executors import Outcome, Settings, Status
-from remediate.journal import Journal
-from remediate.model import Change, Finding, Plan
-from remediate.policy import Policy
-from remediate.policy import build as build_policy
-from remediate.policy import load as load_policy
-from remediate.provider import Provider
-from remediate.registry import providers as registered_providers
-from remediate.render import plan_text as render_plan
-from remediate.undo import rollback
-from remediate.units import FailedUnit, Selection, Shard
+if TYPE_CHECKING:
+    from remediate.correction import drift
+    from remediate.engine import ApplyResult, RunStatus, apply, discover, plan
+    from remediate.errors import RemediateError
+    from remediate.executors import Outcome, Settings, Status
+    from remediate.journal import Journal
+    from remediate.model import Change, Finding, Plan
+    from remediate.policy import Policy
+    from remediate.policy import build as build_policy
+    from remediate.policy import load as load_policy
+    from remediate.provider import Provider
+    from remediate.registry import providers as registered_providers
+    from remediate.render import plan_text as render_plan
+    from remediate.undo import rollback
+    from remediate.units import FailedUnit, Selection, Shard
 
-try:
-    __version__ = version("remediate")
-except PackageNotFoundError:  # running from a source tree that was never installed
-    __version__ = "0+unknown"
+    __version__: str
+
+# Each name of the library, and where it lives: imported on first use, so that a program (the
+# `remediate` command's entry point included) imports only what it uses.
+_EXPORTS = {
+    "drift": ("remediate.correction", "drift"),
+    "ApplyResult": ("remediate.engine", "ApplyResult"),
+    "RunStatus": ("remediate.engine", "RunStatus"),
+    "apply": ("remediate.engine", "apply"),
+    "discover": ("remediate.engine", "discover"),
+    "plan": ("remediate.engine", "plan"),
+    "RemediateError": ("remediate.errors", "RemediateError"),
+    "Outcome": ("remediate.executors", "Outcome"),
+    "Settings": ("remediate.executors", "Settings"),
+    "Status": ("remediate.executors", "Status"),
+    "Journal": ("remediate.journal", "Journal"),
+    "Change": ("remediate.model", "Change"),
+    "Finding": ("remediate.model", "Finding"),
+    "Plan": ("remediate.model", "Plan"),
+    "Policy": ("remediate.policy", "Policy"),
+    "build_policy": ("remediate.policy", "build"),
+    "load_policy": ("remediate.policy", "load"),
+    "Provider": ("remediate.provider", "Provider"),
+    "registered_providers": ("remediate.registry", "providers"),
+    "render_plan": ("remediate.render", "plan_text"),
+    "rollback": ("remediate.undo", "rollback"),
+    "FailedUnit": ("remediate.units", "FailedUnit"),
+    "Selection": ("remediate.units", "Selection"),
+    "Shard": ("remediate.units", "Shard"),
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name == "__version__":
+        value: Any = _version()
+    elif name in _EXPORTS:
+        module, attribute = _EXPORTS[name]
+        value = getattr(importlib.import_module(module), attribute)
+    else:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("remediate")
+    except PackageNotFoundError:  # running from a source tree that was never installed
+        return "0+unknown"
+
 
 __all__ = [
     "ApplyResult",

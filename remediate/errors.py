@@ -3,10 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from importlib import metadata
-
-from packaging.requirements import Requirement
-from packaging.utils import canonicalize_name
 
 DISTRIBUTION = "remediate"
 
@@ -49,6 +45,13 @@ def _missing(requirements: Iterable[str], extra: str, seen: set[str]) -> list[st
     """The requirements of `extra` among `requirements` (a distribution's metadata) that are not
     installed, each with its own extras (`moto[server]` needs flask); remediate's own extras an
     extra includes are expanded in place."""
+    # The distribution metadata and packaging only when a feature checks its extra: this module
+    # is on the path of the command's first steps (`providers.headstart`).
+    from importlib import metadata
+
+    from packaging.requirements import Requirement
+    from packaging.utils import canonicalize_name
+
     missing: list[str] = []
     for line in requirements:
         requirement = Requirement(line)
@@ -76,6 +79,8 @@ def _missing(requirements: Iterable[str], extra: str, seen: set[str]) -> list[st
 def require(extra: str, feature: str) -> None:
     """Raise `MissingExtraError` unless every package the `extra` of remediate's metadata names
     (pyproject.toml's optional-dependencies) is installed; the check imports none of them."""
+    from importlib import metadata
+
     try:
         requirements = metadata.requires(DISTRIBUTION) or []
     except metadata.PackageNotFoundError:

@@ -1,14 +1,9 @@
-"""Ansible host machinery shared by the host-based providers (Nginx, HAProxy): run a playbook of a
-provider package through ansible-runner and gather what each host reported.
+"""Ansible host machinery shared by the host-based providers (Nginx, HAProxy): the collection of
+their hosts and the executor that writes their files, over the playbook runs of `ansible_run`.
 
 Discovery reads each host once: during `engine.discover`, the collect playbooks of every selected
 host-based provider whose hosts are in the same inventory run as the plays of one playbook run
 (`collection`), and each provider parses its own play's part.
-
-Results come from ansible-runner's event stream: the `ansible_facts` a named task set on a host,
-the per-item results of a named task, and for each host that failed the reason in one line (the
-`stderr` of a failed command, such as nginx's own `[emerg] ... in FILE:LINE`, or the task's
-message), so callers can name the host and say why.
 """
 
 from __future__ import annotations
@@ -19,16 +14,13 @@ import hashlib
 import io
 import json
 import os
-import re
 import shutil
 import subprocess
-import sys
 import tarfile
 import tempfile
 from abc import ABC, abstractmethod
 from collections import defaultdict
 from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from importlib import resources
@@ -36,7 +28,14 @@ from importlib.resources.abc import Traversable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol, runtime_checkable
 
-from remediate import childguard
+from remediate.ansible_run import (
+    FORKS,
+    TIMEOUT_SECONDS,
+    EarlyReader,
+    PlaybookRun,
+    run_playbook,
+    tool_path,
+)
 from remediate.errors import DiscoveryError, RemediateError
 from remediate.executors import NoSteps, Outcome, Status, Steps
 from remediate.model import Change
@@ -47,169 +46,10 @@ from remediate.targets import HostFile, require
 if TYPE_CHECKING:
     from remediate.policy import Policy
 
-FORKS = 20
-TIMEOUT_SECONDS = 900
-# nginx's log prefix on stderr: "2026/01/02 03:04:05 [emerg] 123#123: "
-_NGINX_LOG_PREFIX = re.compile(r"\d{4}/\d\d/\d\d \d\d:\d\d:\d\d (\[\w+\]) \d+#\d+: ")
-
-
-EarlyReader = Callable[[str, Mapping[str, Any]], object]
-"""Reads one host's result of a task (host, result) as soon as it arrives (`run_playbook`)."""
-
-
-@dataclass
-class PlaybookRun:
-    """What one playbook run reported, host by host."""
-
-    facts: dict[str, dict[str, Any]] = field(default_factory=dict)
-    results: dict[tuple[str, str], list[dict[str, Any]]] = field(default_factory=dict)
-    failures: dict[str, str] = field(default_factory=dict)
-    hosts: set[str] = field(default_factory=set)
-    plays: dict[str, PlaybookRun] = field(default_factory=dict)
-    """The same, play by play (by play name)."""
-    early: dict[tuple[str, str], object] = field(default_factory=dict)
-    """{(host, task): what the run's `early` reader made of that result as it arrived}."""
-
-    def task_results(self, host: str, task: str) -> list[dict[str, Any]]:
-        """The results of `task` on `host`: one per loop item, or the single result."""
-        return self.results.get((host, task), [])
-
-
-def one_line(text: str) -> str:
-    """Multi-line tool output (nginx's, ssh's) as one readable line, without log timestamps."""
-    text = _NGINX_LOG_PREFIX.sub(r"nginx: \1 ", text)
-    text = text.removeprefix("Task failed: ")
-    return "; ".join(line.strip() for line in text.splitlines() if line.strip())
-
-
-def _reason(res: Mapping[str, Any]) -> str:
-    """The most useful single explanation in a failed task's result."""
-    for key in ("stderr", "module_stderr", "msg"):
-        value = res.get(key)
-        if isinstance(value, str) and value.strip():
-            return one_line(value)
-    return "failed without a message"
-
 
 def sha256_text(text: str) -> str:
     """The sha256 of a file's text as written on disk (UTF-8), as Ansible's stat reports it."""
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
-
-
-def run_playbook(
-    resource: Traversable,
-    inventory: Path,
-    progress: Progress,
-    *,
-    extravars: Mapping[str, Any] | None = None,
-    limit: list[str] | None = None,
-    check: bool = False,
-    label: str,
-    forks: int = FORKS,
-    early: Mapping[str, EarlyReader] | None = None,
-) -> PlaybookRun:
-    """Run the playbook `resource` (a file of an installed package) against `inventory`; hosts
-    run in parallel (forks). `label` prefixes each host in progress lines (`nginx web1`).
-
-    `early` maps a task name to a reader called with each host's result of that task as soon as
-    it arrives, on a thread of its own, while Ansible goes on with the other hosts and with its
-    own shutdown (and ansible-runner goes on reading its events): what it returns is kept in
-    `PlaybookRun.early`. A reader that raises RemediateError keeps nothing; the caller meets the
-    same error where it reads the result itself."""
-    import ansible_runner
-
-    name = resource.name
-    if not resource.is_file():
-        raise RemediateError(f"playbook {name} is missing from the installed remediate package")
-    inventory = inventory.resolve()
-    if not inventory.exists():
-        raise RemediateError(f"{inventory}: Ansible inventory not found")
-    outcome = PlaybookRun()
-    readers = ThreadPoolExecutor(max_workers=1, thread_name_prefix="remediate-early")
-    reading: list[tuple[PlaybookRun, str, str, Future[object]]] = []
-
-    def on_event(event: dict[str, Any]) -> bool:
-        """Keep what the run needs of an event. Returns False: ansible-runner then does not
-        also write each event, collected files and all, to the private directory."""
-        data = event.get("event_data") or {}
-        host = data.get("host")
-        kind = event.get("event", "")
-        if not host:
-            return False
-        play = outcome.plays.setdefault(str(data.get("play", "")), PlaybookRun())
-        task = str(data.get("task", ""))
-        res = data.get("res") or {}
-        if kind == "runner_on_start":
-            progress.update(f"{label} {host}", task)
-        for run in (outcome, play):
-            run.hosts.add(host)
-            if kind == "runner_on_ok":
-                facts = res.get("ansible_facts") or {}
-                run.facts.setdefault(host, {}).update(facts)
-                run.results[(host, task)] = list(res.get("results") or [res])
-            elif kind in ("runner_on_failed", "runner_on_unreachable") and not data.get(
-                "ignore_errors"
-            ):
-                failed = [item for item in res.get("results") or [] if item.get("failed")]
-                reason = _reason(failed[0] if failed else res)
-                if kind == "runner_on_unreachable":
-                    reason = f"unreachable: {reason}"
-                run.failures[host] = reason
-        reader = (early or {}).get(task)
-        if kind == "runner_on_ok" and reader is not None:
-            reading.append((play, host, task, readers.submit(reader, host, res)))
-        return False
-
-    path = _path()
-    program = shutil.which("ansible-playbook", path=path)
-    if program is None:
-        raise RemediateError("ansible-playbook not found: install remediate with its Nginx extra")
-    with (
-        readers,
-        tempfile.TemporaryDirectory(prefix="remediate-ansible-") as private,
-        resources.as_file(resource) as playbook,
-    ):
-        # ansible-playbook (and the workers it forks) dies with remediate, never writing on.
-        guard = childguard.wrapper(Path(private) / "guard", Path(program)).parent
-        runner = ansible_runner.run(
-            private_data_dir=private,
-            playbook=str(playbook),
-            inventory=str(inventory),
-            extravars=dict(extravars or {}),
-            limit=",".join(limit) if limit else None,
-            cmdline="--check --diff" if check else None,
-            forks=forks,
-            timeout=TIMEOUT_SECONDS,
-            quiet=True,
-            suppress_env_files=True,
-            event_handler=on_event,
-            # ansible-runner empties any event result over MAX_EVENT_RES characters (700,000 by
-            # default): a large tree's collected files would vanish and the host plan nothing.
-            envvars={
-                "PATH": f"{guard}:{path}",
-                "ANSIBLE_NOCOLOR": "1",
-                # Pipelining sends each module over the connection's stdin instead of copying it
-                # to a remote temp file first: one round trip a task instead of several.
-                "ANSIBLE_PIPELINING": "1",
-                "MAX_EVENT_RES": str(2**62),
-            },
-        )
-        # A non-zero exit without a failed host is Ansible's own error (inventory, syntax...).
-        if runner.status not in ("successful", "failed") or (
-            runner.rc != 0 and not outcome.failures
-        ):
-            tail = _tail(runner.stdout.read() if runner.stdout else "")
-            raise RemediateError(
-                f"ansible-playbook {name} {runner.status} (rc {runner.rc}): {tail}"
-            )
-    for play, host, task, future in reading:
-        try:
-            value = future.result()
-        except RemediateError:
-            continue
-        for run in (outcome, play):
-            run.early[(host, task)] = value
-    return outcome
 
 
 @dataclass(frozen=True)
@@ -323,7 +163,7 @@ def _together(collectors: Sequence[Collector], progress: Progress) -> PlaybookRu
 def inventory_hosts(inventory: Path) -> set[str]:
     """The name of every host of `inventory`, as `ansible-inventory --list` reads it (none when
     Ansible cannot parse it)."""
-    command = shutil.which("ansible-inventory", path=_path())
+    command = shutil.which("ansible-inventory", path=tool_path())
     if command is None:
         raise RemediateError("ansible-inventory not found: install remediate[nginx] (ansible-core)")
     try:
@@ -332,7 +172,7 @@ def inventory_hosts(inventory: Path) -> set[str]:
             capture_output=True,
             text=True,
             timeout=TIMEOUT_SECONDS,
-            env={**os.environ, "PATH": _path(), "ANSIBLE_NOCOLOR": "1"},
+            env={**os.environ, "PATH": tool_path(), "ANSIBLE_NOCOLOR": "1"},
             check=False,
         )
         listing = json.loads(listed.stdout)
@@ -347,18 +187,6 @@ def inventory_hosts(inventory: Path) -> set[str]:
         if isinstance(group, dict):
             hosts.update(group.get("hosts", []))
     return hosts
-
-
-def _path() -> str:
-    """PATH with this Python's bin directory first, where the ansible-* commands are installed."""
-    return f"{Path(sys.executable).parent}:{os.environ.get('PATH', '')}"
-
-
-def _tail(text: str) -> str:
-    """The last meaningful line of ansible-playbook's output (usually the error)."""
-    lines = [line.strip() for line in text.splitlines() if line.strip()]
-    errors = [line for line in lines if "ERROR" in line]
-    return (errors or lines or ["no output"])[-1]
 
 
 # The task of both apply playbooks whose results carry each written file's sha256.

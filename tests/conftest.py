@@ -134,3 +134,37 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
     module = sys.modules.get("tests.test_faults")
     if module is not None:
         module.summary(terminalreporter.write_line)
+
+
+# A callback plugin (enabled through the environment that ansible-runner passes on) that appends
+# a line for every playbook that starts: the runs counted by Ansible itself.
+COUNTER = """\
+import os
+
+from ansible.plugins.callback import CallbackBase
+
+
+class CallbackModule(CallbackBase):
+    CALLBACK_VERSION = 2.0
+    CALLBACK_TYPE = "aggregate"
+    CALLBACK_NAME = "count_playbooks"
+    CALLBACK_NEEDS_ENABLED = True
+
+    def v2_playbook_on_start(self, playbook):
+        with open(os.environ["REMEDIATE_TEST_PLAYBOOKS"], "a", encoding="utf-8") as out:
+            out.write(os.path.basename(playbook._file_name) + "\\n")
+"""
+
+
+@pytest.fixture
+def playbook_runs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """The file each ansible-playbook run appends its playbook's name to."""
+    plugins = tmp_path / "callback_plugins"
+    plugins.mkdir()
+    (plugins / "count_playbooks.py").write_text(COUNTER, encoding="utf-8")
+    runs = tmp_path / "playbook-runs.txt"
+    runs.touch()
+    monkeypatch.setenv("ANSIBLE_CALLBACK_PLUGINS", str(plugins))
+    monkeypatch.setenv("ANSIBLE_CALLBACKS_ENABLED", "count_playbooks")
+    monkeypatch.setenv("REMEDIATE_TEST_PLAYBOOKS", str(runs))
+    return runs

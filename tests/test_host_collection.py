@@ -1,8 +1,7 @@
 """One collection pass per host: a host that runs both Nginx and HAProxy, in the inventory both
 policy sections name, is read by one Ansible playbook run, and both providers plan from it.
 
-The runs are counted by Ansible itself: a callback plugin (enabled through the environment that
-ansible-runner passes on) appends a line for every playbook that starts.
+The runs are counted by Ansible itself (the `playbook_runs` fixture).
 """
 
 from __future__ import annotations
@@ -36,23 +35,6 @@ pytestmark = pytest.mark.skipif(
     reason="needs the nginx and haproxy binaries (`make test` installs them)",
 )
 
-COUNTER = """\
-import os
-
-from ansible.plugins.callback import CallbackBase
-
-
-class CallbackModule(CallbackBase):
-    CALLBACK_VERSION = 2.0
-    CALLBACK_TYPE = "aggregate"
-    CALLBACK_NAME = "count_playbooks"
-    CALLBACK_NEEDS_ENABLED = True
-
-    def v2_playbook_on_start(self, playbook):
-        with open(os.environ["REMEDIATE_TEST_PLAYBOOKS"], "a", encoding="utf-8") as out:
-            out.write(os.path.basename(playbook._file_name) + "\\n")
-"""
-
 POLICY = """\
 version: 1
 tls:
@@ -72,20 +54,6 @@ def write_policy(tmp_path: Path, inventory: Path) -> Policy:
     path = tmp_path / "remediate.yaml"
     path.write_text(POLICY.format(inventory=inventory), encoding="utf-8")
     return load_policy(path)
-
-
-@pytest.fixture
-def playbook_runs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """The file each ansible-playbook run appends its playbook's name to."""
-    plugins = tmp_path / "callback_plugins"
-    plugins.mkdir()
-    (plugins / "count_playbooks.py").write_text(COUNTER, encoding="utf-8")
-    runs = tmp_path / "playbook-runs.txt"
-    runs.touch()
-    monkeypatch.setenv("ANSIBLE_CALLBACK_PLUGINS", str(plugins))
-    monkeypatch.setenv("ANSIBLE_CALLBACKS_ENABLED", "count_playbooks")
-    monkeypatch.setenv("REMEDIATE_TEST_PLAYBOOKS", str(runs))
-    return runs
 
 
 @pytest.fixture

@@ -1,4 +1,4 @@
-"""The Ansible machinery every host-based provider shares (`remediate.hosts.run_playbook`),
+"""The Ansible machinery every host-based provider shares (`remediate.ansible_run.run_playbook`),
 through a real ansible-playbook run of two plays on two local hosts: what each host reported is
 kept play by play (a shared collection reads each provider's part by its play's name), a failed
 host comes with its reason in one line, and the `early` readers' values are kept for the hosts
@@ -14,8 +14,8 @@ from typing import Any
 
 import pytest
 
+from remediate.ansible_run import PlaybookRun, run_playbook
 from remediate.errors import RemediateError
-from remediate.hosts import PlaybookRun, run_playbook
 from remediate.progress import Silent
 
 pytestmark = pytest.mark.contract

@@ -14,8 +14,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from remediate.ansible_run import PlaybookRun, run_playbook
 from remediate.errors import DiscoveryError
-from remediate.hosts import PlaybookRun, run_playbook, sha256_text, unpack_archive
+from remediate.hosts import sha256_text, unpack_archive
 from remediate.model import fingerprint
 from remediate.progress import Progress
 

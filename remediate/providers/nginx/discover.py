@@ -13,8 +13,9 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from remediate.ansible_run import EarlyReader
 from remediate.errors import DiscoveryError, RemediateError
-from remediate.hosts import Collector, EarlyReader, collection, sha256_text
+from remediate.hosts import Collector, collection, sha256_text
 from remediate.inventory import Inventory
 from remediate.model import Endpoint
 from remediate.policy import Policy

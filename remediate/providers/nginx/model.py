@@ -8,6 +8,7 @@ from typing import Literal
 
 from pydantic import Field
 
+from remediate.ansible_run import FORKS
 from remediate.policy import Section
 
 
@@ -17,7 +18,7 @@ class NginxSettings(Section):
         description="Any Ansible inventory; a relative path is read from the current directory.",
     )
     forks: int = Field(
-        default=20, ge=1, le=500, description="How many hosts Ansible reads or writes at once."
+        default=FORKS, ge=1, le=500, description="How many hosts Ansible reads or writes at once."
     )
     managed_files: Literal["report", "edit"] = Field(
         default="report",

@@ -1,5 +1,5 @@
 """Run the Nginx playbooks in `playbooks/` through the shared Ansible machinery
-(`remediate.hosts`)."""
+(`remediate.ansible_run`)."""
 
 from __future__ import annotations
 
@@ -8,9 +8,10 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from remediate import hosts
+from remediate import ansible_run
+from remediate.ansible_run import FORKS, PlaybookRun
 from remediate.errors import RemediateError
-from remediate.hosts import FORKS, PlaybookRun, inventory_hosts
+from remediate.hosts import inventory_hosts
 from remediate.progress import Progress
 
 __all__ = ["FORKS", "PLAYBOOKS", "PlaybookRun", "inventory_hosts", "playbooks_dir", "run_playbook"]
@@ -39,11 +40,11 @@ def run_playbook(
     limit: list[str] | None = None,
     check: bool = False,
     label: str = "nginx",
-    forks: int = hosts.FORKS,
-    early: Mapping[str, hosts.EarlyReader] | None = None,
+    forks: int = FORKS,
+    early: Mapping[str, ansible_run.EarlyReader] | None = None,
 ) -> PlaybookRun:
     """Run `playbooks/<name>` against `inventory`; hosts run in parallel (forks)."""
-    return hosts.run_playbook(
+    return ansible_run.run_playbook(
         PLAYBOOKS / name,
         inventory,
         progress,
