@@ -127,8 +127,8 @@ class Run:
         """Two runs with the same key run the same playbook the same way."""
         self.outcome = PlaybookRun()
         self._lock = threading.Lock()
-        self._attached = False
         self._progress: Progress | None = None
+        """Set by `attach`; until then what the caller would be told waits here:"""
         self._label = ""
         self._early: Mapping[str, EarlyReader] = {}
         self._started: dict[str, str] = {}
@@ -139,14 +139,13 @@ class Run:
         self._launch_marker: Path | None = None
         self._thread: threading.Thread | None = None
         self._failure: str | None = None
-        self._error: BaseException | None = None
+        self._error: Exception | None = None
 
     def attach(self, progress: Progress, label: str, early: Mapping[str, EarlyReader]) -> None:
         """Report to `progress` (each host under `label`), and hand each host's result of a task
         of `early` to its reader: those that arrived already at once, the others as they come."""
         with self._lock:
             self._progress, self._label, self._early = progress, label, early
-            self._attached = True
             for host, task in self._started.items():
                 progress.update(f"{label} {host}", task)
             for play, host, task, res in self._arrived:
@@ -192,7 +191,7 @@ class Run:
                 else:
                     self._started[host] = task
             if kind == "runner_on_ok":
-                if self._attached:
+                if self._progress is not None:
                     self._read(play, host, task, res)
                 else:
                     self._arrived.append((play, host, task, res))
