@@ -2,7 +2,7 @@
 through a real ansible-playbook run of two plays on two local hosts: what each host reported is
 kept play by play (a shared collection reads each provider's part by its play's name), a failed
 host comes with its reason in one line, and the `early` readers' values are kept for the hosts
-and tasks they read, in the run and in its play."""
+and tasks they read, in the run and in its play; a run started ahead is adopted, or stopped."""
 
 from __future__ import annotations
 
@@ -14,9 +14,10 @@ from typing import Any
 
 import pytest
 
-from remediate.ansible_run import PlaybookRun, run_playbook
+from remediate.ansible_run import PlaybookRun, run_playbook, start_ahead, stop_ahead
 from remediate.errors import RemediateError
 from remediate.progress import Silent
+from tests.nginx_env import wait_until
 
 pytestmark = pytest.mark.contract
 
@@ -47,7 +48,8 @@ PLAYBOOK = [
 ]
 
 
-def run(tmp_path: Path, early: Mapping[str, Any]) -> PlaybookRun:
+def files(tmp_path: Path) -> tuple[Path, Path]:
+    """The two-play playbook and an inventory of two local hosts: h1 says hello, h2 fails."""
     playbook = tmp_path / "two-plays.yml"
     playbook.write_text(json.dumps(PLAYBOOK), encoding="utf-8")
     inventory = tmp_path / "hosts.ini"
@@ -56,6 +58,11 @@ def run(tmp_path: Path, early: Mapping[str, Any]) -> PlaybookRun:
         f"h1 {local} command='echo a-h1'\nh2 {local} command='echo no such thing >&2; exit 3'\n",
         encoding="utf-8",
     )
+    return playbook, inventory
+
+
+def run(tmp_path: Path, early: Mapping[str, Any]) -> PlaybookRun:
+    playbook, inventory = files(tmp_path)
     return run_playbook(playbook, inventory, Silent(), label="test", early=early)
 
 
@@ -90,3 +97,67 @@ def test_an_early_reader_that_refuses_a_result_keeps_nothing(tmp_path: Path) -> 
     assert found.early == {} and found.plays["First"].early == {}
     # The result itself is still there, for the caller to read (and fail on) itself.
     assert [r["stdout"] for r in found.task_results("h1", "Say hello")] == ["a-h1"]
+
+
+class Recorded:
+    """Progress that keeps every line it is given."""
+
+    def __init__(self) -> None:
+        self.updates: list[tuple[str, str]] = []
+
+    def update(self, key: str, message: str) -> None:
+        self.updates.append((key, message))
+
+    def done(self, key: str, message: str) -> None:
+        return None
+
+
+def shout(host: str, result: Mapping[str, Any]) -> str:
+    return str(result["stdout"]).upper()
+
+
+def test_a_run_started_ahead_and_adopted_reports_what_arrived_before_it_was_adopted(
+    tmp_path: Path,
+) -> None:
+    """`run_playbook` adopts the run `start_ahead` started for the same playbook, inventory and
+    settings: results, progress and early readers as if the caller had run it, even for what
+    arrived while nobody was attached."""
+    playbook, inventory = files(tmp_path)
+    inline = run_playbook(playbook, inventory, Silent(), label="test", early={"Say hello": shout})
+
+    started = start_ahead(playbook, inventory)
+    wait_until(lambda: "h1" in started.outcome.plays.get("Second", PlaybookRun()).facts)
+    progress = Recorded()
+    adopted = run_playbook(playbook, inventory, progress, label="test", early={"Say hello": shout})
+
+    assert adopted is started.outcome
+    assert not started.stopped
+    assert (adopted.hosts, adopted.facts, adopted.failures) == (
+        inline.hosts,
+        inline.facts,
+        inline.failures,
+    )
+    assert sorted(adopted.results) == sorted(inline.results)
+    assert [r["stdout"] for r in adopted.task_results("h1", "Say hello")] == ["a-h1"]
+    assert adopted.early == inline.early == {("h1", "Say hello"): "A-H1"}
+    assert adopted.plays["First"].early == {("h1", "Say hello"): "A-H1"}
+    # The task each host was last seen starting, reported once attached.
+    assert ("test h1", "Remember the host") in progress.updates
+    assert ("test h2", "Say hello") in progress.updates
+
+
+def test_a_run_started_ahead_that_nobody_asks_for_is_stopped(tmp_path: Path) -> None:
+    playbook, inventory = files(tmp_path)
+    started = start_ahead(playbook, inventory, forks=1)
+
+    found = run_playbook(playbook, inventory, Silent(), label="test", forks=2)
+
+    assert started.stopped
+    assert found is not started.outcome
+    assert found.failures == {"h2": "no such thing"}
+    # Another run started ahead is refused while one waits; a run that is stopped frees it.
+    waiting = start_ahead(playbook, inventory)
+    with pytest.raises(RemediateError, match="already started ahead"):
+        start_ahead(playbook, inventory)
+    stop_ahead()
+    assert waiting.stopped
