@@ -9,7 +9,11 @@ import sys
 def main() -> None:
     from remediate.providers import headstart
 
-    headstart.begin(sys.argv[1:])
+    try:
+        headstart.begin(sys.argv[1:])
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        sys.exit(130)
     from remediate import cli
 
     cli.main()

@@ -127,8 +127,9 @@ class Run:
         """Two runs with the same key run the same playbook the same way."""
         self.outcome = PlaybookRun()
         self._lock = threading.Lock()
+        # Set by `attach`; until then what the caller is to be told waits in `_started` (the
+        # task each host last started) and `_arrived` (the results its early readers will read).
         self._progress: Progress | None = None
-        """Set by `attach`; until then what the caller would be told waits here:"""
         self._label = ""
         self._early: Mapping[str, EarlyReader] = {}
         self._started: dict[str, str] = {}

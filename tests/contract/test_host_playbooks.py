@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import json
 import sys
+import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from remediate.ansible_run import PlaybookRun, run_playbook, start_ahead, stop_ahead
+from remediate.ansible_run import PlaybookRun, Run, run_playbook, start_ahead, stop_ahead
 from remediate.errors import RemediateError
 from remediate.progress import Silent
 from tests.nginx_env import wait_until
@@ -92,9 +93,14 @@ def test_an_early_reader_that_refuses_a_result_keeps_nothing(tmp_path: Path) -> 
     def refuse(host: str, result: Mapping[str, Any]) -> str:
         raise RemediateError(f"{host}: unreadable")
 
-    found = run(tmp_path, {"Say hello": refuse})
+    def keep(host: str, result: Mapping[str, Any]) -> str:
+        return host
 
-    assert found.early == {} and found.plays["First"].early == {}
+    found = run(tmp_path, {"Say hello": refuse, "Remember the host": keep})
+
+    assert found.plays["First"].early == {}
+    # A refusal costs only its own result: the next reader's value is kept.
+    assert found.early == found.plays["Second"].early == {("h1", "Remember the host"): "h1"}
     # The result itself is still there, for the caller to read (and fail on) itself.
     assert [r["stdout"] for r in found.task_results("h1", "Say hello")] == ["a-h1"]
 
@@ -125,10 +131,12 @@ def test_a_run_started_ahead_and_adopted_reports_what_arrived_before_it_was_adop
     playbook, inventory = files(tmp_path)
     inline = run_playbook(playbook, inventory, Silent(), label="test", early={"Say hello": shout})
 
-    started = start_ahead(playbook, inventory)
+    started = start_ahead(playbook, inventory, forks=3)
     wait_until(lambda: "h1" in started.outcome.plays.get("Second", PlaybookRun()).facts)
     progress = Recorded()
-    adopted = run_playbook(playbook, inventory, progress, label="test", early={"Say hello": shout})
+    adopted = run_playbook(
+        playbook, inventory, progress, label="test", forks=3, early={"Say hello": shout}
+    )
 
     assert adopted is started.outcome
     assert not started.stopped
@@ -161,3 +169,51 @@ def test_a_run_started_ahead_that_nobody_asks_for_is_stopped(tmp_path: Path) -> 
         start_ahead(playbook, inventory)
     stop_ahead()
     assert waiting.stopped
+
+
+def test_extra_variables_reach_the_playbook_and_tell_runs_apart(tmp_path: Path) -> None:
+    playbook, inventory = files(tmp_path)
+    started = start_ahead(playbook, inventory)
+
+    found = run_playbook(
+        playbook, inventory, Silent(), label="test", extravars={"command": "echo extra"}
+    )
+
+    assert started.stopped
+    # Extra variables win over the inventory's: both hosts now succeed.
+    assert found.failures == {}
+    assert [r["stdout"] for r in found.task_results("h2", "Say hello")] == ["extra"]
+
+
+def test_ansibles_own_error_is_one_line_naming_the_playbook(tmp_path: Path) -> None:
+    playbook, inventory = files(tmp_path)
+    playbook.write_text("- hosts: all\n  tasks: {not: a list}\n", encoding="utf-8")
+
+    with pytest.raises(RemediateError) as raised:
+        run_playbook(playbook, inventory, Silent(), label="test")
+
+    message = str(raised.value)
+    assert message.startswith("ansible-playbook two-plays.yml failed (rc ")
+    assert "ERROR" in message and "malformed block" in message and "\n" not in message
+
+
+def test_a_run_ahead_that_fails_before_ansible_starts_fails_where_it_is_finished(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Its error must not vanish with its thread: the plan would be empty, not failed."""
+    playbook, inventory = files(tmp_path)
+    run = Run(playbook, inventory)
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "no-such-directory"))
+
+    run.execute_ahead()
+
+    with pytest.raises(FileNotFoundError):
+        run.finish()
+
+
+def test_inputs_are_checked_before_anything_runs(tmp_path: Path) -> None:
+    playbook, inventory = files(tmp_path)
+    with pytest.raises(RemediateError, match=r"^playbook gone.yml is missing from the installed"):
+        Run(tmp_path / "gone.yml", inventory)
+    with pytest.raises(RemediateError, match=r"gone.ini: Ansible inventory not found$"):
+        Run(playbook, tmp_path / "gone.ini")
