@@ -99,6 +99,7 @@ def test_every_option_of_plan_is_known_with_whether_it_takes_a_value() -> None:
         ("nginx: [a\n", None),
         ("- nginx\n", None),
         ("[" * 5000, None),
+        ("nginx:\n  inventory: {inventory}\nexclude:\n  - until: 2020-13-45\n", None),
     ],
 )
 def test_the_policy_file_is_read_for_the_collection_it_asks_for(
@@ -112,7 +113,9 @@ def test_the_policy_file_is_read_for_the_collection_it_asks_for(
     assert found == (None if expected is None else (inventory, expected))
 
 
-def test_haproxy_hosts_left_out_of_the_plan_do_not_stop_the_head_start(tmp_path: Path) -> None:
+def test_haproxy_hosts_left_out_of_the_plan_do_not_stop_the_head_start_bad_files_do(
+    tmp_path: Path,
+) -> None:
     inventory = tmp_path / "hosts.ini"
     inventory.write_text("web1 ansible_connection=local\n", encoding="utf-8")
     policy = tmp_path / "remediate.yaml"
@@ -122,6 +125,8 @@ def test_haproxy_hosts_left_out_of_the_plan_do_not_stop_the_head_start(tmp_path:
     assert headstart.nginx_collection(policy, haproxy_selected=False) == (inventory, 20)
     assert headstart.nginx_collection(policy, haproxy_selected=True) is None
     assert headstart.nginx_collection(tmp_path / "missing.yaml", haproxy_selected=True) is None
+    policy.write_bytes(b"nginx:\n  inventory: \xff\xfe\n")
+    assert headstart.nginx_collection(policy, haproxy_selected=True) is None
 
 
 @pytest.fixture

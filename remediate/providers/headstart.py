@@ -113,7 +113,9 @@ def nginx_collection(policy_file: Path, *, haproxy_selected: bool) -> tuple[Path
         if policy_file.stat().st_size > _MAX_POLICY_BYTES:
             return None
         data = YAML(typ="safe", pure=True).load(policy_file.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, YAMLError, RecursionError):
+    except (OSError, ValueError, TypeError, YAMLError, RecursionError):
+        # Unreadable, or not YAML (ruamel raises ValueError for a date such as 2020-13-45): the
+        # command reads it again and says what is wrong.
         return None
     if not isinstance(data, dict):
         return None
