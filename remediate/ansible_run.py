@@ -14,6 +14,7 @@ message), so callers can name the host and say why.
 from __future__ import annotations
 
 import atexit
+import functools
 import json
 import os
 import re
@@ -329,9 +330,14 @@ def start_ahead(resource: Traversable, inventory: Path, *, forks: int = FORKS) -
         if _AHEAD.run is not None:
             raise RemediateError("a playbook run was already started ahead")
         _AHEAD.run = run
-    atexit.register(stop_ahead)
+    _stop_ahead_at_exit()
     run.execute_ahead()
     return run
+
+
+@functools.cache
+def _stop_ahead_at_exit() -> None:
+    atexit.register(stop_ahead)
 
 
 def stop_ahead() -> None:
