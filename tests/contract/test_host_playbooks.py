@@ -165,7 +165,7 @@ def test_a_run_started_ahead_that_nobody_asks_for_is_stopped(tmp_path: Path) -> 
     assert found.failures == {"h2": "no such thing"}
     # Another run started ahead is refused while one waits; a run that is stopped frees it.
     waiting = start_ahead(playbook, inventory)
-    with pytest.raises(RemediateError, match="already started ahead"):
+    with pytest.raises(RemediateError, match=r"^a playbook run was already started ahead$"):
         start_ahead(playbook, inventory)
     stop_ahead()
     assert waiting.stopped
@@ -217,3 +217,15 @@ def test_inputs_are_checked_before_anything_runs(tmp_path: Path) -> None:
         Run(tmp_path / "gone.yml", inventory)
     with pytest.raises(RemediateError, match=r"gone.ini: Ansible inventory not found$"):
         Run(playbook, tmp_path / "gone.ini")
+
+
+def test_a_limit_and_check_mode_reach_ansible(tmp_path: Path) -> None:
+    playbook, inventory = files(tmp_path)
+
+    limited = run_playbook(playbook, inventory, Silent(), label="test", limit=["h2"])
+    checked = run_playbook(playbook, inventory, Silent(), label="test", check=True)
+
+    assert limited.hosts == {"h2"} and limited.failures == {"h2": "no such thing"}
+    # A shell task does not run in check mode: h2's failing command is not run at all.
+    assert checked.failures == {}
+    assert checked.task_results("h1", "Say hello") == []

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from remediate.ansible_run import _reason, one_line
+from remediate.ansible_run import _reason, _tail, one_line
 
 
 def test_nginx_output_becomes_one_line_without_its_timestamps() -> None:
@@ -43,3 +43,10 @@ def test_a_failed_tasks_reason_is_the_first_text_it_has(
     result: dict[str, Any], reason: str
 ) -> None:
     assert _reason(result) == reason
+
+
+def test_ansibles_own_error_is_its_last_error_line_else_its_last_line() -> None:
+    output = "PLAY [all]\n[ERROR]: first\n\n[ERROR]: the one that counts\nsome trailer\n  \n"
+    assert _tail(output) == "[ERROR]: the one that counts"
+    assert _tail("PLAY [all]\n  last words  \n\n") == "last words"
+    assert _tail(" \n") == "no output"
