@@ -181,7 +181,9 @@ class Run:
             elif kind in ("runner_on_failed", "runner_on_unreachable") and not data.get(
                 "ignore_errors"
             ):
-                failed = [item for item in res.get("results") or [] if item.get("failed")]
+                # A loop's own message says only "All items completed": the reason is the item's.
+                items = res.get("results") or []
+                failed = [i for i in items if i.get("failed") or i.get("unreachable")]
                 reason = _reason(failed[0] if failed else res)
                 if kind == "runner_on_unreachable":
                     reason = f"unreachable: {reason}"

@@ -229,3 +229,59 @@ def test_a_limit_and_check_mode_reach_ansible(tmp_path: Path) -> None:
     # A shell task does not run in check mode: h2's failing command is not run at all.
     assert checked.failures == {}
     assert checked.task_results("h1", "Say hello") == []
+
+
+EDGES = [
+    {
+        "name": "Edges",
+        "hosts": "all",
+        "gather_facts": False,
+        "tasks": [
+            {
+                "name": "Count",
+                "ansible.builtin.command": "echo {{ item }}",
+                "loop": [1, 2],
+                "changed_when": False,
+            },
+            {
+                "name": "Fail quietly",
+                "ansible.builtin.command": "false",
+                "ignore_errors": True,
+                "changed_when": False,
+            },
+            {
+                "name": "Fail on the second item",
+                "ansible.builtin.shell": "echo item {{ item }} >&2; test {{ item }} = 1",
+                "loop": [1, 2],
+                "changed_when": False,
+            },
+        ],
+    }
+]
+
+
+def test_loops_ignored_errors_and_unreachable_hosts(tmp_path: Path) -> None:
+    """Per-item results, an error the playbook ignores (no failure), the item that failed (its
+    reason), and a host Ansible cannot reach (said so); each task start reported once."""
+    playbook = tmp_path / "edges.yml"
+    playbook.write_text(json.dumps(EDGES), encoding="utf-8")
+    inventory = tmp_path / "hosts.ini"
+    inventory.write_text(
+        f"h1 ansible_connection=local ansible_python_interpreter={sys.executable}\n"
+        "gone ansible_host=127.0.0.1 ansible_port=1 ansible_connection=ssh\n",
+        encoding="utf-8",
+    )
+    progress = Recorded()
+
+    found = run_playbook(playbook, inventory, progress, label="test")
+
+    assert [r["stdout"] for r in found.task_results("h1", "Count")] == ["1", "2"]
+    assert found.failures["h1"] == "item 2"
+    assert found.failures["gone"].startswith("unreachable: ")
+    assert "port 1" in found.failures["gone"]
+    assert sorted(progress.updates) == [
+        ("test gone", "Count"),
+        ("test h1", "Count"),
+        ("test h1", "Fail on the second item"),
+        ("test h1", "Fail quietly"),
+    ]
