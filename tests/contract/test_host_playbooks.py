@@ -254,6 +254,7 @@ EDGES = [
                 "ansible.builtin.shell": "echo item {{ item }} >&2; test {{ item }} = 1",
                 "loop": [1, 2],
                 "changed_when": False,
+                "when": "inventory_hostname == 'h2'",
             },
         ],
     }
@@ -268,6 +269,7 @@ def test_loops_ignored_errors_and_unreachable_hosts(tmp_path: Path) -> None:
     inventory = tmp_path / "hosts.ini"
     inventory.write_text(
         f"h1 ansible_connection=local ansible_python_interpreter={sys.executable}\n"
+        f"h2 ansible_connection=local ansible_python_interpreter={sys.executable}\n"
         "gone ansible_host=127.0.0.1 ansible_port=1 ansible_connection=ssh\n",
         encoding="utf-8",
     )
@@ -276,7 +278,9 @@ def test_loops_ignored_errors_and_unreachable_hosts(tmp_path: Path) -> None:
     found = run_playbook(playbook, inventory, progress, label="test")
 
     assert [r["stdout"] for r in found.task_results("h1", "Count")] == ["1", "2"]
-    assert found.failures["h1"] == "item 2"
+    # h1's ignored error is no failure; h2 failed on its loop's second item.
+    assert "h1" not in found.failures
+    assert found.failures["h2"] == "item 2"
     assert found.failures["gone"].startswith("unreachable: ")
     assert "port 1" in found.failures["gone"]
     assert sorted(progress.updates) == [
@@ -284,4 +288,7 @@ def test_loops_ignored_errors_and_unreachable_hosts(tmp_path: Path) -> None:
         ("test h1", "Count"),
         ("test h1", "Fail on the second item"),
         ("test h1", "Fail quietly"),
+        ("test h2", "Count"),
+        ("test h2", "Fail on the second item"),
+        ("test h2", "Fail quietly"),
     ]
