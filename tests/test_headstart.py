@@ -193,9 +193,10 @@ def test_a_collection_the_plan_does_not_ask_for_is_stopped_and_the_plan_reads_it
 
 SLEEPER = """\
 #!/bin/sh
-# Stands in for nginx: says it started, then takes a minute to answer.
+# Stands in for nginx: says it was asked, then takes a minute to answer.
 touch "{marker}"
-exec sleep 60
+sleep 60
+touch "{marker}.answered"
 """
 
 
@@ -236,6 +237,8 @@ def test_a_run_nobody_adopts_is_stopped_with_its_processes_and_files(
     ansible_run.stop_ahead()
 
     assert started.stopped
+    # Stopped, not waited for: the host never answered.
+    assert not Path(f"{marker}.answered").exists()
     # Ansible stops its workers' process groups itself, a moment after its own end.
     wait_until(lambda: not _running(binary), timeout=10, what="the host's nginx to stop")
     assert not list(private.glob("remediate-*"))
