@@ -198,6 +198,7 @@ def breakdown(policy_path: Path) -> dict[str, float]:
     (the plan parses each host's tree as its result arrives, so this includes the parse), the
     part of it spent parsing, the rules (edits, diffs) and the rendering of the plan."""
     from remediate import planner, render
+    from remediate.ansible_run import run_playbook
     from remediate.inventory import Inventory
     from remediate.model import Plan
     from remediate.policy import load
@@ -205,7 +206,7 @@ def breakdown(policy_path: Path) -> dict[str, float]:
     from remediate.providers.nginx import discover, rules
     from remediate.providers.nginx.host import COLLECT_PLAYBOOK, COLLECT_TASK, Prepared, prepare
     from remediate.providers.nginx.host import read as read_hosts
-    from remediate.providers.nginx.runner import run_playbook
+    from remediate.providers.nginx.runner import PLAYBOOKS
 
     policy = load(policy_path)
     inventory_file = discover.inventory_path(policy)
@@ -221,7 +222,11 @@ def breakdown(policy_path: Path) -> dict[str, float]:
 
     started = time.perf_counter()
     run = run_playbook(
-        COLLECT_PLAYBOOK, inventory_file, Silent(), label="nginx", early={COLLECT_TASK: timed}
+        PLAYBOOKS / COLLECT_PLAYBOOK,
+        inventory_file,
+        Silent(),
+        label="nginx",
+        early={COLLECT_TASK: timed},
     )
     hosts = read_hosts(run, inventory_file, Silent())
     collected = time.perf_counter()

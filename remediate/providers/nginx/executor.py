@@ -13,12 +13,13 @@ from collections.abc import Sequence
 from importlib.resources.abc import Traversable
 from pathlib import Path
 
+from remediate.ansible_run import FORKS
 from remediate.errors import RemediateError
-from remediate.hosts import HostFileExecutor, file_target
+from remediate.hosts import HostFileExecutor, file_target, inventory_hosts
 from remediate.model import Change
 from remediate.progress import Progress
 from remediate.providers.nginx.host import collect, tree_fingerprint
-from remediate.providers.nginx.runner import FORKS, PLAYBOOKS, inventory_hosts
+from remediate.providers.nginx.runner import PLAYBOOKS
 
 APPLY_PLAYBOOK = PLAYBOOKS / "apply.yml"
 

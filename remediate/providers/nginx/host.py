@@ -20,12 +20,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from remediate.ansible_run import FORKS, PlaybookRun, run_playbook
 from remediate.errors import DiscoveryError
 from remediate.hosts import sha256_text, unpack_archive
 from remediate.model import fingerprint
 from remediate.progress import Progress
 from remediate.providers.nginx.config import Config, parse_tree
-from remediate.providers.nginx.runner import FORKS, PlaybookRun, run_playbook
+from remediate.providers.nginx.runner import PLAYBOOKS
 
 if TYPE_CHECKING:
     from remediate.policy import Policy
@@ -67,7 +68,7 @@ def collect(
     nginx's own message such as `[emerg] unknown directive "foo" in /etc/nginx/nginx.conf:12`).
     """
     run = run_playbook(
-        COLLECT_PLAYBOOK,
+        PLAYBOOKS / COLLECT_PLAYBOOK,
         inventory,
         progress,
         limit=hosts,
