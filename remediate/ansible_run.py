@@ -215,7 +215,8 @@ class Run:
             # ansible-playbook (and the workers it forks) dies with remediate, never writing
             # on. The kernel's parent-death signal follows the thread that started it, and
             # this thread waits for the run's end.
-            self._launch_marker = Path(private) / "started"
+            # Only a run started ahead has a caller waiting for Ansible's process to run.
+            self._launch_marker = Path(private) / "started" if ahead else None
             guard = childguard.wrapper(
                 Path(private) / "guard", self._program, self._launch_marker
             ).parent
